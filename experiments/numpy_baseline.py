@@ -1,0 +1,304 @@
+"""Plain NumPy + scikit-learn reference implementation of TBAL (paper preset, unit ball).
+
+This module is a deliberately *sequential*, readable implementation of threshold-based
+auto-labeling (TBAL) as specified in ``SPEC.md`` sections 2, 3, 4, 5 and 7 (the "paper
+preset" of Vishwakarma et al., NeurIPS 2023).  It runs one seed at a time, one round at a time,
+with no vectorisation across runs and no JAX.  It serves two purposes:
+
+(a) the speed baseline of the benchmark (what a straightforward NumPy + scikit-learn
+    implementation costs per run), and
+(b) an independent statistical cross-check of the JAX simulator (its error/coverage statistics
+    over seeds must agree with those of the JAX simulator and with the published table of
+    SPEC section 10, within seed noise).
+
+Preset choices, stated once:
+
+* Data: unit ball, d = 30, 20,000 points drawn from ``np.random.default_rng(seed)``; the first
+  4,000 are the validation pool, the other 16,000 the unlabeled pool (N = 16,000).  Every later
+  random draw of the run (seed set, validation set, queries) comes from the same generator.
+* Model: ``LinearSVC`` (squared hinge, L2, primal liblinear solver, C = 2000, balanced class
+  weights, no intercept, tol 1e-12), weight vector scaled to unit norm; score s = w.x;
+  probabilities [sigmoid(-s), sigmoid(s)]; confidence = max probability = sigmoid(|s|);
+  prediction = argmax of the probabilities (class 0 on an exact tie).
+* Thresholds: ``sigma`` slack u = err + C1*sqrt(err*(1-err)); a candidate t is accepted when
+  u <= eps*(1 + 1e-9), i.e. exact ties such as err = 2/200 = eps are *accepted* (the reference
+  code's float64 ``1 - correct/n`` rejects some of them; either is faithful statistically).
+* Queries: ``margin_random`` with C = 2, using the most recently trained model (uniform random
+  if no model has been trained yet).
+
+Run ``python experiments/numpy_baseline.py`` for the N_v sweep of SPEC section 10
+(N_q = 500, eps = 0.01, C1 = 0, seeds 0..9 by default; ``--seeds 20`` for seeds 0..19).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
+
+# --- constants of the unit-ball preset (SPEC sections 5 and 7) -----------------------------
+DIM = 30
+N_TOTAL = 20_000
+N_VAL_POOL = 4_000  # first 4,000 points: validation pool; remaining 16,000: unlabeled pool
+SVM_C = 2000.0
+SVM_TOL = 1e-12
+SEED_FRAC = 0.2  # n_s = int(0.2 * N_q)
+BATCH_FRAC = 0.05  # n_b = int(0.05 * N_q)
+MARGIN_RANDOM_C = 2
+MIN_COUNT = 25  # a candidate threshold is kept only if more than 25 points lie above it
+GRID_ABOVE = 500  # use a 10,001-point grid of candidates when n_v > 500
+GRID_STEPS = 10_000
+REL_TOL = 1e-9  # accept u <= eps * (1 + REL_TOL)
+
+PUBLISHED = {  # SPEC section 10: N_v -> (err mean, err sd, cov mean, cov sd), in %
+    100: (3.10, 1.80, 71.43, 8.86),
+    400: (1.97, 0.76, 93.99, 2.39),
+    800: (1.64, 0.50, 96.26, 1.33),
+    1200: (1.39, 0.39, 96.67, 0.84),
+    1600: (1.33, 0.30, 97.13, 0.45),
+    2000: (1.28, 0.34, 97.15, 0.54),
+}
+
+
+# --- data ----------------------------------------------------------------------------------
+def make_unit_ball(rng: np.random.Generator, n: int = N_TOTAL, d: int = DIM):
+    """Uniform points in the d-dimensional unit ball, labelled by w* = ones/sqrt(d)."""
+    g = rng.standard_normal((n, d))
+    u = g / np.linalg.norm(g, axis=1, keepdims=True)
+    r = rng.uniform(size=n) ** (1.0 / d)
+    x = u * r[:, None]
+    w_star = np.ones(d) / np.sqrt(d)
+    y = (x @ w_star >= 0).astype(np.int64)
+    return x, y
+
+
+# --- model ---------------------------------------------------------------------------------
+def train_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fresh homogeneous squared-hinge SVM; returns the unit-norm weight vector."""
+    clf = LinearSVC(
+        loss="squared_hinge",
+        penalty="l2",
+        dual=False,
+        C=SVM_C,
+        class_weight="balanced",
+        fit_intercept=False,
+        tol=SVM_TOL,
+        max_iter=100_000,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, y)
+    w = clf.coef_.ravel()
+    return w / np.linalg.norm(w)
+
+
+def predict(w: np.ndarray, x: np.ndarray):
+    """Returns (confidence, prediction, margin) for the linear model w."""
+    s = x @ w
+    p1 = 1.0 / (1.0 + np.exp(-s))
+    p0 = 1.0 / (1.0 + np.exp(s))
+    pred = (p1 > p0).astype(np.int64)  # argmax, first index (class 0) on ties
+    conf = np.maximum(p0, p1)
+    margin = np.abs(p1 - p0)
+    return conf, pred, margin
+
+
+# --- threshold estimation (SPEC section 3) -------------------------------------------------
+def candidate_thresholds(scores: np.ndarray) -> np.ndarray:
+    lo, hi = scores.min(), scores.max()
+    if scores.size > GRID_ABOVE:
+        if hi - lo <= 1e-8:
+            return np.array([lo])
+        delta = (hi - lo) / GRID_STEPS
+        return lo + np.arange(GRID_STEPS + 1) * delta
+    return scores.copy()
+
+
+def estimate_thresholds(
+    scores: np.ndarray,
+    preds: np.ndarray,
+    labels: np.ndarray,
+    eps: float,
+    c1: float,
+    n_classes: int = 2,
+) -> np.ndarray:
+    """Per-class thresholds: for class y, the smallest candidate t with
+    n_y(t) = #{j: pred_j = y, s_j >= t} > 25 and err + C1*sqrt(err(1-err)) <= eps, where
+    err = #{j: pred_j = y, s_j >= t, y_j != y} / n_y(t); +inf if there is none.
+
+    Vectorised: sort the class's scores once; n_y(t) and the wrong count above t come from
+    ``searchsorted`` into the sorted scores and a suffix sum of the "wrong" flags.
+    """
+    cands = candidate_thresholds(scores)
+    t = np.full(n_classes, np.inf)
+    for y in range(n_classes):
+        in_y = preds == y
+        s_y = scores[in_y]
+        if s_y.size <= MIN_COUNT:
+            continue
+        order = np.argsort(s_y, kind="stable")
+        s_sorted = s_y[order]
+        wrong_sorted = (labels[in_y][order] != y).astype(np.int64)
+        # wrong_suffix[k] = number of wrong points among s_sorted[k:]
+        wrong_suffix = np.concatenate([np.cumsum(wrong_sorted[::-1])[::-1], [0]])
+        first = np.searchsorted(s_sorted, cands, side="left")  # first index with s >= t
+        n = s_sorted.size - first
+        keep = n > MIN_COUNT
+        if not keep.any():
+            continue
+        err = wrong_suffix[first[keep]] / n[keep]
+        u = err + c1 * np.sqrt(err * (1.0 - err))
+        ok = u <= eps * (1.0 + REL_TOL)
+        if ok.any():
+            t[y] = cands[keep][ok].min()
+    return t
+
+
+# --- one TBAL run --------------------------------------------------------------------------
+def run_tbal(
+    seed: int, n_val: int, n_train: int, eps: float = 0.01, c1: float = 0.0
+) -> dict:
+    """One TBAL run (paper preset) on the unit ball.
+
+    n_val: N_v, validation points; n_train: N_q, training-label budget.
+    Returns auto_error (NaN if nothing was auto-labeled), coverage (= n_auto / N),
+    n_auto, n_queried, n_rounds (round 0 included), plus the inputs echoed.
+    """
+    rng = np.random.default_rng(seed)
+    x_all, y_all = make_unit_ball(rng)
+    x_vpool, y_vpool = x_all[:N_VAL_POOL], y_all[:N_VAL_POOL]
+    x_u, y_u = x_all[N_VAL_POOL:], y_all[N_VAL_POOL:]
+    n_pool = x_u.shape[0]
+
+    n_seed = int(SEED_FRAC * n_train)
+    n_batch = int(BATCH_FRAC * n_train)
+
+    # Pool bookkeeping: a point is unlabeled, queried (human label), or auto-labeled.
+    unlabeled = np.ones(n_pool, dtype=bool)
+    auto_label = np.full(n_pool, -1, dtype=np.int64)  # machine label of auto-labeled points
+
+    # Round 0: seed training set, then the validation set.
+    train_idx = list(rng.choice(n_pool, size=n_seed, replace=False))
+    unlabeled[train_idx] = False
+    n_queried = n_seed
+    val_idx = rng.choice(N_VAL_POOL, size=n_val, replace=False)
+    x_v, y_v = x_vpool[val_idx], y_vpool[val_idx]
+
+    w = None  # most recently trained model
+    n_rounds = 0
+    while True:
+        if n_rounds >= 1:
+            # Stop check (before each round i >= 1), then the query step.
+            n_unl = int(unlabeled.sum())
+            if n_unl == 0 or n_queried >= n_train:
+                break
+            bs = min(n_unl, n_batch, n_train - n_queried)
+            if bs <= 0:
+                break
+            unl_idx = np.flatnonzero(unlabeled)
+            if w is None:
+                picked = rng.choice(unl_idx, size=bs, replace=False)
+            else:
+                _, _, margin = predict(w, x_u[unl_idx])
+                k = min(MARGIN_RANDOM_C * bs, unl_idx.size)
+                closest = unl_idx[np.argsort(margin, kind="stable")[:k]]
+                picked = rng.choice(closest, size=bs, replace=False)
+            train_idx.extend(picked.tolist())
+            unlabeled[picked] = False
+            n_queried += bs
+        n_rounds += 1
+
+        y_tr = y_u[train_idx]
+        if y_v.size == 0 or np.unique(y_tr).size < 2:
+            continue  # no training or auto-labeling this round
+
+        w = train_linear(x_u[train_idx], y_tr)
+
+        conf_v, pred_v, _ = predict(w, x_v)
+        t = estimate_thresholds(conf_v, pred_v, y_v, eps, c1)
+
+        unl_idx = np.flatnonzero(unlabeled)
+        if unl_idx.size:
+            conf_u, pred_u, _ = predict(w, x_u[unl_idx])
+            take = conf_u >= t[pred_u]
+            chosen = unl_idx[take]
+            auto_label[chosen] = pred_u[take]
+            unlabeled[chosen] = False
+
+        keep_v = ~(conf_v >= t[pred_v])
+        x_v, y_v = x_v[keep_v], y_v[keep_v]
+
+    auto = auto_label >= 0
+    n_auto = int(auto.sum())
+    n_wrong = int((auto_label[auto] != y_u[auto]).sum())
+    return {
+        "auto_error": n_wrong / n_auto if n_auto else float("nan"),
+        "coverage": n_auto / n_pool,
+        "n_auto": n_auto,
+        "n_queried": int(n_queried),
+        "n_rounds": int(n_rounds),
+        "seed": int(seed),
+        "n_val": int(n_val),
+        "n_train": int(n_train),
+        "eps": float(eps),
+        "c1": float(c1),
+    }
+
+
+# --- N_v sweep of SPEC section 10 ----------------------------------------------------------
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10, help="run seeds 0..SEEDS-1")
+    parser.add_argument("--n-train", type=int, default=500)
+    parser.add_argument("--eps", type=float, default=0.01)
+    parser.add_argument("--c1", type=float, default=0.0)
+    parser.add_argument(
+        "--n-val", type=int, nargs="+", default=[100, 400, 800, 1200, 1600, 2000]
+    )
+    args = parser.parse_args(argv)
+
+    seeds = range(args.seeds)
+    print(
+        f"TBAL unit ball, N_q={args.n_train}, eps={args.eps}, C1={args.c1}, "
+        f"seeds 0..{args.seeds - 1}"
+    )
+    header = (
+        f"{'N_v':>5} | {'err % (ours)':>14} | {'cov % (ours)':>14} | "
+        f"{'err % (pub)':>13} | {'cov % (pub)':>13} | {'ok':>5} | {'ms/run':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    all_ms = []
+    for n_val in args.n_val:
+        errs, covs = [], []
+        t0 = time.perf_counter()
+        for seed in seeds:
+            r = run_tbal(seed, n_val, args.n_train, args.eps, args.c1)
+            errs.append(r["auto_error"])
+            covs.append(r["coverage"])
+        ms = 1e3 * (time.perf_counter() - t0) / len(seeds)
+        all_ms.append(ms)
+        errs, covs = 100 * np.array(errs), 100 * np.array(covs)
+        n_nan = int(np.isnan(errs).sum())
+        em, es = np.nanmean(errs), np.nanstd(errs, ddof=1)
+        cm, cs = covs.mean(), covs.std(ddof=1)
+        pub = PUBLISHED.get(n_val) if (args.n_train, args.eps, args.c1) == (500, 0.01, 0.0) else None
+        if pub is not None:
+            pe, pes, pc, pcs = pub
+            n = len(seeds) - n_nan
+            ok_e = abs(em - pe) <= 3 * np.sqrt(pes**2 / 10 + es**2 / n)
+            ok_c = abs(cm - pc) <= 3 * np.sqrt(pcs**2 / 10 + cs**2 / len(seeds))
+            pub_s = f"{pe:5.2f} +- {pes:4.2f} | {pc:5.2f} +- {pcs:4.2f} | {'yes' if ok_e and ok_c else 'NO':>5}"
+        else:
+            pub_s = f"{'-':>13} | {'-':>13} | {'-':>5}"
+        nan_s = f" ({n_nan} NaN)" if n_nan else ""
+        print(f"{n_val:5d} | {em:5.2f} +- {es:5.2f} | {cm:5.2f} +- {cs:5.2f} | {pub_s} | {ms:7.1f}{nan_s}")
+    print(f"mean ms per run: {np.mean(all_ms):.1f}")
+
+
+if __name__ == "__main__":
+    main()

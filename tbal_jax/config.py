@@ -1,0 +1,108 @@
+"""Static run configuration and the swept parameters (STYLE section 2, items 1-2).
+
+`StaticConfig` fixes every shape and loop length, so it is a frozen (hashable) dataclass
+closed over by `make_run`; `RunParams` holds what a sweep varies, as traced arrays, so
+changing grid values never recompiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from tbal_jax.types import Array
+
+SEED_PERCENT = 20  # n_s = int(0.2 * N_q)   (SPEC section 2)
+BATCH_PERCENT = 5  # n_b = int(0.05 * N_q)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """Pool sizes and the preset model of a dataset (SPEC sections 5, 7)."""
+
+    n_pool: int
+    n_val_pool: int
+    dim: int
+    model: str
+
+
+DATASET_SPECS = {
+    "unit_ball": DatasetSpec(n_pool=16_000, n_val_pool=4_000, dim=30,
+                             model="unit_ball_svm"),
+    "circles": DatasetSpec(n_pool=8_000, n_val_pool=2_000, dim=2,
+                           model="circles_logistic"),
+}
+
+
+def seed_size(n_train):
+    """n_s = int(0.2 N_q), in integer arithmetic (works on ints and integer arrays)."""
+    return (n_train * SEED_PERCENT) // 100
+
+
+def batch_size(n_train):
+    """n_b = int(0.05 N_q)."""
+    return (n_train * BATCH_PERCENT) // 100
+
+
+def max_rounds_for(n_train: int) -> int:
+    """Rounds <= 1 + ceil((N_q - n_s) / n_b)  (SPEC section 2, step 6)."""
+    return 1 + math.ceil((n_train - seed_size(n_train)) / batch_size(n_train))
+
+
+@dataclasses.dataclass(frozen=True)
+class StaticConfig:
+    """Everything that sets a shape or a loop length; one compiled program per value."""
+
+    dataset: str = "unit_ball"
+    max_n_val: int = 4_000  # capacity of the validation buffer
+    max_n_train: int = 500  # capacity of the training buffer (largest budget N_q)
+    max_rounds: int = 17
+    score: str = "max_prob"
+    query: str = "margin_random"
+    estimator: str = "sigma"
+    model: str | None = None  # None: the dataset's preset model
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return DATASET_SPECS[self.dataset]
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.spec.model
+
+    @property
+    def max_batch(self) -> int:
+        return batch_size(self.max_n_train)
+
+    @classmethod
+    def for_grid(cls, dataset: str, n_val, n_train, **kwargs) -> "StaticConfig":
+        """Capacities that fit a grid: the largest N_v and N_q, and the most rounds."""
+        return cls(
+            dataset=dataset,
+            max_n_val=int(max(n_val)),
+            max_n_train=int(max(n_train)),
+            max_rounds=max(max_rounds_for(int(q)) for q in n_train),
+            **kwargs,
+        )
+
+
+class RunParams(NamedTuple):
+    """Swept values of one run (or, batched, of a grid): all traced."""
+
+    n_val: Array  # N_v, int32
+    n_train: Array  # N_q, int32
+    eps: Array  # tolerance, float32
+    c1: Array  # slack constant, float32
+
+
+def grid_params(n_val, n_train, eps, c1) -> RunParams:
+    """The Cartesian product of the grid axes, flattened (order: n_val, n_train, eps, c1,
+    the last varying fastest)."""
+    axes = np.meshgrid(np.asarray(n_val), np.asarray(n_train), np.asarray(eps),
+                       np.asarray(c1), indexing="ij")
+    n_v, n_q, e, c = (a.ravel() for a in axes)
+    return RunParams(n_v.astype(np.int32), n_q.astype(np.int32), e.astype(np.float32),
+                     c.astype(np.float32))

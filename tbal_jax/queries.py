@@ -1,0 +1,72 @@
+"""Query strategies: which unlabeled points get human labels next (SPEC sections 2, 4).
+
+`select(key, logits, unlabeled, batch, capacity)` returns `capacity` pool indices and a
+mask of the first `batch` valid ones (batch <= capacity is a traced number; capacity is
+static). Only unlabeled points are ever chosen, and never the same point twice.
+Selection uses `lax.top_k` on a priority, which is cheap on XLA's CPU backend (a full
+sort of the pool is not).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from tbal_jax.types import Array, Key
+
+Select = Callable[[Key, Array, Array, Array, int], tuple[Array, Array]]
+
+
+def _margin(logits: Array) -> Array:
+    top2 = jax.lax.top_k(jax.nn.softmax(logits, axis=-1), 2)[0]
+    return top2[:, 0] - top2[:, 1]
+
+
+def _entropy(logits: Array) -> Array:
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+def _take_top(priority: Array, unlabeled: Array, batch: Array, capacity: int):
+    """The `batch` unlabeled points of highest priority (ties: lowest index)."""
+    priority = jnp.where(unlabeled, priority, -jnp.inf)
+    _, idx = jax.lax.top_k(priority, capacity)
+    valid = (jnp.arange(capacity) < batch) & unlabeled[idx]
+    return idx, valid
+
+
+def random(key, logits, unlabeled, batch, capacity):
+    """Uniformly at random among the unlabeled points."""
+    return _take_top(jax.random.uniform(key, unlabeled.shape), unlabeled, batch, capacity)
+
+
+def margin(key, logits, unlabeled, batch, capacity):
+    """The smallest margins p_(1) - p_(2)."""
+    del key
+    return _take_top(-_margin(logits), unlabeled, batch, capacity)
+
+
+def entropy(key, logits, unlabeled, batch, capacity):
+    """The largest predictive entropies."""
+    del key
+    return _take_top(_entropy(logits), unlabeled, batch, capacity)
+
+
+def margin_random(key, logits, unlabeled, batch, capacity, c: int = 2):
+    """Paper preset (SPEC section 4): the c*batch smallest margins, then batch of those
+    uniformly at random."""
+    shortlist, in_shortlist = _take_top(-_margin(logits), unlabeled, c * batch,
+                                        c * capacity)
+    u = jax.random.uniform(key, shortlist.shape)
+    pick, valid = _take_top(u, in_shortlist, batch, capacity)
+    return shortlist[pick], valid
+
+
+QUERIES: dict[str, Select] = {
+    "margin_random": margin_random,
+    "random": random,
+    "margin": margin,
+    "entropy": entropy,
+}

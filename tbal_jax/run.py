@@ -1,0 +1,189 @@
+"""One TBAL run as a pure, compiled function of (key, params)  (SPEC section 2).
+
+`make_run(cfg)` closes over a `StaticConfig` and returns a `Simulator` whose
+`run(key, params)` performs the whole loop: a fixed-length `lax.scan` over rounds with a
+`done` flag, fixed-shape masks for the pool and the validation set, and a fixed-capacity
+training buffer. Nothing leaves the device inside a run.
+
+Round i of the scan (SPEC section 2):
+  1. skip training and auto-labelling if the validation set is empty or the training set
+     has one class (steps 1-2); otherwise fit the model on all human labels so far;
+  2. estimate per-class thresholds on the current validation set (step 3, section 3);
+  3. auto-label unlabelled points with score >= t[pred] (step 4) and drop validation
+     points with score >= t[pred] (step 5);
+  4. check the stopping rule for round i+1 (step 6) and, if it goes on, query its batch
+     (step 0 of round i+1) with this round's model, whose pool logits are already at hand.
+     With no model yet, the batch is taken in pool order: for i.i.d. pools (see
+     `tbal_jax.data`) that is a uniform random draw.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tbal_jax import config as config_lib
+from tbal_jax.data import DATASETS, Pools
+from tbal_jax.models import MODELS
+from tbal_jax.queries import QUERIES
+from tbal_jax.scores import SCORES
+from tbal_jax.thresholds import ESTIMATORS
+from tbal_jax.types import Array, Key, PyTree
+
+
+class RunState(NamedTuple):
+    """The carry of the round scan."""
+
+    queried: Array  # (N,) bool, human-labelled pool points (training set)
+    auto_label: Array  # (N,) int32, machine label or -1
+    val_active: Array  # (V,) bool, the current validation set
+    train_x: Array  # (Q, d) training buffer; rows < n_queried are valid
+    train_y: Array  # (Q,)
+    n_queried: Array  # int32
+    model: PyTree  # parameters of the latest trained model
+    has_model: Array  # bool
+    done: Array  # bool, the loop has stopped before this round
+
+
+class RoundRecord(NamedTuple):
+    """What each round did (scan output, leading axis = round)."""
+
+    ran: Array  # bool
+    trained: Array  # bool, model trained and thresholds estimated
+    n_val: Array  # validation points used for the thresholds
+    n_train: Array  # human labels the model was trained on
+    n_auto: Array  # points auto-labelled this round
+    n_auto_wrong: Array  # of which wrongly
+    thresholds: Array  # (k,)
+
+
+class RunSummary(NamedTuple):
+    """The metrics of SPEC section 1 for one run."""
+
+    auto_error: Array  # float32, NaN when nothing was auto-labelled
+    coverage: Array  # n_auto / N
+    n_auto: Array
+    n_auto_wrong: Array
+    n_queried: Array
+    n_rounds: Array
+
+
+def summarise(state: RunState, record: RoundRecord) -> RunSummary:
+    n_auto = record.n_auto.sum()
+    n_wrong = record.n_auto_wrong.sum()
+    return RunSummary(
+        auto_error=jnp.where(n_auto > 0, n_wrong / jnp.maximum(n_auto, 1), jnp.nan),
+        coverage=n_auto / state.queried.shape[0],
+        n_auto=n_auto,
+        n_auto_wrong=n_wrong,
+        n_queried=state.n_queried,
+        n_rounds=record.ran.sum(),
+    )
+
+
+class Simulator(NamedTuple):
+    """The pure functions of one static configuration."""
+
+    cfg: config_lib.StaticConfig
+    sample_pools: callable  # key -> Pools
+    run_on_pools: callable  # (pools, key, params) -> (RunState, RoundRecord)
+    run: callable  # (key, params) -> (RunState, RoundRecord)
+
+
+@functools.lru_cache(maxsize=None)
+def make_run(cfg: config_lib.StaticConfig) -> Simulator:
+    spec = cfg.spec
+    model = MODELS[cfg.model_name]()
+    score = SCORES[cfg.score]
+    select = QUERIES[cfg.query]
+    estimate = ESTIMATORS[cfg.estimator](model.num_classes, cfg.max_n_val)
+    q_cap, v_cap = cfg.max_n_train, cfg.max_n_val
+
+    def sample_pools(key: Key) -> Pools:
+        return DATASETS[cfg.dataset](key, spec.n_pool, spec.n_val_pool, spec.dim)
+
+    def init_state(pools: Pools, params: config_lib.RunParams) -> RunState:
+        n_seed = config_lib.seed_size(params.n_train)
+        return RunState(
+            queried=jnp.arange(spec.n_pool) < n_seed,
+            auto_label=jnp.full(spec.n_pool, -1, jnp.int32),
+            val_active=jnp.arange(v_cap) < params.n_val,
+            train_x=pools.pool_x[:q_cap],
+            train_y=pools.pool_y[:q_cap],
+            n_queried=n_seed.astype(jnp.int32),
+            model=model.init(spec.dim),
+            has_model=jnp.array(False),
+            done=jnp.array(False),
+        )
+
+    def run_on_pools(pools: Pools, key: Key, params: config_lib.RunParams):
+        val_x, val_y = pools.val_x[:v_cap], pools.val_y[:v_cap]
+        n_batch = config_lib.batch_size(params.n_train)
+
+        def one_round(state: RunState, i):
+            run_now = ~state.done
+            train_mask = jnp.arange(q_cap) < state.n_queried
+            n_pos = jnp.sum(train_mask & (state.train_y == 1))
+            two_classes = (n_pos > 0) & (n_pos < state.n_queried)
+            n_val = jnp.sum(state.val_active)
+            trained = run_now & (n_val > 0) & two_classes
+            fitted = model.fit(state.model, state.train_x, state.train_y, train_mask)
+            params_m = jax.tree.map(lambda a, b: jnp.where(trained, a, b), fitted,
+                                    state.model)
+            has_model = state.has_model | trained
+
+            pool_logits = model.logits(params_m, pools.pool_x)
+            pool_score, pool_pred = score(pool_logits)
+            val_score, val_pred = score(model.logits(params_m, val_x))
+            thr = estimate(val_score, val_pred, val_y, state.val_active, params.eps,
+                           params.c1)
+
+            unlabelled = ~state.queried & (state.auto_label < 0)
+            new_auto = trained & unlabelled & (pool_score >= thr[pool_pred])
+            auto_label = jnp.where(new_auto, pool_pred, state.auto_label)
+            val_active = state.val_active & ~(trained & (val_score >= thr[val_pred]))
+
+            # Stopping rule for round i+1, then its query (SPEC section 2, steps 6, 0).
+            unlabelled &= ~new_auto
+            n_unlab = jnp.sum(unlabelled)
+            stop = (~run_now) | (n_unlab == 0) | (state.n_queried >= params.n_train)
+            bs = jnp.where(stop, 0,
+                           jnp.minimum(jnp.minimum(n_unlab, n_batch),
+                                       params.n_train - state.n_queried))
+            query_logits = jnp.where(has_model, pool_logits, 0.0)
+            idx, valid = select(jax.random.fold_in(key, i), query_logits, unlabelled,
+                                bs, cfg.max_batch)
+            slot = jnp.where(valid, state.n_queried + jnp.cumsum(valid) - 1, q_cap)
+            new_state = RunState(
+                queried=state.queried.at[idx].max(valid),
+                auto_label=auto_label,
+                val_active=val_active,
+                train_x=state.train_x.at[slot].set(pools.pool_x[idx], mode="drop"),
+                train_y=state.train_y.at[slot].set(pools.pool_y[idx], mode="drop"),
+                n_queried=state.n_queried + jnp.sum(valid),
+                model=params_m,
+                has_model=has_model,
+                done=stop,
+            )
+            record = RoundRecord(
+                ran=run_now,
+                trained=trained,
+                n_val=jnp.where(trained, n_val, 0),
+                n_train=jnp.where(run_now, state.n_queried, 0),
+                n_auto=jnp.sum(new_auto),
+                n_auto_wrong=jnp.sum(new_auto & (pool_pred != pools.pool_y)),
+                thresholds=thr,
+            )
+            return new_state, record
+
+        return jax.lax.scan(one_round, init_state(pools, params),
+                            jnp.arange(cfg.max_rounds))
+
+    def run(key: Key, params: config_lib.RunParams):
+        data_key, loop_key = jax.random.split(key)
+        return run_on_pools(sample_pools(data_key), loop_key, params)
+
+    return Simulator(cfg, sample_pools, run_on_pools, run)

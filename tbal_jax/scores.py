@@ -1,0 +1,38 @@
+"""Confidence scores g(x) and predicted classes from class logits (SPEC sections 3-4).
+
+Each score function maps logits (n, k) to (score (n,), predicted class (n,) int32); the
+prediction is the argmax (first class on ties, so z = 0 gives class 0).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from tbal_jax.types import Array
+
+
+def _top_two(values: Array) -> tuple[Array, Array]:
+    top2 = jax.lax.top_k(values, 2)[0]
+    return top2[:, 0], top2[:, 1]
+
+
+def max_prob(logits: Array) -> tuple[Array, Array]:
+    """Confidence = max class probability (the paper preset)."""
+    probs = jax.nn.softmax(logits, axis=-1)
+    return probs.max(axis=-1), jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+
+def margin(logits: Array) -> tuple[Array, Array]:
+    """Probability margin p_(1) - p_(2)."""
+    first, second = _top_two(jax.nn.softmax(logits, axis=-1))
+    return first - second, jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+
+def abs_logit(logits: Array) -> tuple[Array, Array]:
+    """Logit gap z_(1) - z_(2); for a binary linear model this is |w.x (+ b)|."""
+    first, second = _top_two(logits)
+    return first - second, jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+
+SCORES = {"max_prob": max_prob, "margin": margin, "abs_logit": abs_logit}
