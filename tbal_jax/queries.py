@@ -14,14 +14,15 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from tbal_jax.scores import top_two
 from tbal_jax.types import Array, Key
 
 Select = Callable[[Key, Array, Array, Array, int], tuple[Array, Array]]
 
 
 def _margin(logits: Array) -> Array:
-    top2 = jax.lax.top_k(jax.nn.softmax(logits, axis=-1), 2)[0]
-    return top2[:, 0] - top2[:, 1]
+    first, second = top_two(jax.nn.softmax(logits, axis=-1))
+    return first - second
 
 
 def _entropy(logits: Array) -> Array:

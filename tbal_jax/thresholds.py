@@ -22,8 +22,8 @@ TIE_RTOL of eps for n <= 10^5, so only exact ties are affected.
 
 Implementation: the grid path bins each score to the last grid point at or below it
 (`segment_sum` histogram, then suffix sums): O(n + grid), no sort. The raw path (at most
-500 points) compacts the active points and counts all candidate/point pairs with one small
-matrix product. Both are exact for their definition; under `vmap` both run and the right
+500 points) compacts the active points, sorts them by score and counts with a cumulative
+sum, evaluated at the end of each block of tied scores. Both are exact for their definition; under `vmap` both run and the right
 one is selected per round.
 """
 
@@ -109,9 +109,12 @@ def _raw_thresholds(scores, channels, active, eps, c1, slack, capacity):
     idx = jnp.nonzero(active, size=capacity, fill_value=0)[0]
     valid = jnp.arange(capacity) < jnp.sum(active)
     s = jnp.where(valid, scores[idx], -jnp.inf)
-    ch = channels[idx] * valid[:, None]
-    above = (s[None, :] >= s[:, None]).astype(jnp.float32)  # [candidate, point]
-    feasible = _feasible(above @ ch, eps, c1, slack) & valid[:, None]
+    neg_s, order = jax.lax.sort((-s, jnp.arange(capacity)), num_keys=1)
+    s = -neg_s  # descending
+    counts = jnp.cumsum((channels[idx] * valid[:, None])[order], axis=0)
+    # a candidate's point set ends at the last point of its tie block
+    block_end = jnp.append(s[1:] != s[:-1], True) & (s > -jnp.inf)
+    feasible = _feasible(counts, eps, c1, slack) & block_end[:, None]
     return jnp.min(jnp.where(feasible, s[:, None], jnp.inf), axis=0)
 
 

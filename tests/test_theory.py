@@ -1,0 +1,391 @@
+"""Tests of the `theory` package (SPEC section 11): bounds, derivation, planning."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+import pytest
+
+import theory
+from theory import (
+    detectable_excess_for_validation_size,
+    failure_probability_lower_bound,
+    kl_bernoulli,
+    multi_round_upper_bound,
+    rademacher_complexity,
+    reference_upper_bound,
+    round_error_bound,
+    two_point_kl,
+    uniform_deviation,
+    upper_bound_excess_for_validation_size,
+    validation_lower_bound,
+    validation_lower_bound_small_eps,
+    validation_size_for_upper_bound,
+    validation_term,
+    vc_complexity,
+)
+
+PUBLISHED_N_V = [100, 400, 800, 1200, 1600, 2000, 2400, 2800, 3200, 3600, 4000]
+PUBLISHED_BOUND = [
+    0.7534,
+    0.5866,
+    0.4955,
+    0.4478,
+    0.4169,
+    0.3947,
+    0.3776,
+    0.3639,
+    0.3526,
+    0.3430,
+    0.3348,
+]
+VC30 = partial(vc_complexity, d=30)
+
+
+# ---------------------------------------------------------------------- upper bound
+
+
+def test_reference_upper_bound_reproduces_published_values():
+    values = reference_upper_bound(np.array(PUBLISHED_N_V))
+    np.testing.assert_array_equal(np.round(values, 4), PUBLISHED_BOUND)
+
+
+def test_reference_upper_bound_matches_notebook_formula():
+    for n_v in PUBLISHED_N_V:
+        direct = (
+            math.sqrt((30 * math.log(n_v / 30) + math.log(1 / 0.3)) / n_v)
+            + math.sqrt((30 * math.log(10000 / 30) + math.log(1 / 0.3)) / 10000)
+            + 0.01
+        )
+        assert reference_upper_bound(n_v) == pytest.approx(direct, rel=1e-14)
+
+
+def test_reference_is_the_general_form_with_vc_complexity():
+    n_v = np.array(PUBLISHED_N_V, dtype=float)
+    general = round_error_bound(n_v, 10000, VC30, delta=0.3, p0=1.0, eps_a=0.01)
+    np.testing.assert_array_equal(reference_upper_bound(n_v), general)
+    by_hand = (
+        0.01
+        + uniform_deviation(n_v, vc_complexity(n_v, 30), 0.3)
+        + uniform_deviation(10000, vc_complexity(10000, 30), 0.3)
+    )
+    np.testing.assert_allclose(general, by_hand, rtol=1e-15)
+
+
+def test_p0_inflates_only_the_validation_term():
+    base = reference_upper_bound(400)
+    half = reference_upper_bound(400, p0=0.5)
+    assert half - base == pytest.approx(validation_term(400, VC30, 0.3, 1.0))
+
+
+def test_vc_complexity_floor():
+    assert vc_complexity(1000, 30) == pytest.approx(30 * math.log(1000 / 30))
+    assert vc_complexity(10, 30) == pytest.approx(10 * math.log(2))
+    assert vc_complexity(45, 30) == pytest.approx(30 * math.log(2))
+    n = np.arange(1, 500)
+    assert np.all(np.diff(vc_complexity(n, 30)) >= 0)
+
+
+def test_union_over_classes_is_delta_over_k():
+    k = 10
+    with_union = round_error_bound(500, 2000, VC30, 0.3, 0.8, 0.01, n_classes=k)
+    by_delta = round_error_bound(500, 2000, VC30, 0.3 / k, 0.8, 0.01)
+    assert with_union == pytest.approx(by_delta, rel=1e-15)
+    assert with_union > round_error_bound(500, 2000, VC30, 0.3, 0.8, 0.01)
+
+
+def test_rademacher_complexity_path():
+    capacity = rademacher_complexity(weight_norm=2.0, data_radius=1.5, lipschitz=4.0)
+    assert capacity == pytest.approx(8 * (4.0 * 2.0 * 1.5) ** 2 + math.log(2))
+    n, delta = 800.0, 0.1
+    deviation = uniform_deviation(n, capacity, delta)
+    two_sided = 2 * 4.0 * 2.0 * 1.5 / math.sqrt(n) + math.sqrt(
+        math.log(2 / delta) / (2 * n)
+    )
+    assert two_sided <= deviation <= math.sqrt(2) * two_sided
+    assert round_error_bound(n, 3000, capacity, delta, eps_a=0.0) == pytest.approx(
+        deviation + uniform_deviation(3000, capacity, delta)
+    )
+
+
+def test_user_supplied_complexity_callable_and_array():
+    rigorous_vc = lambda n: 4 * 30 * (1 + np.log(n / 30))  # noqa: E731
+    n = np.array([300.0, 3000.0])
+    expected = np.sqrt((rigorous_vc(n) + math.log(1 / 0.05)) / n)
+    np.testing.assert_allclose(
+        uniform_deviation(n, rigorous_vc, 0.05), expected, rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        uniform_deviation(n, rigorous_vc(n), 0.05), expected, rtol=1e-15
+    )
+    assert round_error_bound(300, 300, 7.0, 0.05, eps_a=0.0) == pytest.approx(
+        2 * math.sqrt((7.0 + math.log(20)) / 300)
+    )
+
+
+def test_multi_round_with_one_round_equals_single_round():
+    single = round_error_bound(700, 4000, VC30, 0.2, 0.7, 0.01, n_classes=3)
+    multi = multi_round_upper_bound([700], [4000], VC30, 0.2, 0.7, 0.01, n_classes=3)
+    assert multi == pytest.approx(single, rel=1e-14)
+
+
+def test_multi_round_weights_and_delta_split():
+    n_val, n_auto = [900, 600, 400, 0], [3000, 1000, 0, 0]
+    multi = multi_round_upper_bound(n_val, n_auto, VC30, 0.3)
+    rounds = round_error_bound([900, 600], [3000, 1000], VC30, 0.3 / 4)
+    assert multi == pytest.approx(0.75 * rounds[0] + 0.25 * rounds[1], rel=1e-14)
+    # splitting delta over rounds makes each round's bound (and the weighted sum) larger
+    unsplit = round_error_bound([900, 600], [3000, 1000], VC30, 0.3)
+    assert np.all(rounds > unsplit)
+    assert multi > 0.75 * unsplit[0] + 0.25 * unsplit[1]
+    # padding with idle rounds only makes the bound more conservative
+    assert multi_round_upper_bound(n_val + [0], n_auto + [0], VC30, 0.3) > multi
+
+
+def test_multi_round_degenerate_records():
+    assert np.isnan(multi_round_upper_bound([100, 50], [0, 0], VC30, 0.3))
+    assert multi_round_upper_bound([100, 0], [10, 10], VC30, 0.3) == np.inf
+    batch = multi_round_upper_bound(
+        [[100, 50, 0], [200, 0, 0]], [[10, 5, 0], [0, 0, 0]], VC30, [[0.1], [0.2]]
+    )
+    assert batch.shape == (2, 2)  # (delta, run)
+    assert np.all(np.isfinite(batch[:, 0])) and np.all(np.isnan(batch[:, 1]))
+    assert batch[0, 0] > batch[1, 0]
+
+
+def test_multi_round_small_rounds_are_finite():
+    # rounds that auto-label fewer than d points use the VC floor, not a negative log
+    value = multi_round_upper_bound([500, 300], [2000, 3], VC30, 0.3)
+    assert np.isfinite(value) and value > reference_upper_bound(500, n_a=2000)
+
+
+# ---------------------------------------------------------------------- lower bound
+
+
+def _kl_brute(p: float, q: float) -> float:
+    total = 0.0
+    for a, b in ((p, q), (1 - p, 1 - q)):
+        if a > 0:
+            total += math.inf if b == 0 else a * math.log(a / b)
+    return total
+
+
+def test_kl_bernoulli_against_direct_formula():
+    grid = [0.0, 1e-6, 0.01, 0.1, 0.25, 0.5, 0.77, 0.99, 1.0]
+    p, q = np.meshgrid(grid, grid, indexing="ij")
+    values = kl_bernoulli(p, q)
+    assert values.shape == p.shape
+    for i, j in np.ndindex(p.shape):
+        expected = _kl_brute(p[i, j], q[i, j])
+        if math.isinf(expected):
+            assert values[i, j] == np.inf
+        else:
+            assert values[i, j] == pytest.approx(expected, rel=1e-12, abs=1e-300)
+
+
+def test_kl_bernoulli_known_values():
+    assert kl_bernoulli(0.5, 0.5) == 0.0
+    assert kl_bernoulli(1.0, 0.5) == pytest.approx(math.log(2))
+    assert kl_bernoulli(0.0, 0.3) == pytest.approx(-math.log(0.7))
+    assert kl_bernoulli(0.3, 0.0) == np.inf
+    assert kl_bernoulli(0.5, 0.25) == pytest.approx(
+        0.5 * math.log(2) + 0.5 * math.log(2 / 3)
+    )
+
+
+def test_two_point_kl_is_the_smaller_direction():
+    eps, eps_a = np.array([1e-3, 0.05, 0.6]), 0.3
+    both = np.stack(
+        [kl_bernoulli(eps_a + eps, eps_a), kl_bernoulli(eps_a, eps_a + eps)]
+    )
+    np.testing.assert_array_equal(two_point_kl(eps, eps_a), both.min(axis=0))
+    # finite at eps_a = 0, where KL(Ber(eps) || Ber(0)) = inf
+    assert two_point_kl(0.2, 0.0) == pytest.approx(-math.log(0.8))
+    # small eps, eps_a < 1/2: the smaller one is KL(Ber(eps_a) || Ber(eps_a + eps))
+    assert two_point_kl(1e-3, 0.3) == kl_bernoulli(0.3, 0.3 + 1e-3)
+
+
+def test_failure_probability_is_the_direct_statement():
+    n, eps, p0, eps_a = 300, 0.02, 0.6, 0.05
+    kl = min(_kl_brute(eps_a + eps, eps_a), _kl_brute(eps_a, eps_a + eps))
+    assert failure_probability_lower_bound(n, eps, p0, eps_a) == pytest.approx(
+        0.25 * math.exp(-n * p0 * kl)
+    )
+    # at the lower bound on n the failure bound equals delta
+    n_needed = validation_lower_bound(eps, 0.05, p0, eps_a)
+    assert failure_probability_lower_bound(n_needed, eps, p0, eps_a) == pytest.approx(
+        0.05
+    )
+
+
+def test_validation_lower_bound_formula_and_vacuous_delta():
+    eps, delta, p0, eps_a = 0.01, 0.05, 0.5, 0.02
+    expected = math.log(1 / (4 * delta)) / (p0 * two_point_kl(eps, eps_a))
+    assert validation_lower_bound(eps, delta, p0, eps_a) == pytest.approx(expected)
+    np.testing.assert_array_equal(validation_lower_bound(eps, [0.25, 0.5, 0.9]), 0.0)
+
+
+def test_lower_bound_grows_like_inverse_square():
+    eps = 0.1 * 0.5 ** np.arange(16)
+    n = validation_lower_bound(eps, 0.01, eps_a=0.1)
+    assert np.all(np.diff(n) > 0)
+    ratios = n[1:] / n[:-1]
+    assert abs(ratios[-1] - 4) < 1e-4
+    assert np.all(np.diff(np.abs(ratios - 4)) < 0)  # converging to 4
+    # non-asymptotic chi-square form: n >= eps_a (1 - eps_a) ln(1/(4 delta)) / eps^2
+    assert np.all(n >= 0.1 * 0.9 * math.log(25) / eps**2)
+
+
+def test_lower_bound_at_zero_tolerance_grows_like_inverse_eps():
+    eps = 1e-2 * 0.5 ** np.arange(10)
+    n = validation_lower_bound(eps, 0.01, eps_a=0.0)
+    assert np.isfinite(n).all()
+    assert abs(n[-1] / n[-2] - 2) < 1e-4
+
+
+def test_small_eps_approximation_agrees_for_small_eps():
+    for eps_a in (0.01, 0.1, 0.5, 0.9):
+        eps = eps_a * (1 - eps_a) * 1e-4
+        exact = validation_lower_bound(eps, 0.05, 0.3, eps_a)
+        approx = validation_lower_bound_small_eps(eps, 0.05, 0.3, eps_a)
+        assert approx == pytest.approx(exact, rel=1e-3)
+    exact0 = validation_lower_bound(1e-6, 0.05, 1.0, 0.0)
+    assert validation_lower_bound_small_eps(1e-6, 0.05, 1.0, 0.0) == pytest.approx(
+        exact0, rel=1e-5
+    )
+
+
+# ------------------------------------------------------------------------- planning
+
+
+def test_upper_bound_excess_is_the_validation_term():
+    n_v = np.array(PUBLISHED_N_V)
+    np.testing.assert_allclose(
+        upper_bound_excess_for_validation_size(n_v, 0.3, d=30),
+        reference_upper_bound(n_v) - 0.01 - uniform_deviation(10000, VC30, 0.3),
+        rtol=1e-14,
+    )
+
+
+@pytest.mark.parametrize("d", [0.3, 1, 5, 30])
+def test_validation_size_for_upper_bound_round_trip(d):
+    targets = np.array([0.05, 0.1, 0.2, 0.35, 0.5, 0.6, 0.62, 0.7, 0.9, 1.2, 3.0])
+    kwargs = dict(delta=0.1, d=d, p0=0.9, n_classes=2)
+    n_v = validation_size_for_upper_bound(targets, **kwargs)
+    assert np.all(n_v == np.floor(n_v)) and np.all(n_v >= 1)
+    assert np.all(upper_bound_excess_for_validation_size(n_v, **kwargs) <= targets)
+    # exact minimum: no smaller integer meets the target
+    for target, n in zip(targets, n_v, strict=True):
+        smaller = np.arange(1, min(n, 10**6))
+        if smaller.size:
+            assert np.all(
+                upper_bound_excess_for_validation_size(smaller, **kwargs) > target
+            )
+    previous = n_v > 1
+    assert np.all(
+        upper_bound_excess_for_validation_size(n_v[previous] - 1, **kwargs)
+        > targets[previous]
+    )
+
+
+def test_validation_size_beyond_search_range_is_inf():
+    assert validation_size_for_upper_bound(1e-9, 0.1) == np.inf
+
+
+def test_detectable_excess_round_trip():
+    n = np.array([1.0, 10.0, 100.0, 1e4, 1e7])
+    for eps_a in (0.0, 0.01, 0.2):
+        eps_star = detectable_excess_for_validation_size(n, 0.05, 0.5, eps_a)
+        ok = np.isfinite(eps_star)
+        assert ok[1:].all()
+        bound = validation_lower_bound(eps_star[ok], 0.05, 0.5, eps_a)
+        np.testing.assert_allclose(bound, n[ok], rtol=1e-9)
+        assert np.all(bound <= n[ok] * (1 + 1e-12))
+        below = validation_lower_bound(eps_star[ok] * (1 - 1e-6), 0.05, 0.5, eps_a)
+        assert np.all(below > n[ok])
+    assert np.all(
+        np.diff(detectable_excess_for_validation_size(n, 0.05, 0.5, 0.01)) < 0
+    )
+
+
+def test_detectable_excess_edge_cases():
+    assert detectable_excess_for_validation_size(100, 0.3) == 0.0
+    # n p0 ln(1/eps_a) < ln(1/(4 delta)): even the largest excess cannot be certified
+    assert detectable_excess_for_validation_size(1, 0.05, 1.0, 0.3) == np.inf
+
+
+# ------------------------------------------------------------------- shapes, errors
+
+
+def test_vectorisation_gives_broadcast_shapes():
+    n_v = np.array([100.0, 400.0, 1600.0])[:, None]
+    delta = np.array([0.1, 0.3])
+    assert reference_upper_bound(n_v, delta=delta).shape == (3, 2)
+    assert round_error_bound(n_v, 1000, VC30, delta).shape == (3, 2)
+    assert uniform_deviation(n_v, VC30, delta).shape == (3, 2)
+    eps = np.array([0.01, 0.02, 0.05])[:, None, None]
+    p0 = np.array([0.5, 1.0])[:, None]
+    eps_a = np.array([0.0, 0.01, 0.1, 0.2])
+    assert validation_lower_bound(eps, 0.05, p0, eps_a).shape == (3, 2, 4)
+    assert validation_lower_bound_small_eps(eps, 0.05, p0, eps_a).shape == (3, 2, 4)
+    assert failure_probability_lower_bound(100, eps, p0, eps_a).shape == (3, 2, 4)
+    assert two_point_kl(eps, eps_a).shape == (3, 1, 4)
+    assert validation_size_for_upper_bound([[0.1], [0.2]], delta, d=[10, 30]).shape == (
+        2,
+        2,
+    )
+    assert upper_bound_excess_for_validation_size(n_v, delta).shape == (3, 2)
+    assert detectable_excess_for_validation_size(n_v, delta, p0=0.5).shape == (3, 2)
+    assert multi_round_upper_bound(np.full((4, 3, 5), 100), 10, VC30, 0.3).shape == (
+        4,
+        3,
+    )
+    assert isinstance(reference_upper_bound(100), float)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: reference_upper_bound(100, delta=0.0), "delta"),
+        (lambda: reference_upper_bound(100, delta=1.0), "delta"),
+        (lambda: validation_lower_bound(0.01, -0.1), "delta"),
+        (lambda: detectable_excess_for_validation_size(10, 1.5), "delta"),
+        (lambda: validation_size_for_upper_bound(0.1, 2.0), "delta"),
+        (lambda: validation_lower_bound(0.0, 0.1), "eps"),
+        (lambda: validation_lower_bound_small_eps(-0.01, 0.1), "eps"),
+        (lambda: failure_probability_lower_bound(10, -1.0), "eps"),
+        (lambda: validation_lower_bound(0.01, 0.1, p0=0.0), "p0"),
+        (lambda: reference_upper_bound(100, p0=1.5), "p0"),
+        (lambda: round_error_bound(100, 100, VC30, 0.1, p0=[0.5, -1.0]), "p0"),
+        (lambda: reference_upper_bound(0), "n_v"),
+        (lambda: reference_upper_bound([100, -5]), "n_v"),
+        (lambda: reference_upper_bound(100, n_a=0), "n_a"),
+        (lambda: validation_term(0, VC30, 0.1), "n_val"),
+        (lambda: upper_bound_excess_for_validation_size(0, 0.1), "n_v"),
+        (lambda: round_error_bound(100, 0, VC30, 0.1), "n_auto"),
+        (
+            lambda: multi_round_upper_bound([-1, 5], [1, 1], VC30, 0.1),
+            "n_val_per_round",
+        ),
+        (lambda: validation_size_for_upper_bound(0.0, 0.1), "target_excess"),
+        (lambda: round_error_bound(100, 100, VC30, 0.1, n_classes=0), "n_classes"),
+        (lambda: uniform_deviation(100, -1.0, 0.1), "complexity"),
+        (lambda: kl_bernoulli(1.2, 0.5), "p"),
+        (lambda: two_point_kl(0.5, 0.7), "eps_a + eps"),
+    ],
+)
+def test_bad_inputs_raise_value_error_naming_the_value(call, name):
+    with pytest.raises(ValueError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(name + " ")
+
+
+def test_public_api_is_exported():
+    assert sorted(theory.__all__) == sorted(
+        name
+        for name in dir(theory)
+        if not name.startswith("_") and callable(getattr(theory, name))
+    )
