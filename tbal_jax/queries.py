@@ -14,15 +14,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from tbal_jax.scores import top_two
+from tbal_jax.scores import prob_margin
 from tbal_jax.types import Array, Key
 
 Select = Callable[[Key, Array, Array, Array, int], tuple[Array, Array]]
-
-
-def _margin(logits: Array) -> Array:
-    first, second = top_two(jax.nn.softmax(logits, axis=-1))
-    return first - second
 
 
 def _entropy(logits: Array) -> Array:
@@ -46,7 +41,7 @@ def random(key, logits, unlabeled, batch, capacity):
 def margin(key, logits, unlabeled, batch, capacity):
     """The smallest margins p_(1) - p_(2)."""
     del key
-    return _take_top(-_margin(logits), unlabeled, batch, capacity)
+    return _take_top(-prob_margin(logits), unlabeled, batch, capacity)
 
 
 def entropy(key, logits, unlabeled, batch, capacity):
@@ -58,7 +53,7 @@ def entropy(key, logits, unlabeled, batch, capacity):
 def margin_random(key, logits, unlabeled, batch, capacity, c: int = 2):
     """Paper preset (SPEC section 4): the c*batch smallest margins, then batch of those
     uniformly at random."""
-    shortlist, in_shortlist = _take_top(-_margin(logits), unlabeled, c * batch,
+    shortlist, in_shortlist = _take_top(-prob_margin(logits), unlabeled, c * batch,
                                         c * capacity)
     u = jax.random.uniform(key, shortlist.shape)
     pick, valid = _take_top(u, in_shortlist, batch, capacity)

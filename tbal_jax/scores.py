@@ -13,31 +13,51 @@ from tbal_jax.types import Array
 
 
 def top_two(values: Array) -> tuple[Array, Array]:
-    """Largest and second-largest entry of each row (k >= 2), without a sort: `top_k`
-    along a 2-wide class axis is slow on XLA's CPU backend."""
+    """Largest and second-largest entry of each row (k >= 2). Two classes take plain
+    max/min of the columns: reductions along a 2-wide axis are slow on XLA's CPU backend."""
+    if values.shape[-1] == 2:
+        return (jnp.maximum(values[..., 0], values[..., 1]),
+                jnp.minimum(values[..., 0], values[..., 1]))
     first = values.max(axis=-1)
     is_first = jax.nn.one_hot(jnp.argmax(values, axis=-1), values.shape[-1], dtype=bool)
-    second = jnp.where(is_first, -jnp.inf, values).max(axis=-1)
-    return first, second
+    return first, jnp.where(is_first, -jnp.inf, values).max(axis=-1)
+
+
+def predicted_class(logits: Array) -> Array:
+    """argmax of the logits, the first class on ties (so z = 0 gives class 0)."""
+    if logits.shape[-1] == 2:
+        return (logits[..., 1] > logits[..., 0]).astype(jnp.int32)
+    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
 def max_prob(logits: Array) -> tuple[Array, Array]:
     """Confidence = max class probability (the paper preset)."""
-    top = logits.max(axis=-1, keepdims=True)
-    conf = 1.0 / jnp.sum(jnp.exp(logits - top), axis=-1)
-    return conf, jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    first, second = top_two(logits)
+    if logits.shape[-1] == 2:
+        conf = jax.nn.sigmoid(first - second)
+    else:
+        conf = 1.0 / jnp.sum(jnp.exp(logits - first[..., None]), axis=-1)
+    return conf, predicted_class(logits)
+
+
+def prob_margin(logits: Array) -> Array:
+    """p_(1) - p_(2); for two classes tanh((z_(1) - z_(2)) / 2)."""
+    if logits.shape[-1] == 2:
+        first, second = top_two(logits)
+        return jnp.tanh(0.5 * (first - second))
+    first, second = top_two(jax.nn.softmax(logits, axis=-1))
+    return first - second
 
 
 def margin(logits: Array) -> tuple[Array, Array]:
     """Probability margin p_(1) - p_(2)."""
-    first, second = top_two(jax.nn.softmax(logits, axis=-1))
-    return first - second, jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    return prob_margin(logits), predicted_class(logits)
 
 
 def abs_logit(logits: Array) -> tuple[Array, Array]:
     """Logit gap z_(1) - z_(2); for a binary linear model this is |w.x (+ b)|."""
     first, second = top_two(logits)
-    return first - second, jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    return first - second, predicted_class(logits)
 
 
 SCORES = {"max_prob": max_prob, "margin": margin, "abs_logit": abs_logit}
