@@ -23,7 +23,7 @@ from tbal_jax.types import Array
 
 NEWTON_MAX_STEPS = 30
 NEWTON_TOL = 1e-6  # stop when the Newton decrement g'H^{-1}g/2 <= NEWTON_TOL * objective
-LINE_SEARCH_STEPS = 8
+LINE_SEARCH_STEPS = 6
 
 
 class Model(NamedTuple):
@@ -154,7 +154,11 @@ def linear_binary(
 
     def logits(params: Array, x: Array) -> Array:
         w = params / jnp.maximum(jnp.linalg.norm(params), 1e-30) if unit_norm else params
-        z = _augment(x, intercept) @ w
+        # w @ x.T rather than x @ w: when a grid of models shares one pool under vmap,
+        # this puts the model axis first, which every later elementwise pass wants.
+        z = w[: x.shape[1]] @ x.T
+        if intercept:
+            z = z + w[-1]
         return jnp.stack([-0.5 * z, 0.5 * z], axis=1)
 
     return Model(init, fit, logits, 2)

@@ -1,8 +1,10 @@
 """Query strategies: which unlabeled points get human labels next (SPEC sections 2, 4).
 
-`select(key, logits, unlabeled, batch, capacity)` returns `capacity` pool indices and a
-mask of the first `batch` valid ones (batch <= capacity is a traced number; capacity is
-static). Only unlabeled points are ever chosen, and never the same point twice.
+`select(key, logits, has_model, unlabeled, batch, capacity)` returns `capacity` pool
+indices and a mask of the first `batch` valid ones (batch <= capacity is a traced number;
+capacity is static). Only unlabeled points are ever chosen, and never the same point twice.
+Without a model (`has_model` false) model-based priorities are all equal, so ties fall to
+the lowest pool index.
 Selection uses `lax.top_k` on a priority, which is cheap on XLA's CPU backend (a full
 sort of the pool is not).
 """
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 from tbal_jax.scores import prob_margin
 from tbal_jax.types import Array, Key
 
-Select = Callable[[Key, Array, Array, Array, int], tuple[Array, Array]]
+Select = Callable[[Key, Array, Array, Array, Array, int], tuple[Array, Array]]
 
 
 def _entropy(logits: Array) -> Array:
@@ -33,28 +35,30 @@ def _take_top(priority: Array, unlabeled: Array, batch: Array, capacity: int):
     return idx, valid
 
 
-def random(key, logits, unlabeled, batch, capacity):
+def random(key, logits, has_model, unlabeled, batch, capacity):
     """Uniformly at random among the unlabeled points."""
     return _take_top(jax.random.uniform(key, unlabeled.shape), unlabeled, batch, capacity)
 
 
-def margin(key, logits, unlabeled, batch, capacity):
+def margin(key, logits, has_model, unlabeled, batch, capacity):
     """The smallest margins p_(1) - p_(2)."""
     del key
-    return _take_top(-prob_margin(logits), unlabeled, batch, capacity)
+    return _take_top(jnp.where(has_model, -prob_margin(logits), 0.0), unlabeled, batch,
+                     capacity)
 
 
-def entropy(key, logits, unlabeled, batch, capacity):
+def entropy(key, logits, has_model, unlabeled, batch, capacity):
     """The largest predictive entropies."""
     del key
-    return _take_top(_entropy(logits), unlabeled, batch, capacity)
+    return _take_top(jnp.where(has_model, _entropy(logits), 0.0), unlabeled, batch,
+                     capacity)
 
 
-def margin_random(key, logits, unlabeled, batch, capacity, c: int = 2):
+def margin_random(key, logits, has_model, unlabeled, batch, capacity, c: int = 2):
     """Paper preset (SPEC section 4): the c*batch smallest margins, then batch of those
     uniformly at random."""
-    shortlist, in_shortlist = _take_top(-prob_margin(logits), unlabeled, c * batch,
-                                        c * capacity)
+    shortlist, in_shortlist = _take_top(jnp.where(has_model, -prob_margin(logits), 0.0),
+                                        unlabeled, c * batch, c * capacity)
     u = jax.random.uniform(key, shortlist.shape)
     pick, valid = _take_top(u, in_shortlist, batch, capacity)
     return shortlist[pick], valid

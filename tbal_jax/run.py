@@ -13,8 +13,8 @@ Round i of the scan (SPEC section 2):
      points with score >= t[pred] (step 5);
   4. check the stopping rule for round i+1 (step 6) and, if it goes on, query its batch
      (step 0 of round i+1) with this round's model, whose pool logits are already at hand.
-     With no model yet, the batch is taken in pool order: for i.i.d. pools (see
-     `tbal_jax.data`) that is a uniform random draw.
+     With no model yet, every point has the same priority and the batch is taken in
+     pool order: for i.i.d. pools (see `tbal_jax.data`) that is a uniform random draw.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tbal_jax import config as config_lib
 from tbal_jax.data import DATASETS, Pools
 from tbal_jax.models import MODELS
 from tbal_jax.queries import QUERIES
-from tbal_jax.scores import SCORES
+from tbal_jax.scores import SCORES, class_value
 from tbal_jax.thresholds import ESTIMATORS
 from tbal_jax.types import Array, Key, PyTree
 
@@ -37,8 +37,7 @@ from tbal_jax.types import Array, Key, PyTree
 class RunState(NamedTuple):
     """The carry of the round scan."""
 
-    queried: Array  # (N,) bool, human-labelled pool points (training set)
-    auto_label: Array  # (N,) int32, machine label or -1
+    pool_status: Array  # (N,) int16: UNLABELLED, QUERIED or the machine label (>= 0)
     val_active: Array  # (V,) bool, the current validation set
     train_x: Array  # (Q, d) training buffer; rows < n_queried are valid
     train_y: Array  # (Q,)
@@ -46,6 +45,10 @@ class RunState(NamedTuple):
     model: PyTree  # parameters of the latest trained model
     has_model: Array  # bool
     done: Array  # bool, the loop has stopped before this round
+
+
+UNLABELLED = -1
+QUERIED = -2
 
 
 class RoundRecord(NamedTuple):
@@ -76,7 +79,7 @@ def summarise(state: RunState, record: RoundRecord) -> RunSummary:
     n_wrong = record.n_auto_wrong.sum()
     return RunSummary(
         auto_error=jnp.where(n_auto > 0, n_wrong / jnp.maximum(n_auto, 1), jnp.nan),
-        coverage=n_auto / state.queried.shape[0],
+        coverage=n_auto / state.pool_status.shape[0],
         n_auto=n_auto,
         n_auto_wrong=n_wrong,
         n_queried=state.n_queried,
@@ -108,8 +111,8 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     def init_state(pools: Pools, params: config_lib.RunParams) -> RunState:
         n_seed = config_lib.seed_size(params.n_train)
         return RunState(
-            queried=jnp.arange(spec.n_pool) < n_seed,
-            auto_label=jnp.full(spec.n_pool, -1, jnp.int32),
+            pool_status=jnp.where(jnp.arange(spec.n_pool) < n_seed, QUERIED,
+                                  UNLABELLED).astype(jnp.int16),
             val_active=jnp.arange(v_cap) < params.n_val,
             train_x=pools.pool_x[:q_cap],
             train_y=pools.pool_y[:q_cap],
@@ -141,10 +144,11 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             thr = estimate(val_score, val_pred, val_y, state.val_active, params.eps,
                            params.c1)
 
-            unlabelled = ~state.queried & (state.auto_label < 0)
-            new_auto = trained & unlabelled & (pool_score >= thr[pool_pred])
-            auto_label = jnp.where(new_auto, pool_pred, state.auto_label)
-            val_active = state.val_active & ~(trained & (val_score >= thr[val_pred]))
+            unlabelled = state.pool_status == UNLABELLED
+            new_auto = trained & unlabelled & (pool_score >= class_value(thr, pool_pred))
+            pool_status = jnp.where(new_auto, pool_pred.astype(jnp.int16), state.pool_status)
+            val_active = state.val_active & ~(
+                trained & (val_score >= class_value(thr, val_pred)))
 
             # Stopping rule for round i+1, then its query (SPEC section 2, steps 6, 0).
             unlabelled &= ~new_auto
@@ -153,13 +157,12 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             bs = jnp.where(stop, 0,
                            jnp.minimum(jnp.minimum(n_unlab, n_batch),
                                        params.n_train - state.n_queried))
-            query_logits = jnp.where(has_model, pool_logits, 0.0)
-            idx, valid = select(jax.random.fold_in(key, i), query_logits, unlabelled,
-                                bs, cfg.max_batch)
+            idx, valid = select(jax.random.fold_in(key, i), pool_logits, has_model,
+                                unlabelled, bs, cfg.max_batch)
             slot = jnp.where(valid, state.n_queried + jnp.cumsum(valid) - 1, q_cap)
             new_state = RunState(
-                queried=state.queried.at[idx].max(valid),
-                auto_label=auto_label,
+                pool_status=pool_status.at[jnp.where(valid, idx, spec.n_pool)].set(
+                    QUERIED, mode="drop"),
                 val_active=val_active,
                 train_x=state.train_x.at[slot].set(pools.pool_x[idx], mode="drop"),
                 train_y=state.train_y.at[slot].set(pools.pool_y[idx], mode="drop"),

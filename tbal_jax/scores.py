@@ -23,6 +23,13 @@ def top_two(values: Array) -> tuple[Array, Array]:
     return first, jnp.where(is_first, -jnp.inf, values).max(axis=-1)
 
 
+def class_value(per_class: Array, pred: Array) -> Array:
+    """per_class[pred], as a select for two classes (a gather is slow on XLA's CPU)."""
+    if per_class.shape[-1] == 2:
+        return jnp.where(pred == 1, per_class[..., 1], per_class[..., 0])
+    return per_class[pred]
+
+
 def predicted_class(logits: Array) -> Array:
     """argmax of the logits, the first class on ties (so z = 0 gives class 0)."""
     if logits.shape[-1] == 2:
