@@ -100,9 +100,15 @@ class RunParams(NamedTuple):
 
 def grid_params(n_val, n_train, eps, c1) -> RunParams:
     """The Cartesian product of the grid axes, flattened (order: n_val, n_train, eps, c1,
-    the last varying fastest)."""
+    the last varying fastest), as host arrays in 64-bit; `device_params` casts them."""
     axes = np.meshgrid(np.asarray(n_val), np.asarray(n_train), np.asarray(eps),
                        np.asarray(c1), indexing="ij")
     n_v, n_q, e, c = (a.ravel() for a in axes)
-    return RunParams(n_v.astype(np.int32), n_q.astype(np.int32), e.astype(np.float32),
-                     c.astype(np.float32))
+    return RunParams(n_v.astype(np.int64), n_q.astype(np.int64), e.astype(np.float64),
+                     c.astype(np.float64))
+
+
+def device_params(params: RunParams) -> RunParams:
+    """The dtypes a run is compiled for: int32 sizes, float32 eps and C1."""
+    return RunParams(np.asarray(params.n_val, np.int32), np.asarray(params.n_train, np.int32),
+                     np.asarray(params.eps, np.float32), np.asarray(params.c1, np.float32))

@@ -1,0 +1,79 @@
+"""Paper-style figures (SPEC section 9): error and coverage against the swept quantity.
+
+Left panel "Auto-labeling error (%)" with a mean +- std band over seeds and the tolerance
+eps drawn as a dashed line; right panel "Coverage (%)". One series per method and C1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+METHOD_LABELS = {"tbal": "TBAL", "al_sc": "AL+SC", "al": "AL", "pl_sc": "PL+SC",
+                 "pl": "PL"}
+AXIS_LABELS = {"n_val": r"Validation size $N_v$", "n_train": r"Training budget $N_q$",
+               "eps": r"Tolerance $\epsilon$ (%)"}
+STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 13,
+         "legend.fontsize": 10, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def _series(summary: list[dict], x: str):
+    """{(method, c1): (x, mean err, std err, mean cov, std cov)} sorted by x."""
+    groups: dict = {}
+    for row in summary:
+        groups.setdefault((row["method"], row["c1"]), []).append(row)
+    out = {}
+    for key, rows in groups.items():
+        rows = sorted(rows, key=lambda r: r[x])
+        col = lambda name: np.array([r[name] for r in rows], float)  # noqa: E731
+        out[key] = (col(x), col("auto_error_mean"), col("auto_error_std"),
+                    col("coverage_mean"), col("coverage_std"))
+    return out
+
+
+def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Path]:
+    """Draw the two-panel figure of a sweep and save it as PNG and PDF."""
+    series = _series(summary, x)
+    c1_values = sorted({c1 for _, c1 in series})
+    scale_x = 100.0 if x == "eps" else 1.0
+    with plt.rc_context(STYLE):
+        fig, (ax_err, ax_cov) = plt.subplots(1, 2, figsize=(11, 4.2))
+        for (method, c1), (xs, em, es, cm, cs) in sorted(series.items()):
+            label = METHOD_LABELS.get(method, method)
+            if len(c1_values) > 1:
+                label += f" ($C_1$={c1:g})"
+            es, cs = np.nan_to_num(es), np.nan_to_num(cs)
+            line, = ax_err.plot(xs * scale_x, 100 * em, marker="o", ms=4, label=label)
+            ax_err.fill_between(xs * scale_x, 100 * (em - es), 100 * (em + es),
+                                color=line.get_color(), alpha=0.2, lw=0)
+            ax_cov.plot(xs * scale_x, 100 * cm, marker="o", ms=4, color=line.get_color(),
+                        label=label)
+            ax_cov.fill_between(xs * scale_x, 100 * (cm - cs), 100 * (cm + cs),
+                                color=line.get_color(), alpha=0.2, lw=0)
+        eps_values = sorted({row["eps"] for row in summary})
+        if x == "eps":
+            grid = np.array(eps_values) * 100
+            ax_err.plot(grid, grid, "k--", lw=1.2, label=r"$\epsilon$")
+        else:
+            for e in eps_values:
+                ax_err.axhline(100 * e, color="k", ls="--", lw=1.2,
+                               label=rf"$\epsilon$ = {100 * e:g}%")
+        ax_err.set(xlabel=AXIS_LABELS[x], ylabel="Auto-labeling error (%)")
+        ax_cov.set(xlabel=AXIS_LABELS[x], ylabel="Coverage (%)")
+        ax_err.set_ylim(bottom=0)
+        ax_cov.set_ylim(top=100)
+        for ax in (ax_err, ax_cov):
+            ax.grid(alpha=0.3)
+        ax_err.legend(frameon=False)
+        fig.suptitle(title)
+        fig.tight_layout()
+        paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+        for p in paths:
+            fig.savefig(p, dpi=150)
+        plt.close(fig)
+    return paths

@@ -1,0 +1,124 @@
+"""Tidy results: one CSV row per run, a per-cell summary, and a JSON of the run's context.
+
+Both CSVs are plain comma-separated text with a header, read directly by
+`pandas.read_csv`. Error and coverage are fractions. A run that auto-labelled nothing has
+an empty `auto_error` (SPEC section 1): it is kept and counted in the summary's `n_no_auto`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import importlib.metadata
+import json
+import math
+import platform
+from collections import defaultdict
+from pathlib import Path
+
+import jax
+import numpy as np
+
+RUN_COLUMNS = ["experiment", "method", "seed", "n_train", "n_val", "eps", "c1",
+               "auto_error", "coverage", "n_auto", "n_auto_wrong", "n_queried",
+               "n_rounds"]
+CELL_COLUMNS = ["experiment", "method", "n_train", "n_val", "eps", "c1"]
+SUMMARY_COLUMNS = CELL_COLUMNS + [
+    "n_runs", "n_no_auto", "auto_error_mean", "auto_error_std", "auto_error_max",
+    "coverage_mean", "coverage_std"]
+
+
+def run_rows(experiment: str, method: str, result, n_pool: int) -> list[dict]:
+    """One dict per (seed, grid cell) of a `SweepResult`; error and coverage are computed
+    in float64 from the integer counts."""
+    rows = []
+    s = result.summary
+    for i, seed in enumerate(result.seeds):
+        for j in range(len(result.grid.n_val)):
+            n_auto, n_wrong = int(s.n_auto[i, j]), int(s.n_auto_wrong[i, j])
+            rows.append({
+                "experiment": experiment, "method": method, "seed": int(seed),
+                "n_train": int(result.grid.n_train[j]), "n_val": int(result.grid.n_val[j]),
+                "eps": float(result.grid.eps[j]), "c1": float(result.grid.c1[j]),
+                "auto_error": n_wrong / n_auto if n_auto else math.nan,
+                "coverage": n_auto / n_pool, "n_auto": n_auto, "n_auto_wrong": n_wrong,
+                "n_queried": int(s.n_queried[i, j]), "n_rounds": int(s.n_rounds[i, j]),
+            })
+    return rows
+
+
+def summarise_rows(rows: list[dict]) -> list[dict]:
+    """Mean, sample std (ddof=1) and count per cell; error statistics over the runs that
+    auto-labelled something."""
+    cells = defaultdict(list)
+    for r in rows:
+        cells[tuple(r[c] for c in CELL_COLUMNS)].append(r)
+    out = []
+    for key, runs in cells.items():
+        err = np.array([r["auto_error"] for r in runs if not math.isnan(r["auto_error"])])
+        cov = np.array([r["coverage"] for r in runs])
+        out.append(dict(zip(CELL_COLUMNS, key)) | {
+            "n_runs": len(runs),
+            "n_no_auto": len(runs) - len(err),
+            "auto_error_mean": float(err.mean()) if len(err) else math.nan,
+            "auto_error_std": float(err.std(ddof=1)) if len(err) > 1 else math.nan,
+            "auto_error_max": float(err.max()) if len(err) else math.nan,
+            "coverage_mean": float(cov.mean()),
+            "coverage_std": float(cov.std(ddof=1)) if len(cov) > 1 else math.nan,
+        })
+    return out
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(_cell(r[c]) for c in columns)
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Read a CSV written by `write_csv` back with numbers parsed (empty -> NaN)."""
+    def parse(v: str):
+        if v == "":
+            return math.nan
+        for kind in (int, float):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        return v
+
+    with open(path, newline="") as f:
+        return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def environment() -> dict:
+    """Package versions and the device the run used."""
+    versions = {}
+    for pkg in ("tbal-jax", "jax", "jaxlib", "numpy", "optax", "matplotlib", "absl-py"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    device = jax.devices()[0]
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": {"platform": device.platform, "kind": device.device_kind,
+                   "count": jax.device_count()},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
