@@ -87,7 +87,7 @@ def _grid_thresholds(scores, preds, packed, active, eps, c1, slack, num_classes)
                                num_segments=num_classes * GRID_SIZE)
     counts = jax.lax.cumsum(hist.reshape(num_classes, GRID_SIZE), axis=1, reverse=True)
     feasible = _feasible(counts, eps, c1, slack)
-    feasible &= (jnp.arange(GRID_SIZE) == 0) | ~flat  # T = {min s} when flat
+    feasible &= ((jnp.arange(GRID_SIZE) == 0) | ~flat)[None, :]  # T = {min s} when flat
     first = jnp.argmax(feasible, axis=1)
     return jnp.where(feasible.any(axis=1), grid(first), jnp.inf)
 
@@ -101,7 +101,7 @@ def _raw_thresholds(scores, preds, packed, active, eps, c1, slack, num_classes,
     s = -neg_s  # descending
     rows = idx[order]
     per_class = jnp.where(
-        (preds[rows][:, None] == jnp.arange(num_classes)) & valid[order][:, None],
+        (preds[rows][:, None] == jnp.arange(num_classes)[None, :]) & valid[order][:, None],
         packed[rows][:, None], 0)
     counts = jnp.cumsum(per_class, axis=0)
     # a candidate's point set ends at the last point of its tie block
