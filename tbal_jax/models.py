@@ -97,7 +97,7 @@ def newton_minimise(
         w, z, _, it = carry
         m = sign * z
         g = reg * w + c * x.T @ (weight * sign * loss.grad(m))
-        h = jnp.diag(reg) + c * (x.T * (weight * loss.curvature(m))) @ x
+        h = jnp.diag(reg) + c * (x.T * (weight * loss.curvature(m))[None, :]) @ x
         d = -jax.scipy.linalg.solve(h, g, assume_a="pos")
         decrement = -(g @ d)
         objective = 0.5 * jnp.sum(reg * w * w) + c * jnp.sum(weight * loss.value(m))

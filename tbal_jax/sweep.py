@@ -7,6 +7,12 @@ a new `StaticConfig` does. Long sweeps run in chunks of whole seeds, padded to o
 chunk shape, so a sweep of any size compiles once and its memory stays bounded; progress is
 logged through absl. A run depends only on its seed and its grid cell (keys are
 `jax.random.key(seed)`), never on the chunk or batch it ran in.
+
+Bitwise reproducibility needs every run to go through the same kernels. XLA's CPU backend
+rounds a dot differently when it is unbatched, and its YNNPACK fusions differ with the
+batch size; so `tbal_jax` switches those fusions off (see `tbal_jax/__init__.py`) and pads
+both batch axes to at least two. `run_one` replays a single (seed, cell) this way and
+gives exactly the row a sweep of any size gives.
 """
 
 from __future__ import annotations
@@ -90,8 +96,16 @@ def compiled_sweep(cfg: StaticConfig, chunk_seeds: int, grid_size: int):
     return _COMPILED[cache_key]
 
 
+MIN_BATCH = 2  # see `run_sweep`: XLA's CPU kernels round an unbatched dot differently
+
+
 def chunk_seed_count(n_seeds: int, grid_size: int, chunk_runs: int) -> int:
-    return max(1, min(n_seeds, chunk_runs // max(grid_size, 1)))
+    return max(MIN_BATCH, min(n_seeds, chunk_runs // max(grid_size, 1)))
+
+
+def _pad(a: np.ndarray, size: int) -> np.ndarray:
+    """Repeat the last entry up to `size` (padding runs are computed, then dropped)."""
+    return np.concatenate([a, np.repeat(a[-1:], size - len(a), axis=0)])
 
 
 def run_sweep(
@@ -101,11 +115,12 @@ def run_sweep(
     """Run all seeds x grid cells; see the module docstring."""
     seeds = np.asarray(seeds, np.int64)
     grid = RunParams(*(np.asarray(a) for a in grid))
-    on_device = device_params(grid)
-    g = len(grid.n_val)
+    n_cells = len(grid.n_val)
+    g = max(n_cells, MIN_BATCH)
+    on_device = device_params(RunParams(*(_pad(a, g) for a in grid)))
     per_chunk = chunk_seed_count(len(seeds), g, chunk_runs)
     n_chunks = math.ceil(len(seeds) / per_chunk)
-    padded = np.concatenate([seeds, np.repeat(seeds[-1:], n_chunks * per_chunk - len(seeds))])
+    padded = _pad(seeds, n_chunks * per_chunk)
     compiled, compile_s = compiled_sweep(cfg, per_chunk, g)
     logging.info("%s: %d seeds x %d grid cells = %d runs in %d chunk(s); compile %.1f s",
                  label, len(seeds), g, len(seeds) * g, n_chunks, compile_s)
@@ -120,6 +135,12 @@ def run_sweep(
         logging.info("%s: chunk %d/%d done, %.1f s elapsed, ETA %.1f s", label, c + 1,
                      n_chunks, elapsed, eta)
     run_s = time.perf_counter() - start
-    merged = jax.tree.map(lambda *xs: np.concatenate(xs)[: len(seeds)], *outputs)
+    merged = jax.tree.map(lambda *xs: np.concatenate(xs)[: len(seeds), :n_cells], *outputs)
     return SweepResult(seeds, grid, merged.summary, merged.rounds, compile_s, run_s,
                        n_chunks)
+
+
+def run_one(cfg: StaticConfig, seed: int, params: RunParams) -> SweepResult:
+    """One (seed, grid cell), computed exactly as inside any sweep."""
+    return run_sweep(cfg, [seed], RunParams(*(np.atleast_1d(a) for a in params)),
+                     label="run_one")
