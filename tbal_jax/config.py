@@ -64,6 +64,7 @@ class StaticConfig:
     query: str = "margin_random"
     estimator: str = "sigma"
     model: str | None = None  # None: the dataset's preset model
+    round_segments: int = 3  # scans over rounds, each training on a static buffer prefix
 
     @property
     def spec(self) -> DatasetSpec:

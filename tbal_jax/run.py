@@ -96,6 +96,21 @@ class Simulator(NamedTuple):
     run: callable  # (key, params) -> (RunState, RoundRecord)
 
 
+def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
+    """Split the rounds into `cfg.round_segments` scans of (start, stop, rows).
+
+    Before round r at most n_s + r * n_b human labels exist, so the rounds of a segment
+    can train on a static prefix of the training buffer: `rows` rows instead of its full
+    capacity. The rows beyond hold no labels yet (weight 0), so the model is the same;
+    the early rounds, whose Newton solves are the longest, get much cheaper.
+    """
+    n_seg = min(cfg.round_segments, cfg.max_rounds)
+    edges = [round(k * cfg.max_rounds / n_seg) for k in range(n_seg + 1)]
+    first = config_lib.seed_size(cfg.max_n_train)
+    return [(a, b, min(cfg.max_n_train, first + (b - 1) * cfg.max_batch))
+            for a, b in zip(edges[:-1], edges[1:])]
+
+
 @functools.lru_cache(maxsize=None)
 def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     spec = cfg.spec
@@ -126,14 +141,15 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         val_x, val_y = pools.val_x[:v_cap], pools.val_y[:v_cap]
         n_batch = config_lib.batch_size(params.n_train)
 
-        def one_round(state: RunState, i):
+        def one_round(state: RunState, i, rows: int):
             run_now = ~state.done
             train_mask = jnp.arange(q_cap) < state.n_queried
             n_pos = jnp.sum(train_mask & (state.train_y == 1))
             two_classes = (n_pos > 0) & (n_pos < state.n_queried)
             n_val = jnp.sum(state.val_active)
             trained = run_now & (n_val > 0) & two_classes
-            fitted = model.fit(state.model, state.train_x, state.train_y, train_mask)
+            fitted = model.fit(state.model, state.train_x[:rows], state.train_y[:rows],
+                               train_mask[:rows])
             params_m = jax.tree.map(lambda a, b: jnp.where(trained, a, b), fitted,
                                     state.model)
             has_model = state.has_model | trained
@@ -182,8 +198,12 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             return new_state, record
 
-        return jax.lax.scan(one_round, init_state(pools, params),
-                            jnp.arange(cfg.max_rounds))
+        state, records = init_state(pools, params), []
+        for start, stop, rows in round_segments(cfg):
+            state, record = jax.lax.scan(functools.partial(one_round, rows=rows), state,
+                                         jnp.arange(start, stop))
+            records.append(record)
+        return state, jax.tree.map(lambda *r: jnp.concatenate(r), *records)
 
     def run(key: Key, params: config_lib.RunParams):
         data_key, loop_key = jax.random.split(key)

@@ -1,0 +1,83 @@
+"""The command line: one-line errors before compilation, and a small end-to-end run."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tbal_jax import sweep
+from tbal_jax.experiments import get_experiment, run_experiment
+from tbal_jax.validate import ConfigError
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "experiments.run", *args],
+                          capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--eps=1.5"], "eps=1.5"),
+    (["--eps=0"], "eps=0.0"),
+    (["--c1=-1"], "c1=-1.0"),
+    (["--n_val=0"], "n_val=0"),
+    (["--n_val=5000"], "n_val=5000"),
+    (["--n_val=10.5"], "n_val=10.5"),
+    (["--n_train=10"], "n_train=10"),
+    (["--n_train=20000"], "n_train=20000"),
+    (["--n_val=abc"], "--n_val=abc"),
+    (["--experiment=nope"], "'nope'"),
+    (["--seeds=0"], "--seeds=0"),
+    (["--chunk_runs=0"], "--chunk_runs=0"),
+    (["stray"], "'stray'"),
+])
+def test_bad_input_is_one_line_without_traceback(args, names, tmp_path):
+    result = cli(*args, f"--out={tmp_path}")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], lines
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_unparseable_flag_fails_cleanly():
+    result = cli("--seeds=abc")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--seeds" in result.stderr
+
+
+def test_bad_input_is_caught_before_compiling(tmp_path):
+    traces = sweep.TRACE_COUNT["sweep"]
+    exp = get_experiment("unit_ball_val").with_grid(eps=[2.0])
+    with pytest.raises(ConfigError, match="eps=2.0"):
+        run_experiment(exp, [0], tmp_path)
+    assert sweep.TRACE_COUNT["sweep"] == traces
+
+
+def test_list():
+    result = cli("--list")
+    assert result.returncode == 0
+    for name in ("unit_ball_val", "unit_ball_train", "unit_ball_eps", "circles_train"):
+        assert name in result.stdout
+
+
+def test_small_run_end_to_end(tmp_path):
+    result = cli("--experiment=unit_ball_val", "--seeds=2", "--n_val=20,400",
+                 "--c1=0", f"--out={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(tmp_path / "results.csv")
+    assert len(runs) == 4 and set(runs.seed) == {0, 7}
+    assert list(runs.columns[:12]) == [
+        "experiment", "method", "seed", "n_train", "n_val", "eps", "c1", "auto_error",
+        "coverage", "n_auto", "n_auto_wrong", "n_queried"]
+    # N_v = 20 is below the floor of 25: nothing auto-labelled, and the runs are kept
+    empty = runs[runs.n_val == 20]
+    assert empty.auto_error.isna().all() and (empty.coverage == 0).all()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.set_index("n_val").loc[20, "n_no_auto"] == 2
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["seeds"] == [0, 7] and meta["versions"]["jax"]
+    assert meta["compile_seconds"] > 0 and meta["device"]["platform"] == "cpu"
+    assert (tmp_path / "unit_ball_val.png").stat().st_size > 10_000
+    assert (tmp_path / "unit_ball_val.pdf").exists()
