@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tbal_jax import config as C
+from tbal_jax import published
 from tbal_jax import sweep as S
 from tbal_jax.run import QUERIED, UNLABELLED, make_run, summarise
 
@@ -108,23 +109,16 @@ def test_circles_runs():
     assert (result.summary.coverage > 0).all()  # the bad model still labels some points
 
 
-PUBLISHED_TBAL = {  # SPEC section 10, C1 = 0: N_v -> (err, sd, cov, sd) in %
-    100: (3.10, 1.80, 71.43, 8.86), 400: (1.97, 0.76, 93.99, 2.39),
-    800: (1.64, 0.50, 96.26, 1.33), 1200: (1.39, 0.39, 96.67, 0.84),
-    1600: (1.33, 0.30, 97.13, 0.45), 2000: (1.28, 0.34, 97.15, 0.54),
-}
-
-
 def test_faithful_to_the_published_table():
-    """|ours - published| <= 3 sqrt(sd_pub^2/10 + sd_ours^2/20) for error and coverage."""
-    n_val = sorted(PUBLISHED_TBAL)
+    """SPEC section 10, TBAL at C1 = 0, 20 seeds: the seed-noise criterion holds for
+    error and coverage at every published N_v."""
+    pub = published.UNIT_BALL_N_VAL["tbal"]
+    n_val = sorted(pub)
     cfg = C.StaticConfig.for_grid("unit_ball", n_val=n_val, n_train=[500])
     result = S.run_sweep(cfg, 7 * np.arange(20), C.grid_params(n_val, [500], [0.01], [0]))
-    err = 100 * result.summary.auto_error
-    cov = 100 * result.summary.coverage
     for j, nv in enumerate(n_val):
-        e, e_sd, c, c_sd = PUBLISHED_TBAL[nv]
-        ours = (err[:, j].mean(), err[:, j].std(ddof=1), cov[:, j].mean(),
-                cov[:, j].std(ddof=1))
-        assert abs(ours[0] - e) <= 3 * np.sqrt(e_sd**2 / 10 + ours[1] ** 2 / 20), nv
-        assert abs(ours[2] - c) <= 3 * np.sqrt(c_sd**2 / 10 + ours[3] ** 2 / 20), nv
+        e, e_sd, c, c_sd = pub[nv]
+        err = 100 * result.summary.auto_error[:, j]
+        cov = 100 * result.summary.coverage[:, j]
+        assert published.agrees(err.mean(), err.std(ddof=1), 20, e, e_sd), nv
+        assert published.agrees(cov.mean(), cov.std(ddof=1), 20, c, c_sd), nv
