@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tbal_jax import plots, results
+from tbal_jax import bounds, plots, results
 from tbal_jax.config import DATASET_SPECS, StaticConfig, grid_params
 from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, run_sweep
 from tbal_jax.validate import ConfigError, check_grid, check_seeds
@@ -33,6 +33,7 @@ class Experiment:
     eps: tuple
     c1: tuple = C1_VALUES
     title: str = ""
+    kind: str = "sweep"  # "bounds": also compare with the theory (tbal_jax.bounds)
 
     def with_grid(self, **overrides) -> "Experiment":
         """The same experiment with some axes replaced (None keeps an axis)."""
@@ -60,6 +61,9 @@ EXPERIMENTS = {
         Experiment("circles_train", "circles", "n_train", (2000,),
                    tuple(range(100, 1501, 100)), (0.01,),
                    title=r"Circles: training budget ($N_v$ = 2000)"),
+        Experiment("bounds_vs_empirics", "unit_ball", "n_val", UNIT_BALL_N_VAL, (500,),
+                   (0.01,), c1=(0.0,), kind="bounds",
+                   title=r"Unit ball: bounds vs observed ($N_q$ = 500, $C_1$ = 0)"),
     ]
 }
 
@@ -106,5 +110,33 @@ def run_experiment(exp: Experiment, seeds, out_dir: Path,
         "run_seconds": sweep.run_seconds,
         **results.environment(),
     })
+    if exp.kind == "bounds":
+        return paths | _write_bounds(exp, sweep, out_dir) | {"summary_rows": summary}
     figure = plots.sweep_figure(summary, exp.x, exp.title, out_dir / exp.name)
     return paths | {"figure": figure, "summary_rows": summary}
+
+
+def _write_bounds(exp: Experiment, sweep, out_dir: Path) -> dict:
+    """bounds.csv and the bound-vs-observed figure for a one-eps, one-C1 N_v sweep."""
+    if len(exp.eps) != 1 or len(exp.c1) != 1 or len(exp.n_train) != 1:
+        raise ConfigError("bounds_vs_empirics takes one eps, one c1 and one n_train")
+    eps = exp.eps[0]
+    n_val = sweep.grid.n_val
+    errors = sweep.summary.n_auto_wrong / np.where(sweep.summary.n_auto > 0,
+                                                   sweep.summary.n_auto, np.nan)
+    run_bounds = bounds.run_upper_bounds(sweep.rounds.n_val, sweep.rounds.n_auto, eps)
+    rows = bounds.bounds_table(n_val, errors, run_bounds, eps)
+    path = out_dir / "bounds.csv"
+    results.write_csv(path, rows, bounds.BOUNDS_COLUMNS)
+    s = bounds.BoundSettings()
+    curves = {
+        rf"upper bound (reference, $\delta$={s.delta:g})":
+            [r["upper_bound"] for r in rows],
+        rf"smallest certifiable error (lower bound, $\delta$={s.lower_delta:g})":
+            [r["lower_bound"] for r in rows],
+        "multi-round upper bound, mean over seeds":
+            [r["multi_round_bound_mean"] for r in rows],
+    }
+    figure = plots.bound_overlay(n_val, errors, curves, eps, out_dir / exp.name,
+                                 exp.title)
+    return {"bounds": path, "figure": figure}

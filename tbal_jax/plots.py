@@ -77,3 +77,48 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
             fig.savefig(p, dpi=150)
         plt.close(fig)
     return paths
+
+
+def bound_overlay(x, errors, bounds: dict, eps: float, stem: Path, title: str = "",
+                  excess: float = 0.0, xlabel: str = AXIS_LABELS["n_val"]) -> list[Path]:
+    """Bound curves over an empirical sweep (SPEC sections 9, 11).
+
+    Left: the mean +- std band and the max over seeds of the auto-labeling error
+    (`errors`: (seeds, len(x)) fractions, NaN where nothing was auto-labelled), each curve
+    of `bounds` ({label: values}), and eps; log scale. Right: the fraction of seeds whose
+    error exceeds eps + `excess`. Saved as PNG and PDF.
+    """
+    x = np.asarray(x, float)
+    errors = np.asarray(errors, float)
+    labelled = ~np.isnan(errors)
+    mean = np.nanmean(np.where(labelled.any(0), errors, 0.0), axis=0)
+    std = np.nanstd(np.where(labelled.any(0), errors, 0.0), axis=0, ddof=1) \
+        if len(errors) > 1 else np.zeros_like(mean)
+    worst = np.nanmax(np.where(labelled.any(0), errors, 0.0), axis=0)
+    exceed = np.mean(labelled & (np.nan_to_num(errors) > eps + excess), axis=0)
+    with plt.rc_context(STYLE):
+        fig, (ax, ax_rate) = plt.subplots(1, 2, figsize=(11, 5.0),
+                                          gridspec_kw={"width_ratios": [1.6, 1]})
+        for (label, values), style in zip(bounds.items(), ["-", "-.", ":", "--"]):
+            ax.plot(x, 100 * np.asarray(values), "k" + style, lw=1.6, label=label)
+        ax.fill_between(x, 100 * np.maximum(mean - std, 1e-3), 100 * (mean + std),
+                        color="C0", alpha=0.2, lw=0)
+        ax.plot(x, 100 * mean, "o-", color="C0", ms=4, label="TBAL error, mean ± std")
+        ax.plot(x, 100 * worst, "s--", color="C3", ms=4, label="TBAL error, max over seeds")
+        ax.axhline(100 * eps, color="grey", ls="--", lw=1, label=rf"$\epsilon$ = {100 * eps:g}%")
+        ax.set(yscale="log", xlabel=xlabel, ylabel="Auto-labeling error (%)")
+        fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3,
+                   frameon=False, fontsize=9)
+        ax_rate.plot(x, 100 * exceed, "o-", color="C3", ms=4)
+        threshold = rf"$\epsilon$ + {100 * excess:g}%" if excess else r"$\epsilon$"
+        ax_rate.set(xlabel=xlabel, ylabel=f"Seeds with error > {threshold} (%)",
+                    ylim=(-2, 102))
+        for a in (ax, ax_rate):
+            a.grid(alpha=0.3, which="both")
+        fig.suptitle(title)
+        fig.tight_layout(rect=(0, 0.14, 1, 1))
+        paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+        for p in paths:
+            fig.savefig(p, dpi=150)
+        plt.close(fig)
+    return paths
