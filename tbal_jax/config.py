@@ -65,6 +65,7 @@ class StaticConfig:
     estimator: str = "sigma"
     model: str | None = None  # None: the dataset's preset model
     round_segments: int = 3  # scans over rounds, each training on a static buffer prefix
+    method: str = "tbal"  # "tbal", or the baselines "al" (gives AL, AL+SC), "pl" (PL, PL+SC)
 
     @property
     def spec(self) -> DatasetSpec:
@@ -79,15 +80,14 @@ class StaticConfig:
         return batch_size(self.max_n_train)
 
     @classmethod
-    def for_grid(cls, dataset: str, n_val, n_train, **kwargs) -> "StaticConfig":
-        """Capacities that fit a grid: the largest N_v and N_q, and the most rounds."""
-        return cls(
-            dataset=dataset,
-            max_n_val=int(max(n_val)),
-            max_n_train=int(max(n_train)),
-            max_rounds=max(max_rounds_for(int(q)) for q in n_train),
-            **kwargs,
-        )
+    def for_grid(cls, dataset: str, n_val, n_train, method: str = "tbal",
+                 **kwargs) -> "StaticConfig":
+        """Capacities that fit a grid: the largest N_v and N_q, and the most rounds
+        (one for PL, which trains once)."""
+        rounds = 1 if method == "pl" else max(max_rounds_for(int(q)) for q in n_train)
+        return cls(dataset=dataset, max_n_val=int(max(n_val)),
+                   max_n_train=int(max(n_train)), max_rounds=rounds, method=method,
+                   **kwargs)
 
 
 class RunParams(NamedTuple):

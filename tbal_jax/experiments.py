@@ -10,15 +10,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import jax
 import numpy as np
 
-from tbal_jax import bounds, plots, results
-from tbal_jax.config import DATASET_SPECS, StaticConfig, grid_params
-from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, run_sweep
+from tbal_jax import bounds, plots, results, tables
+from tbal_jax.config import DATASET_SPECS, RunParams, StaticConfig, grid_params
+from tbal_jax.run import make_run
+from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, run_sweep, seed_keys
 from tbal_jax.validate import ConfigError, check_grid, check_seeds
 
 PAPER_SEED_STRIDE = 7  # the paper's seeds are 0, 7, 14, ...
 C1_VALUES = (0.0, 0.25)
+METHODS = ("tbal", "al", "pl")  # runs; "al" and "pl" also give "al_sc" and "pl_sc"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,18 +36,25 @@ class Experiment:
     eps: tuple
     c1: tuple = C1_VALUES
     title: str = ""
-    kind: str = "sweep"  # "bounds": also compare with the theory (tbal_jax.bounds)
+    kind: str = "sweep"  # "bounds": compare with the theory; "scatter": one run's labels
+    methods: tuple = METHODS
 
     def with_grid(self, **overrides) -> "Experiment":
-        """The same experiment with some axes replaced (None keeps an axis)."""
+        """The same experiment with some axes (or `methods`) replaced; None keeps one."""
         return dataclasses.replace(
             self, **{k: tuple(v) for k, v in overrides.items() if v is not None})
 
     def check(self) -> None:
         check_grid(self.dataset, self.n_val, self.n_train, self.eps, self.c1)
+        for m in self.methods:
+            if m not in METHODS:
+                raise ConfigError(f"unknown method {m!r}; choose from "
+                                  f"{', '.join(METHODS)}")
+        if not self.methods:
+            raise ConfigError("no methods: give at least one of " + ", ".join(METHODS))
 
-    def static_config(self) -> StaticConfig:
-        return StaticConfig.for_grid(self.dataset, self.n_val, self.n_train)
+    def static_config(self, method: str = "tbal") -> StaticConfig:
+        return StaticConfig.for_grid(self.dataset, self.n_val, self.n_train, method)
 
 
 UNIT_BALL_N_VAL = (100,) + tuple(range(400, 4001, 400))
@@ -61,8 +71,11 @@ EXPERIMENTS = {
         Experiment("circles_train", "circles", "n_train", (2000,),
                    tuple(range(100, 1501, 100)), (0.01,),
                    title=r"Circles: training budget ($N_v$ = 2000)"),
+        Experiment("circles_scatter", "circles", "n_train", (2000,), (500,), (0.01,),
+                   c1=(0.0,), kind="scatter", methods=("tbal", "al"),
+                   title=r"Circles, first seed ($N_q$ = 500, $N_v$ = 2000, $C_1$ = 0)"),
         Experiment("bounds_vs_empirics", "unit_ball", "n_val", UNIT_BALL_N_VAL, (500,),
-                   (0.01,), c1=(0.0,), kind="bounds",
+                   (0.01,), c1=(0.0,), kind="bounds", methods=("tbal",),
                    title=r"Unit ball: bounds vs observed ($N_q$ = 500, $C_1$ = 0)"),
     ]
 }
@@ -85,16 +98,26 @@ def run_experiment(exp: Experiment, seeds, out_dir: Path,
     """Sweep `exp` over `seeds` and write every output into `out_dir`.
 
     Inputs are checked first (a `ConfigError` says what to fix); the results are written
-    before the figure, so a plotting failure loses nothing computed.
+    before any figure, so a plotting failure loses nothing computed. Each method is one
+    compiled sweep; "al" and "pl" rows come with their "_sc" twins.
     """
     exp.check()
     check_seeds(seeds)
+    if exp.kind == "scatter":
+        return _scatter(exp, int(seeds[0]), Path(out_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = exp.static_config()
     grid = grid_params(exp.n_val, exp.n_train, exp.eps, exp.c1)
-    sweep = run_sweep(cfg, seeds, grid, chunk_runs=chunk_runs, label=exp.name)
-    rows = results.run_rows(exp.name, "tbal", sweep, DATASET_SPECS[exp.dataset].n_pool)
+    rows, timings, sweeps = [], {}, {}
+    for method in exp.methods:
+        cfg = exp.static_config(method)
+        sweeps[method] = run_sweep(cfg, seeds, grid, chunk_runs=chunk_runs,
+                                   label=f"{exp.name}/{method}")
+        rows += results.run_rows(exp.name, sweeps[method], DATASET_SPECS[exp.dataset].n_pool)
+        timings[method] = {"static_config": dataclasses.asdict(cfg),
+                           "compile_seconds": sweeps[method].compile_seconds,
+                           "run_seconds": sweeps[method].run_seconds,
+                           "chunks": sweeps[method].chunks}
     summary = results.summarise_rows(rows)
     paths = {"results": out_dir / "results.csv", "summary": out_dir / "summary.csv",
              "meta": out_dir / "meta.json"}
@@ -103,17 +126,44 @@ def run_experiment(exp: Experiment, seeds, out_dir: Path,
     results.write_json(paths["meta"], {
         "experiment": dataclasses.asdict(exp),
         "seeds": [int(s) for s in seeds],
-        "static_config": dataclasses.asdict(cfg),
         "runs": len(rows),
-        "chunks": sweep.chunks,
-        "compile_seconds": sweep.compile_seconds,
-        "run_seconds": sweep.run_seconds,
+        "methods": timings,
+        "compile_seconds": sum(t["compile_seconds"] for t in timings.values()),
+        "run_seconds": sum(t["run_seconds"] for t in timings.values()),
         **results.environment(),
     })
+    out = paths | {"summary_rows": summary, "tables": [], "figure": []}
     if exp.kind == "bounds":
-        return paths | _write_bounds(exp, sweep, out_dir) | {"summary_rows": summary}
-    figure = plots.sweep_figure(summary, exp.x, exp.title, out_dir / exp.name)
-    return paths | {"figure": figure, "summary_rows": summary}
+        return out | _write_bounds(exp, sweeps["tbal"], out_dir)
+    for c1 in exp.c1:
+        suffix = f"_c1_{c1:g}" if len(exp.c1) > 1 else ""
+        in_c1 = [r for r in summary if r["c1"] == c1]
+        title = exp.title + (f", $C_1$ = {c1:g}" if len(exp.c1) > 1 else "")
+        out["figure"] += plots.sweep_figure(in_c1, exp.x, title,
+                                            out_dir / f"{exp.name}{suffix}")
+        markdown, latex = tables.sweep_table(summary, exp.x, c1)
+        for text, ext in ((markdown, ".md"), (latex, ".tex")):
+            path = out_dir / f"table{suffix}{ext}"
+            path.write_text(text + "\n")
+            out["tables"].append(path)
+    return out
+
+
+def _scatter(exp: Experiment, seed: int, out_dir: Path) -> dict:
+    """Where each method's labels land on one run of a 2-d dataset (SPEC section 9)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = RunParams(np.int32(exp.n_val[0]), np.int32(exp.n_train[0]),
+                       np.float32(exp.eps[0]), np.float32(exp.c1[0]))
+    panels = {}
+    for method in exp.methods:
+        sim = make_run(exp.static_config(method))
+        pools = sim.sample_pools(jax.random.split(seed_keys([seed])[0])[0])
+        labels = jax.jit(sim.run)(seed_keys([seed])[0], params).labels
+        wanted = {"tbal": "tbal", "al": "al_sc", "pl": "pl_sc"}[method]
+        panels[plots.METHOD_LABELS[wanted]] = np.asarray(labels[wanted])
+    figure = plots.labels_scatter(np.asarray(pools.pool_x), np.asarray(pools.pool_y),
+                                  panels, exp.title, out_dir / exp.name)
+    return {"figure": figure, "summary_rows": []}
 
 
 def _write_bounds(exp: Experiment, sweep, out_dir: Path) -> dict:

@@ -122,3 +122,36 @@ def bound_overlay(x, errors, bounds: dict, eps: float, stem: Path, title: str = 
             fig.savefig(p, dpi=150)
         plt.close(fig)
     return paths
+
+
+def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
+    """One panel per method: a 2-d pool coloured by its final labels (queried, machine
+    label per class with wrong ones marked, unlabelled). `panels`: {title: (N,) labels
+    holding QUERIED (-2), UNLABELLED (-1) or the machine label}."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 6.0),
+                                 squeeze=False)
+        for ax, (name, labels) in zip(axes[0], panels.items()):
+            auto = labels >= 0
+            groups = [
+                (labels == -1, "unlabeled", dict(c="0.8", s=4)),
+                (auto & (labels == 0) & (y == 0), "auto-labeled 0", dict(c="C0", s=4)),
+                (auto & (labels == 1) & (y == 1), "auto-labeled 1", dict(c="C1", s=4)),
+                (auto & (labels != y), "auto-labeled wrong", dict(c="C3", s=8, marker="x")),
+                (labels == -2, "queried", dict(c="k", s=10, marker="^")),
+            ]
+            for mask, label, style in groups:
+                ax.scatter(x[mask, 0], x[mask, 1], label=f"{label} ({mask.sum()})",
+                           linewidths=0.8, **style)
+            ax.set(title=name, aspect="equal", xticks=[], yticks=[])
+            for side in ("left", "bottom"):
+                ax.spines[side].set_visible(False)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=9,
+                      markerscale=2, frameon=False)
+        fig.suptitle(title)
+        fig.tight_layout()
+        paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+        for p in paths:
+            fig.savefig(p, dpi=150)
+        plt.close(fig)
+    return paths

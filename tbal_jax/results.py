@@ -28,22 +28,24 @@ SUMMARY_COLUMNS = CELL_COLUMNS + [
     "coverage_mean", "coverage_std"]
 
 
-def run_rows(experiment: str, method: str, result, n_pool: int) -> list[dict]:
-    """One dict per (seed, grid cell) of a `SweepResult`; error and coverage are computed
-    in float64 from the integer counts."""
+def run_rows(experiment: str, result, n_pool: int) -> list[dict]:
+    """One dict per (method outcome, seed, grid cell) of a `SweepResult`; error and
+    coverage are computed in float64 from the integer counts."""
     rows = []
-    s = result.summary
-    for i, seed in enumerate(result.seeds):
-        for j in range(len(result.grid.n_val)):
-            n_auto, n_wrong = int(s.n_auto[i, j]), int(s.n_auto_wrong[i, j])
-            rows.append({
-                "experiment": experiment, "method": method, "seed": int(seed),
-                "n_train": int(result.grid.n_train[j]), "n_val": int(result.grid.n_val[j]),
-                "eps": float(result.grid.eps[j]), "c1": float(result.grid.c1[j]),
-                "auto_error": n_wrong / n_auto if n_auto else math.nan,
-                "coverage": n_auto / n_pool, "n_auto": n_auto, "n_auto_wrong": n_wrong,
-                "n_queried": int(s.n_queried[i, j]), "n_rounds": int(s.n_rounds[i, j]),
-            })
+    for method, s in result.outcomes.items():
+        for i, seed in enumerate(result.seeds):
+            for j in range(len(result.grid.n_val)):
+                n_auto, n_wrong = int(s.n_auto[i, j]), int(s.n_auto_wrong[i, j])
+                rows.append({
+                    "experiment": experiment, "method": method, "seed": int(seed),
+                    "n_train": int(result.grid.n_train[j]),
+                    "n_val": int(result.grid.n_val[j]),
+                    "eps": float(result.grid.eps[j]), "c1": float(result.grid.c1[j]),
+                    "auto_error": n_wrong / n_auto if n_auto else math.nan,
+                    "coverage": n_auto / n_pool, "n_auto": n_auto,
+                    "n_auto_wrong": n_wrong, "n_queried": int(s.n_queried[i, j]),
+                    "n_rounds": int(s.n_rounds[i, j]),
+                })
     return rows
 
 

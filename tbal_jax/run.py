@@ -1,5 +1,10 @@
 """One TBAL run as a pure, compiled function of (key, params)  (SPEC section 2).
 
+The same loop runs the paper's baselines (SPEC section 6), chosen by the static
+`cfg.method`: "al" queries its whole budget without auto-labelling, "pl" takes its whole
+budget at random and trains once; both then label once with their final model
+(`final_labels`), giving AL and AL+SC, or PL and PL+SC, from one run.
+
 `make_run(cfg)` closes over a `StaticConfig` and returns a `Simulator` whose
 `run(key, params)` performs the whole loop: a fixed-length `lax.scan` over rounds with a
 `done` flag, fixed-shape masks for the pool and the validation set, and a fixed-capacity
@@ -64,7 +69,7 @@ class RoundRecord(NamedTuple):
 
 
 class RunSummary(NamedTuple):
-    """The metrics of SPEC section 1 for one run."""
+    """The metrics of SPEC section 1 for one run of one method."""
 
     auto_error: Array  # float32, NaN when nothing was auto-labelled
     coverage: Array  # n_auto / N
@@ -74,15 +79,26 @@ class RunSummary(NamedTuple):
     n_rounds: Array
 
 
-def summarise(state: RunState, record: RoundRecord) -> RunSummary:
-    n_auto = record.n_auto.sum()
-    n_wrong = record.n_auto_wrong.sum()
+class RunOutput(NamedTuple):
+    """A run's final state, its per-round record, and each method's final pool labels:
+    (N,) int16 arrays holding QUERIED, UNLABELLED or the machine label."""
+
+    state: RunState
+    record: RoundRecord
+    labels: dict
+
+
+def summarise(labels: Array, pool_y: Array, record: RoundRecord) -> RunSummary:
+    """SPEC section 1 metrics from a method's final pool labels."""
+    auto = labels >= 0
+    n_auto = jnp.sum(auto)
+    n_wrong = jnp.sum(auto & (labels != pool_y))
     return RunSummary(
         auto_error=jnp.where(n_auto > 0, n_wrong / jnp.maximum(n_auto, 1), jnp.nan),
-        coverage=n_auto / state.pool_status.shape[0],
+        coverage=n_auto / labels.shape[0],
         n_auto=n_auto,
         n_auto_wrong=n_wrong,
-        n_queried=state.n_queried,
+        n_queried=jnp.sum(labels == QUERIED),
         n_rounds=record.ran.sum(),
     )
 
@@ -92,8 +108,8 @@ class Simulator(NamedTuple):
 
     cfg: config_lib.StaticConfig
     sample_pools: callable  # key -> Pools
-    run_on_pools: callable  # (pools, key, params) -> (RunState, RoundRecord)
-    run: callable  # (key, params) -> (RunState, RoundRecord)
+    run_on_pools: callable  # (pools, key, params) -> RunOutput
+    run: callable  # (key, params) -> RunOutput
 
 
 def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
@@ -124,7 +140,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         return DATASETS[cfg.dataset](key, spec.n_pool, spec.n_val_pool, spec.dim)
 
     def init_state(pools: Pools, params: config_lib.RunParams) -> RunState:
-        n_seed = config_lib.seed_size(params.n_train)
+        # PL labels its whole budget at random up front; TBAL and AL start from n_s.
+        n_seed = params.n_train if cfg.method == "pl" else config_lib.seed_size(
+            params.n_train)
         return RunState(
             pool_status=jnp.where(jnp.arange(spec.n_pool) < n_seed, QUERIED,
                                   UNLABELLED).astype(jnp.int16),
@@ -157,8 +175,11 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_logits = model.logits(params_m, pools.pool_x)
             pool_score, pool_pred = score(pool_logits)
             val_score, val_pred = score(model.logits(params_m, val_x))
-            thr = estimate(val_score, val_pred, val_y, state.val_active, params.eps,
-                           params.c1)
+            if cfg.method == "tbal":
+                thr = estimate(val_score, val_pred, val_y, state.val_active, params.eps,
+                               params.c1)
+            else:  # AL and PL never auto-label inside the loop (SPEC section 6)
+                thr = jnp.full(model.num_classes, jnp.inf)
 
             unlabelled = state.pool_status == UNLABELLED
             new_auto = trained & unlabelled & (pool_score >= class_value(thr, pool_pred))
@@ -203,9 +224,26 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             state, record = jax.lax.scan(functools.partial(one_round, rows=rows), state,
                                          jnp.arange(start, stop))
             records.append(record)
-        return state, jax.tree.map(lambda *r: jnp.concatenate(r), *records)
+        record = jax.tree.map(lambda *r: jnp.concatenate(r), *records)
+        return RunOutput(state, record, final_labels(state, pools, params))
 
-    def run(key: Key, params: config_lib.RunParams):
+    def final_labels(state: RunState, pools: Pools, params: config_lib.RunParams):
+        """TBAL's labels are the loop's. The baselines (SPEC section 6) label once with
+        their final model: every remaining point (AL, PL), or those above thresholds
+        estimated once on the whole, never shrunk, validation set (AL+SC, PL+SC)."""
+        if cfg.method == "tbal":
+            return {"tbal": state.pool_status}
+        score_, pred = score(model.logits(state.model, pools.pool_x))
+        val_score, val_pred = score(model.logits(state.model, pools.val_x[:v_cap]))
+        thr = estimate(val_score, val_pred, pools.val_y[:v_cap], state.val_active,
+                       params.eps, params.c1)
+        open_ = (state.pool_status == UNLABELLED) & state.has_model
+        above = score_ >= class_value(thr, pred)
+        label = pred.astype(jnp.int16)
+        return {cfg.method: jnp.where(open_, label, state.pool_status),
+                cfg.method + "_sc": jnp.where(open_ & above, label, state.pool_status)}
+
+    def run(key: Key, params: config_lib.RunParams) -> RunOutput:
         data_key, loop_key = jax.random.split(key)
         return run_on_pools(sample_pools(data_key), loop_key, params)
 

@@ -34,7 +34,7 @@ DEFAULT_CHUNK_RUNS = 64  # measured: small chunks keep the vmapped Newton loops 
 
 
 class SweepOutput(NamedTuple):
-    summary: RunSummary  # each field (S, G)
+    outcomes: dict  # method name -> RunSummary, each field (S, G)
     rounds: RoundRecord  # each field (S, G, R[, k])
 
 
@@ -44,11 +44,16 @@ class SweepResult:
 
     seeds: np.ndarray  # (S,)
     grid: RunParams  # each field (G,)
-    summary: RunSummary  # (S, G)
+    outcomes: dict  # method name -> RunSummary (S, G): "tbal", or "al" and "al_sc", ...
     rounds: RoundRecord  # (S, G, R)
     compile_seconds: float
     run_seconds: float
     chunks: int
+
+    @property
+    def summary(self) -> RunSummary:
+        """The outcome of the configured method itself ("tbal", "al" or "pl")."""
+        return next(iter(self.outcomes.values()))
 
 
 def seed_keys(seeds) -> jax.Array:
@@ -68,8 +73,9 @@ def _sweep_fn(cfg: StaticConfig):
         pools = sim.sample_pools(data_key)
 
         def one(params):
-            state, record = sim.run_on_pools(pools, loop_key, params)
-            return SweepOutput(summarise(state, record), record)
+            out = sim.run_on_pools(pools, loop_key, params)
+            return SweepOutput({name: summarise(labels, pools.pool_y, out.record)
+                                for name, labels in out.labels.items()}, out.record)
 
         return jax.vmap(one)(grid)
 
@@ -136,7 +142,7 @@ def run_sweep(
                      n_chunks, elapsed, eta)
     run_s = time.perf_counter() - start
     merged = jax.tree.map(lambda *xs: np.concatenate(xs)[: len(seeds), :n_cells], *outputs)
-    return SweepResult(seeds, grid, merged.summary, merged.rounds, compile_s, run_s,
+    return SweepResult(seeds, grid, merged.outcomes, merged.rounds, compile_s, run_s,
                        n_chunks)
 
 

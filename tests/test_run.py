@@ -27,6 +27,11 @@ def _single(seed, j):
     return jax.jit(make_run(CFG).run)(jax.random.key(seed), params)
 
 
+def _pool_y(seed):
+    sim = make_run(CFG)
+    return sim.sample_pools(jax.random.split(jax.random.key(seed))[0]).pool_y
+
+
 def test_sweep_row_equals_the_single_run(sweep_result):
     for i, seed in enumerate(sweep_result.seeds):
         for j in (0, 3, 6):
@@ -43,7 +48,8 @@ def test_unbatched_run_agrees_statistically(sweep_result):
     """The unbatched `run` may round differently (see tbal_jax.sweep) but is the same
     algorithm: its counts stay close to the sweep's."""
     for i, seed in enumerate(sweep_result.seeds):
-        one = summarise(*_single(int(seed), 3))
+        out = _single(int(seed), 3)
+        one = summarise(out.labels["tbal"], _pool_y(int(seed)), out.record)
         assert abs(int(one.n_auto) - int(sweep_result.summary.n_auto[i, 3])) < 800
 
 
@@ -77,8 +83,9 @@ def test_different_seeds_differ(sweep_result):
 def test_invariants():
     for seed in (0, 7):
         for j in range(len(GRID.n_val)):
-            state, record = _single(seed, j)
+            state, record, labels = _single(seed, j)
             status = np.asarray(state.pool_status)
+            np.testing.assert_array_equal(labels["tbal"], status)
             n_train = int(GRID.n_train[j])
             n_queried = int(state.n_queried)
             n_auto = int((status >= 0).sum())

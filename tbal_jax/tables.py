@@ -1,0 +1,52 @@
+"""Paper-style tables (SPEC section 10): mean ± std (%) of error and coverage per method,
+one row per value of the swept quantity, as Markdown and LaTeX (booktabs)."""
+
+from __future__ import annotations
+
+import math
+
+from tbal_jax.plots import METHOD_LABELS
+
+X_LABELS = {"n_val": "$N_v$", "n_train": "$N_q$", "eps": r"$\epsilon$ (\%)"}
+
+
+def _cell(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}" if not math.isnan(std) else \
+        f"{100 * mean:.2f}"
+
+
+def sweep_table(summary: list[dict], x: str, c1: float) -> tuple[str, str]:
+    """(markdown, latex) for one value of C1; methods in the figures' order."""
+    rows = [r for r in summary if r["c1"] == c1]
+    methods = [m for m in METHOD_LABELS if any(r["method"] == m for r in rows)]
+    xs = sorted({r[x] for r in rows})
+    by_key = {(r["method"], r[x]): r for r in rows}
+    head = [X_LABELS[x].replace("$", "").replace(r"\%", "%")]
+    for m in methods:
+        head += [f"{METHOD_LABELS[m]} err (%)", f"{METHOD_LABELS[m]} cov (%)"]
+    body = []
+    for value in xs:
+        line = [f"{100 * value:g}" if x == "eps" else f"{value:g}"]
+        for m in methods:
+            r = by_key[(m, value)]
+            line += [_cell(r["auto_error_mean"], r["auto_error_std"]),
+                     _cell(r["coverage_mean"], r["coverage_std"])]
+        body.append(line)
+    markdown = "\n".join(
+        ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        + ["| " + " | ".join(line) + " |" for line in body])
+    latex_head = [X_LABELS[x]] + [
+        rf"\multicolumn{{2}}{{c}}{{{METHOD_LABELS[m]}}}" for m in methods]
+    latex = "\n".join([
+        r"\begin{tabular}{l" + "cc" * len(methods) + "}",
+        r"\toprule",
+        " & ".join(latex_head) + r" \\",
+        " & " + " & ".join(["err (\\%)", "cov (\\%)"] * len(methods)) + r" \\",
+        r"\midrule",
+        *[" & ".join(c.replace("±", r"$\pm$") for c in line) + r" \\" for line in body],
+        r"\bottomrule",
+        r"\end{tabular}",
+    ])
+    return markdown, latex
