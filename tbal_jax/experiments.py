@@ -136,7 +136,7 @@ def run_experiment(exp: Experiment, seeds, out_dir: Path,
     if exp.kind == "bounds":
         return out | _write_bounds(exp, sweeps["tbal"], out_dir)
     for c1 in exp.c1:
-        suffix = f"_c1_{c1:g}" if len(exp.c1) > 1 else ""
+        suffix = f"_c1_{c1:g}".replace(".", "p") if len(exp.c1) > 1 else ""
         in_c1 = [r for r in summary if r["c1"] == c1]
         title = exp.title + (f", $C_1$ = {c1:g}" if len(exp.c1) > 1 else "")
         out["figure"] += plots.sweep_figure(in_c1, exp.x, title,

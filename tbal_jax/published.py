@@ -28,3 +28,31 @@ def agrees(ours_mean: float, ours_std: float, ours_n: int, pub_mean: float,
     """|ours - published| <= 3 sqrt(sd_pub^2 / n_pub + sd_ours^2 / n_ours)."""
     return abs(ours_mean - pub_mean) <= 3 * math.sqrt(pub_std**2 / pub_n
                                                       + ours_std**2 / ours_n)
+
+
+def comparison_table(summary: list[dict], methods=("tbal", "al_sc", "pl_sc")) -> str:
+    """Markdown: our mean ± std (%) beside the published one for each method and N_v of
+    SPEC section 10 (rows of a `unit_ball_val` summary at C1 = 0), with the seed-noise
+    test for error and coverage ("yes"/"NO")."""
+    from tbal_jax.plots import METHOD_LABELS  # plots pulls in matplotlib; keep it lazy
+
+    ours = {(r["method"], r["n_val"]): r for r in summary
+            if r["c1"] == 0 and r["n_train"] == 500 and r["eps"] == 0.01}
+    lines = ["| method | N_v | error, ours | error, published | agrees | coverage, ours "
+             "| coverage, published | agrees |", "|---|---|---|---|---|---|---|---|"]
+    for method in methods:
+        for nv, (e, es, c, cs) in UNIT_BALL_N_VAL[method].items():
+            r = ours.get((method, nv))
+            if r is None:
+                continue
+            n = r["n_runs"] - r["n_no_auto"]
+            pairs = [(100 * r["auto_error_mean"], 100 * r["auto_error_std"], n, e, es),
+                     (100 * r["coverage_mean"], 100 * r["coverage_std"], r["n_runs"], c,
+                      cs)]
+            cells = []
+            for m, s, k, pm, ps in pairs:
+                ok = agrees(m, s, k, pm, ps) if k > 1 else False
+                cells += [f"{m:.2f} ± {s:.2f}", f"{pm:.2f} ± {ps:.2f}",
+                          "yes" if ok else "NO"]
+            lines.append(f"| {METHOD_LABELS[method]} | {nv} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
