@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 METHOD_LABELS = {"tbal": "TBAL", "al_sc": "AL+SC", "al": "AL", "pl_sc": "PL+SC",
-                 "pl": "PL"}
+                 "pl": "PL"}  # the paper's legend order
+MARKERS = {"tbal": "o", "al_sc": "s", "al": "^", "pl_sc": "D", "pl": "v"}
 AXIS_LABELS = {"n_val": r"Validation size $N_v$", "n_train": r"Training budget $N_q$",
                "eps": r"Tolerance $\epsilon$ (%)"}
 STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 13,
@@ -43,18 +44,21 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
     scale_x = 100.0 if x == "eps" else 1.0
     with plt.rc_context(STYLE):
         fig, (ax_err, ax_cov) = plt.subplots(1, 2, figsize=(11, 4.2))
-        for (method, c1), (xs, em, es, cm, cs) in sorted(series.items()):
+        order = list(METHOD_LABELS)
+        for (method, c1), (xs, em, es, cm, cs) in sorted(
+                series.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
             label = METHOD_LABELS.get(method, method)
             if len(c1_values) > 1:
                 label += f" ($C_1$={c1:g})"
+            style = dict(color=f"C{order.index(method)}", marker=MARKERS[method], ms=5,
+                         ls="-" if c1_values.index(c1) == 0 else "--")
             es, cs = np.nan_to_num(es), np.nan_to_num(cs)
-            line, = ax_err.plot(xs * scale_x, 100 * em, marker="o", ms=4, label=label)
+            ax_err.plot(xs * scale_x, 100 * em, label=label, **style)
             ax_err.fill_between(xs * scale_x, 100 * (em - es), 100 * (em + es),
-                                color=line.get_color(), alpha=0.2, lw=0)
-            ax_cov.plot(xs * scale_x, 100 * cm, marker="o", ms=4, color=line.get_color(),
-                        label=label)
+                                color=style["color"], alpha=0.15, lw=0)
+            ax_cov.plot(xs * scale_x, 100 * cm, label=label, **style)
             ax_cov.fill_between(xs * scale_x, 100 * (cm - cs), 100 * (cm + cs),
-                                color=line.get_color(), alpha=0.2, lw=0)
+                                color=style["color"], alpha=0.15, lw=0)
         eps_values = sorted({row["eps"] for row in summary})
         if x == "eps":
             grid = np.array(eps_values) * 100
@@ -69,7 +73,7 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
         ax_cov.set_ylim(top=100)
         for ax in (ax_err, ax_cov):
             ax.grid(alpha=0.3)
-        ax_err.legend(frameon=False)
+        ax_err.legend(frameon=False, fontsize=9, ncol=2)
         fig.suptitle(title)
         fig.tight_layout()
         paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]

@@ -122,7 +122,8 @@ def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
     """
     n_seg = min(cfg.round_segments, cfg.max_rounds)
     edges = [round(k * cfg.max_rounds / n_seg) for k in range(n_seg + 1)]
-    first = config_lib.seed_size(cfg.max_n_train)
+    first = cfg.max_n_train if cfg.method == "pl" else config_lib.seed_size(
+        cfg.max_n_train)
     return [(a, b, min(cfg.max_n_train, first + (b - 1) * cfg.max_batch))
             for a, b in zip(edges[:-1], edges[1:])]
 
