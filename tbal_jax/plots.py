@@ -23,6 +23,15 @@ STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 13,
          "legend.fontsize": 10, "axes.spines.top": False, "axes.spines.right": False}
 
 
+def _save(fig, stem: Path) -> list[Path]:
+    """Write `fig` as stem.png (150 dpi) and stem.pdf, and close it."""
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths
+
+
 def _series(summary: list[dict], x: str):
     """{(method, c1): (x, mean err, std err, mean cov, std cov)} sorted by x."""
     groups: dict = {}
@@ -76,11 +85,7 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
         ax_err.legend(frameon=False, fontsize=9, ncol=2)
         fig.suptitle(title)
         fig.tight_layout()
-        paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-        for p in paths:
-            fig.savefig(p, dpi=150)
-        plt.close(fig)
-    return paths
+        return _save(fig, stem)
 
 
 def bound_overlay(x, errors, bounds: dict, eps: float, stem: Path, title: str = "",
@@ -121,11 +126,7 @@ def bound_overlay(x, errors, bounds: dict, eps: float, stem: Path, title: str = 
             a.grid(alpha=0.3, which="both")
         fig.suptitle(title)
         fig.tight_layout(rect=(0, 0.14, 1, 1))
-        paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-        for p in paths:
-            fig.savefig(p, dpi=150)
-        plt.close(fig)
-    return paths
+        return _save(fig, stem)
 
 
 def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
@@ -154,8 +155,4 @@ def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
                       markerscale=2, frameon=False)
         fig.suptitle(title)
         fig.tight_layout()
-        paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-        for p in paths:
-            fig.savefig(p, dpi=150)
-        plt.close(fig)
-    return paths
+        return _save(fig, stem)
