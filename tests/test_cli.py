@@ -31,6 +31,7 @@ def cli(*args, cwd=None):
     (["--seeds=0"], "--seeds=0"),
     (["--chunk_runs=0"], "--chunk_runs=0"),
     (["stray"], "'stray'"),
+    (["--methods=tbal,xx"], "'xx'"),
 ])
 def test_bad_input_is_one_line_without_traceback(args, names, tmp_path):
     result = cli(*args, f"--out={tmp_path}")
@@ -64,10 +65,12 @@ def test_list():
 
 def test_small_run_end_to_end(tmp_path):
     result = cli("--experiment=unit_ball_val", "--seeds=2", "--n_val=20,400",
-                 "--c1=0", f"--out={tmp_path}")
+                 "--c1=0", "--methods=tbal,pl", f"--out={tmp_path}")
     assert result.returncode == 0, result.stderr
     runs = pd.read_csv(tmp_path / "results.csv")
-    assert len(runs) == 4 and set(runs.seed) == {0, 7}
+    assert len(runs) == 12 and set(runs.seed) == {0, 7}
+    assert set(runs.method) == {"tbal", "pl", "pl_sc"}
+    runs = runs[runs.method == "tbal"]
     assert list(runs.columns[:12]) == [
         "experiment", "method", "seed", "n_train", "n_val", "eps", "c1", "auto_error",
         "coverage", "n_auto", "n_auto_wrong", "n_queried"]
@@ -75,9 +78,12 @@ def test_small_run_end_to_end(tmp_path):
     empty = runs[runs.n_val == 20]
     assert empty.auto_error.isna().all() and (empty.coverage == 0).all()
     summary = pd.read_csv(tmp_path / "summary.csv")
+    summary = summary[summary.method == "tbal"]
     assert summary.set_index("n_val").loc[20, "n_no_auto"] == 2
+    assert (tmp_path / "table.md").exists() and (tmp_path / "table.tex").exists()
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["seeds"] == [0, 7] and meta["versions"]["jax"]
     assert meta["compile_seconds"] > 0 and meta["device"]["platform"] == "cpu"
+    assert set(meta["methods"]) == {"tbal", "pl"}
     assert (tmp_path / "unit_ball_val.png").stat().st_size > 10_000
     assert (tmp_path / "unit_ball_val.pdf").exists()
