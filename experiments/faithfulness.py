@@ -22,11 +22,16 @@ flags.DEFINE_integer("seeds", 20, "number of seeds (the paper's 0, 7, 14, ...)")
 def main(argv):
     del argv
     exp = get_experiment("unit_ball_val").with_grid(
-        n_val=sorted(published.UNIT_BALL_N_VAL["tbal"]), c1=[0.0])
+        n_val=sorted(published.UNIT_BALL_N_VAL["tbal"]), c1=[0.0]
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        summary = run_experiment(exp, paper_seeds(flags.FLAGS.seeds), tmp)["summary_rows"]
-    print(f"Unit ball, N_q = 500, eps = 1%, C1 = 0; ours: {flags.FLAGS.seeds} seeds, "
-          "published: 10 seeds; mean ± std in %")
+        summary = run_experiment(exp, paper_seeds(flags.FLAGS.seeds), tmp)[
+            "summary_rows"
+        ]
+    print(
+        f"Unit ball, N_q = 500, eps = 1%, C1 = 0; ours: {flags.FLAGS.seeds} seeds, "
+        "published: 10 seeds; mean ± std in %"
+    )
     print(published.comparison_table(summary))
 
 

@@ -103,8 +103,9 @@ def train_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # The inputs are finite float64 arrays built here, so scikit-learn's per-call
     # validation (about 0.5 ms of the ~3 ms a fit costs) is skipped. The solver and its
     # result are unchanged.
-    with warnings.catch_warnings(), sklearn.config_context(
-        assume_finite=True, skip_parameter_validation=True
+    with (
+        warnings.catch_warnings(),
+        sklearn.config_context(assume_finite=True, skip_parameter_validation=True),
     ):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(x, y)

@@ -14,21 +14,32 @@ import time
 
 from absl import app, flags
 
-from tbal_jax.experiments import EXPERIMENTS, get_experiment, paper_seeds, run_experiment
+from tbal_jax.experiments import (
+    EXPERIMENTS,
+    get_experiment,
+    paper_seeds,
+    run_experiment,
+)
 from tbal_jax.sweep import DEFAULT_CHUNK_RUNS
 from tbal_jax.validate import ConfigError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("experiment", "unit_ball_val",
-                    "experiment name (see --list), or 'all' for every figure and table")
+flags.DEFINE_string(
+    "experiment",
+    "unit_ball_val",
+    "experiment name (see --list), or 'all' for every figure and table",
+)
 flags.DEFINE_integer("seeds", 10, "number of seeds (the paper's 0, 7, 14, ...)")
 flags.DEFINE_string("out", None, "output folder (default outputs/<experiment>)")
 flags.DEFINE_list("n_val", None, "override the validation sizes N_v")
 flags.DEFINE_list("n_train", None, "override the training budgets N_q")
 flags.DEFINE_list("eps", None, "override the tolerances eps")
 flags.DEFINE_list("c1", None, "override the slack constants C1")
-flags.DEFINE_list("methods", None, "override the methods: tbal, al (gives AL and AL+SC), "
-                  "pl (gives PL and PL+SC)")
+flags.DEFINE_list(
+    "methods",
+    None,
+    "override the methods: tbal, al (gives AL and AL+SC), pl (gives PL and PL+SC)",
+)
 flags.DEFINE_integer("chunk_runs", DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
 flags.DEFINE_bool("list", False, "list the experiments and exit")
 
@@ -39,7 +50,9 @@ def _numbers(name: str, values, kind):
     try:
         return [kind(v) for v in values]
     except ValueError:
-        raise ConfigError(f"--{name}={','.join(values)}: not a list of numbers") from None
+        raise ConfigError(
+            f"--{name}={','.join(values)}: not a list of numbers"
+        ) from None
 
 
 def _experiments():
@@ -56,14 +69,19 @@ def _experiments():
     for name in names:
         exp = get_experiment(name).with_grid(**overrides)
         exp.check()
-        exps.append(exp.with_grid(n_val=[int(v) for v in exp.n_val],
-                                  n_train=[int(v) for v in exp.n_train]))
+        exps.append(
+            exp.with_grid(
+                n_val=[int(v) for v in exp.n_val], n_train=[int(v) for v in exp.n_train]
+            )
+        )
     return exps
 
 
 def main(argv):
     if len(argv) > 1:
-        raise ConfigError(f"unexpected argument {argv[1]!r}; flags look like --seeds=10")
+        raise ConfigError(
+            f"unexpected argument {argv[1]!r}; flags look like --seeds=10"
+        )
     if FLAGS.list:
         for name, exp in EXPERIMENTS.items():
             print(f"{name:18s} {exp.dataset:10s} x={exp.x:8s} {exp.title}")
@@ -80,8 +98,12 @@ def main(argv):
         else:
             out = FLAGS.out or f"outputs/{exp.name}"
         paths = run_experiment(exp, paper_seeds(FLAGS.seeds), out, FLAGS.chunk_runs)
-        written = [str(p) for key, value in paths.items() if key != "summary_rows"
-                   for p in (value if isinstance(value, list) else [value])]
+        written = [
+            str(p)
+            for key, value in paths.items()
+            if key != "summary_rows"
+            for p in (value if isinstance(value, list) else [value])
+        ]
         print(f"{exp.name}: wrote " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0

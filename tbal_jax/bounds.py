@@ -21,9 +21,18 @@ import numpy as np
 import theory
 from tbal_jax.thresholds import ESTIMATORS
 
-BOUNDS_COLUMNS = ["n_val", "upper_bound", "lower_bound", "observed_mean_error",
-                  "observed_max_error", "violation_rate", "upper_bound_violation_rate",
-                  "multi_round_bound_mean", "n_runs", "n_no_auto"]
+BOUNDS_COLUMNS = [
+    "n_val",
+    "upper_bound",
+    "lower_bound",
+    "observed_mean_error",
+    "observed_max_error",
+    "violation_rate",
+    "upper_bound_violation_rate",
+    "multi_round_bound_mean",
+    "n_runs",
+    "n_no_auto",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,33 +52,47 @@ class BoundSettings:
 def run_upper_bounds(n_val_rounds, n_auto_rounds, eps, settings=BoundSettings()):
     """Multi-round upper bound of each run (VC capacity), from its round record."""
     complexity = functools.partial(theory.vc_complexity, d=settings.vc_dim)
-    return theory.multi_round_upper_bound(n_val_rounds, n_auto_rounds, complexity,
-                                          settings.delta, settings.p0, eps_a=eps)
+    return theory.multi_round_upper_bound(
+        n_val_rounds, n_auto_rounds, complexity, settings.delta, settings.p0, eps_a=eps
+    )
 
 
 def bounds_table(n_val, errors, run_bounds, eps: float, settings=BoundSettings()):
     """Rows of bounds.csv (fractions). `errors`, `run_bounds`: (seeds, len(n_val)), NaN
     where a run auto-labelled nothing; such runs count as not violating anything."""
     n_val = np.asarray(n_val, np.float64)
-    upper = theory.reference_upper_bound(n_val, settings.vc_dim, settings.delta,
-                                         settings.p0, settings.n_auto, eps)
+    upper = theory.reference_upper_bound(
+        n_val, settings.vc_dim, settings.delta, settings.p0, settings.n_auto, eps
+    )
     lower = eps + theory.detectable_excess_for_validation_size(
-        n_val, settings.lower_delta, settings.p0, eps)
+        n_val, settings.lower_delta, settings.p0, eps
+    )
     rows = []
     for j, nv in enumerate(n_val):
         err = errors[:, j]
         labelled = ~np.isnan(err)
-        rows.append({
-            "n_val": int(nv), "upper_bound": float(upper[j]), "lower_bound": float(lower[j]),
-            "observed_mean_error": float(np.nanmean(err)) if labelled.any() else np.nan,
-            "observed_max_error": float(np.nanmax(err)) if labelled.any() else np.nan,
-            "violation_rate": float(np.mean(labelled & (np.nan_to_num(err) > eps))),
-            "upper_bound_violation_rate": float(np.mean(
-                labelled & (np.nan_to_num(err) > upper[j]))),
-            "multi_round_bound_mean": float(np.nanmean(run_bounds[:, j]))
-            if labelled.any() else np.nan,
-            "n_runs": len(err), "n_no_auto": int((~labelled).sum()),
-        })
+        rows.append(
+            {
+                "n_val": int(nv),
+                "upper_bound": float(upper[j]),
+                "lower_bound": float(lower[j]),
+                "observed_mean_error": float(np.nanmean(err))
+                if labelled.any()
+                else np.nan,
+                "observed_max_error": float(np.nanmax(err))
+                if labelled.any()
+                else np.nan,
+                "violation_rate": float(np.mean(labelled & (np.nan_to_num(err) > eps))),
+                "upper_bound_violation_rate": float(
+                    np.mean(labelled & (np.nan_to_num(err) > upper[j]))
+                ),
+                "multi_round_bound_mean": float(np.nanmean(run_bounds[:, j]))
+                if labelled.any()
+                else np.nan,
+                "n_runs": len(err),
+                "n_no_auto": int((~labelled).sum()),
+            }
+        )
     return rows
 
 
@@ -94,7 +117,9 @@ def two_point_failure(key, n: int, eps_a: float, eps: float, p0: float, n_seeds:
         scores = jnp.where(inside, 0.9, 0.6).astype(jnp.float32)
         preds = jnp.ones(n, jnp.int32)
         labels = jnp.where(wrong, 0, 1).astype(jnp.int32)
-        t = estimate(scores, preds, labels, jnp.ones(n, bool), tolerance, jnp.float32(0))
+        t = estimate(
+            scores, preds, labels, jnp.ones(n, bool), tolerance, jnp.float32(0)
+        )
         return t[1] <= 0.9
 
     keys = jax.random.split(key, n_seeds)

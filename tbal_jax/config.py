@@ -30,10 +30,12 @@ class DatasetSpec:
 
 
 DATASET_SPECS = {
-    "unit_ball": DatasetSpec(n_pool=16_000, n_val_pool=4_000, dim=30,
-                             model="unit_ball_svm"),
-    "circles": DatasetSpec(n_pool=8_000, n_val_pool=2_000, dim=2,
-                           model="circles_logistic"),
+    "unit_ball": DatasetSpec(
+        n_pool=16_000, n_val_pool=4_000, dim=30, model="unit_ball_svm"
+    ),
+    "circles": DatasetSpec(
+        n_pool=8_000, n_val_pool=2_000, dim=2, model="circles_logistic"
+    ),
 }
 
 
@@ -64,8 +66,12 @@ class StaticConfig:
     query: str = "margin_random"
     estimator: str = "sigma"
     model: str | None = None  # None: the dataset's preset model
-    round_segments: int = 3  # scans over rounds, each training on a static buffer prefix
-    method: str = "tbal"  # "tbal", or the baselines "al" (gives AL, AL+SC), "pl" (PL, PL+SC)
+    round_segments: int = (
+        3  # scans over rounds, each training on a static buffer prefix
+    )
+    method: str = (
+        "tbal"  # "tbal", or the baselines "al" (gives AL, AL+SC), "pl" (PL, PL+SC)
+    )
 
     @property
     def spec(self) -> DatasetSpec:
@@ -80,14 +86,20 @@ class StaticConfig:
         return batch_size(self.max_n_train)
 
     @classmethod
-    def for_grid(cls, dataset: str, n_val, n_train, method: str = "tbal",
-                 **kwargs) -> "StaticConfig":
+    def for_grid(
+        cls, dataset: str, n_val, n_train, method: str = "tbal", **kwargs
+    ) -> "StaticConfig":
         """Capacities that fit a grid: the largest N_v and N_q, and the most rounds
         (one for PL, which trains once)."""
         rounds = 1 if method == "pl" else max(max_rounds_for(int(q)) for q in n_train)
-        return cls(dataset=dataset, max_n_val=int(max(n_val)),
-                   max_n_train=int(max(n_train)), max_rounds=rounds, method=method,
-                   **kwargs)
+        return cls(
+            dataset=dataset,
+            max_n_val=int(max(n_val)),
+            max_n_train=int(max(n_train)),
+            max_rounds=rounds,
+            method=method,
+            **kwargs,
+        )
 
 
 class RunParams(NamedTuple):
@@ -102,14 +114,27 @@ class RunParams(NamedTuple):
 def grid_params(n_val, n_train, eps, c1) -> RunParams:
     """The Cartesian product of the grid axes, flattened (order: n_val, n_train, eps, c1,
     the last varying fastest), as host arrays in 64-bit; `device_params` casts them."""
-    axes = np.meshgrid(np.asarray(n_val), np.asarray(n_train), np.asarray(eps),
-                       np.asarray(c1), indexing="ij")
+    axes = np.meshgrid(
+        np.asarray(n_val),
+        np.asarray(n_train),
+        np.asarray(eps),
+        np.asarray(c1),
+        indexing="ij",
+    )
     n_v, n_q, e, c = (a.ravel() for a in axes)
-    return RunParams(n_v.astype(np.int64), n_q.astype(np.int64), e.astype(np.float64),
-                     c.astype(np.float64))
+    return RunParams(
+        n_v.astype(np.int64),
+        n_q.astype(np.int64),
+        e.astype(np.float64),
+        c.astype(np.float64),
+    )
 
 
 def device_params(params: RunParams) -> RunParams:
     """The dtypes a run is compiled for: int32 sizes, float32 eps and C1."""
-    return RunParams(np.asarray(params.n_val, np.int32), np.asarray(params.n_train, np.int32),
-                     np.asarray(params.eps, np.float32), np.asarray(params.c1, np.float32))
+    return RunParams(
+        np.asarray(params.n_val, np.int32),
+        np.asarray(params.n_train, np.int32),
+        np.asarray(params.eps, np.float32),
+        np.asarray(params.c1, np.float32),
+    )

@@ -48,7 +48,11 @@ def unit_ball(key: Key, n_pool: int, n_val_pool: int, dim: int) -> Pools:
 
 
 def circles(
-    key: Key, n_pool: int, n_val_pool: int, dim: int = 2, noise: float = 0.05,
+    key: Key,
+    n_pool: int,
+    n_val_pool: int,
+    dim: int = 2,
+    noise: float = 0.05,
     factor: float = 0.5,
 ) -> Pools:
     """Two concentric circles with Gaussian noise (SPEC section 7).

@@ -22,7 +22,9 @@ import jax.numpy as jnp
 from tbal_jax.types import Array
 
 NEWTON_MAX_STEPS = 30
-NEWTON_TOL = 1e-6  # stop when the Newton decrement g'H^{-1}g/2 <= NEWTON_TOL * objective
+NEWTON_TOL = (
+    1e-6  # stop when the Newton decrement g'H^{-1}g/2 <= NEWTON_TOL * objective
+)
 LINE_SEARCH_STEPS = 6
 
 
@@ -82,7 +84,12 @@ def _line_search(phi_slope, phi_curv, steps: int) -> Array:
 
 
 def newton_minimise(
-    w0: Array, x: Array, sign: Array, weight: Array, loss: _Loss, c: float,
+    w0: Array,
+    x: Array,
+    sign: Array,
+    weight: Array,
+    loss: _Loss,
+    c: float,
     reg: Array,
 ) -> Array:
     """Minimise f(w) = 0.5 * sum(reg * w^2) + c * sum_i weight_i * loss(sign_i * x_i.w).
@@ -130,7 +137,11 @@ def _balanced_weights(y: Array, mask: Array) -> Array:
 
 
 def linear_binary(
-    loss: _Loss, c: float, intercept: bool, balanced: bool, unit_norm: bool,
+    loss: _Loss,
+    c: float,
+    intercept: bool,
+    balanced: bool,
+    unit_norm: bool,
 ) -> Model:
     """A linear binary classifier z = w.x (+ b), logits [-z/2, z/2] so p(1) = sigmoid(z).
 
@@ -153,7 +164,11 @@ def linear_binary(
         return newton_minimise(params, xa, sign, weight, loss, c, reg)
 
     def logits(params: Array, x: Array) -> Array:
-        w = params / jnp.maximum(jnp.linalg.norm(params), 1e-30) if unit_norm else params
+        w = (
+            params / jnp.maximum(jnp.linalg.norm(params), 1e-30)
+            if unit_norm
+            else params
+        )
         # w @ x.T rather than x @ w: when a grid of models shares one pool under vmap,
         # this puts the model axis first, which every later elementwise pass wants.
         z = w[: x.shape[1]] @ x.T
@@ -167,8 +182,9 @@ def linear_binary(
 def unit_ball_svm() -> Model:
     """SPEC section 5, unit ball: class-balanced squared-hinge linear SVM, C = 2000, no
     intercept (the minimiser liblinear reaches with tol 1e-12), then unit-norm w."""
-    return linear_binary(SQUARED_HINGE, 2000.0, intercept=False, balanced=True,
-                         unit_norm=True)
+    return linear_binary(
+        SQUARED_HINGE, 2000.0, intercept=False, balanced=True, unit_norm=True
+    )
 
 
 def circles_logistic() -> Model:

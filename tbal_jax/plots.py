@@ -14,13 +14,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-METHOD_LABELS = {"tbal": "TBAL", "al_sc": "AL+SC", "al": "AL", "pl_sc": "PL+SC",
-                 "pl": "PL"}  # the paper's legend order
+METHOD_LABELS = {
+    "tbal": "TBAL",
+    "al_sc": "AL+SC",
+    "al": "AL",
+    "pl_sc": "PL+SC",
+    "pl": "PL",
+}  # the paper's legend order
 MARKERS = {"tbal": "o", "al_sc": "s", "al": "^", "pl_sc": "D", "pl": "v"}
-AXIS_LABELS = {"n_val": r"Validation size $N_v$", "n_train": r"Training budget $N_q$",
-               "eps": r"Tolerance $\epsilon$ (%)"}
-STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 13,
-         "legend.fontsize": 10, "axes.spines.top": False, "axes.spines.right": False}
+AXIS_LABELS = {
+    "n_val": r"Validation size $N_v$",
+    "n_train": r"Training budget $N_q$",
+    "eps": r"Tolerance $\epsilon$ (%)",
+}
+STYLE = {
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 13,
+    "legend.fontsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 def _save(fig, stem: Path) -> list[Path]:
@@ -40,9 +54,16 @@ def _series(summary: list[dict], x: str):
     out = {}
     for key, rows in groups.items():
         rows = sorted(rows, key=lambda r: r[x])
-        col = lambda name: np.array([r[name] for r in rows], float)  # noqa: E731
-        out[key] = (col(x), col("auto_error_mean"), col("auto_error_std"),
-                    col("coverage_mean"), col("coverage_std"))
+        out[key] = tuple(
+            np.array([r[name] for r in rows], float)
+            for name in (
+                x,
+                "auto_error_mean",
+                "auto_error_std",
+                "coverage_mean",
+                "coverage_std",
+            )
+        )
     return out
 
 
@@ -55,27 +76,49 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
         fig, (ax_err, ax_cov) = plt.subplots(1, 2, figsize=(11, 4.2))
         order = list(METHOD_LABELS)
         for (method, c1), (xs, em, es, cm, cs) in sorted(
-                series.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
+            series.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])
+        ):
             label = METHOD_LABELS.get(method, method)
             if len(c1_values) > 1:
                 label += f" ($C_1$={c1:g})"
-            style = dict(color=f"C{order.index(method)}", marker=MARKERS[method], ms=5,
-                         ls="-" if c1_values.index(c1) == 0 else "--")
+            style = dict(
+                color=f"C{order.index(method)}",
+                marker=MARKERS[method],
+                ms=5,
+                ls="-" if c1_values.index(c1) == 0 else "--",
+            )
             es, cs = np.nan_to_num(es), np.nan_to_num(cs)
             ax_err.plot(xs * scale_x, 100 * em, label=label, **style)
-            ax_err.fill_between(xs * scale_x, 100 * (em - es), 100 * (em + es),
-                                color=style["color"], alpha=0.15, lw=0)
+            ax_err.fill_between(
+                xs * scale_x,
+                100 * (em - es),
+                100 * (em + es),
+                color=style["color"],
+                alpha=0.15,
+                lw=0,
+            )
             ax_cov.plot(xs * scale_x, 100 * cm, label=label, **style)
-            ax_cov.fill_between(xs * scale_x, 100 * (cm - cs), 100 * (cm + cs),
-                                color=style["color"], alpha=0.15, lw=0)
+            ax_cov.fill_between(
+                xs * scale_x,
+                100 * (cm - cs),
+                100 * (cm + cs),
+                color=style["color"],
+                alpha=0.15,
+                lw=0,
+            )
         eps_values = sorted({row["eps"] for row in summary})
         if x == "eps":
             grid = np.array(eps_values) * 100
             ax_err.plot(grid, grid, "k--", lw=1.2, label=r"$\epsilon$")
         else:
             for e in eps_values:
-                ax_err.axhline(100 * e, color="k", ls="--", lw=1.2,
-                               label=rf"$\epsilon$ = {100 * e:g}%")
+                ax_err.axhline(
+                    100 * e,
+                    color="k",
+                    ls="--",
+                    lw=1.2,
+                    label=rf"$\epsilon$ = {100 * e:g}%",
+                )
         ax_err.set(xlabel=AXIS_LABELS[x], ylabel="Auto-labeling error (%)")
         ax_cov.set(xlabel=AXIS_LABELS[x], ylabel="Coverage (%)")
         ax_err.set_ylim(bottom=0)
@@ -88,8 +131,16 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
         return _save(fig, stem)
 
 
-def bound_overlay(x, errors, bounds: dict, eps: float, stem: Path, title: str = "",
-                  excess: float = 0.0, xlabel: str = AXIS_LABELS["n_val"]) -> list[Path]:
+def bound_overlay(
+    x,
+    errors,
+    bounds: dict,
+    eps: float,
+    stem: Path,
+    title: str = "",
+    excess: float = 0.0,
+    xlabel: str = AXIS_LABELS["n_val"],
+) -> list[Path]:
     """Bound curves over an empirical sweep (SPEC sections 9, 11).
 
     Left: the mean +- std band and the max over seeds of the auto-labeling error
@@ -101,27 +152,51 @@ def bound_overlay(x, errors, bounds: dict, eps: float, stem: Path, title: str = 
     errors = np.asarray(errors, float)
     labelled = ~np.isnan(errors)
     mean = np.nanmean(np.where(labelled.any(0), errors, 0.0), axis=0)
-    std = np.nanstd(np.where(labelled.any(0), errors, 0.0), axis=0, ddof=1) \
-        if len(errors) > 1 else np.zeros_like(mean)
+    std = (
+        np.nanstd(np.where(labelled.any(0), errors, 0.0), axis=0, ddof=1)
+        if len(errors) > 1
+        else np.zeros_like(mean)
+    )
     worst = np.nanmax(np.where(labelled.any(0), errors, 0.0), axis=0)
     exceed = np.mean(labelled & (np.nan_to_num(errors) > eps + excess), axis=0)
     with plt.rc_context(STYLE):
-        fig, (ax, ax_rate) = plt.subplots(1, 2, figsize=(11, 5.0),
-                                          gridspec_kw={"width_ratios": [1.6, 1]})
+        fig, (ax, ax_rate) = plt.subplots(
+            1, 2, figsize=(11, 5.0), gridspec_kw={"width_ratios": [1.6, 1]}
+        )
         for (label, values), style in zip(bounds.items(), ["-", "-.", ":", "--"]):
             ax.plot(x, 100 * np.asarray(values), "k" + style, lw=1.6, label=label)
-        ax.fill_between(x, 100 * np.maximum(mean - std, 1e-3), 100 * (mean + std),
-                        color="C0", alpha=0.2, lw=0)
+        ax.fill_between(
+            x,
+            100 * np.maximum(mean - std, 1e-3),
+            100 * (mean + std),
+            color="C0",
+            alpha=0.2,
+            lw=0,
+        )
         ax.plot(x, 100 * mean, "o-", color="C0", ms=4, label="TBAL error, mean ± std")
-        ax.plot(x, 100 * worst, "s--", color="C3", ms=4, label="TBAL error, max over seeds")
-        ax.axhline(100 * eps, color="grey", ls="--", lw=1, label=rf"$\epsilon$ = {100 * eps:g}%")
+        ax.plot(
+            x, 100 * worst, "s--", color="C3", ms=4, label="TBAL error, max over seeds"
+        )
+        ax.axhline(
+            100 * eps,
+            color="grey",
+            ls="--",
+            lw=1,
+            label=rf"$\epsilon$ = {100 * eps:g}%",
+        )
         ax.set(yscale="log", xlabel=xlabel, ylabel="Auto-labeling error (%)")
-        fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3,
-                   frameon=False, fontsize=9)
+        fig.legend(
+            *ax.get_legend_handles_labels(),
+            loc="lower center",
+            ncol=3,
+            frameon=False,
+            fontsize=9,
+        )
         ax_rate.plot(x, 100 * exceed, "o-", color="C3", ms=4)
         threshold = rf"$\epsilon$ + {100 * excess:g}%" if excess else r"$\epsilon$"
-        ax_rate.set(xlabel=xlabel, ylabel=f"Seeds with error > {threshold} (%)",
-                    ylim=(-2, 102))
+        ax_rate.set(
+            xlabel=xlabel, ylabel=f"Seeds with error > {threshold} (%)", ylim=(-2, 102)
+        )
         for a in (ax, ax_rate):
             a.grid(alpha=0.3, which="both")
         fig.suptitle(title)
@@ -134,25 +209,41 @@ def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
     label per class with wrong ones marked, unlabelled). `panels`: {title: (N,) labels
     holding QUERIED (-2), UNLABELLED (-1) or the machine label}."""
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 6.0),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(5.2 * len(panels), 6.0), squeeze=False
+        )
         for ax, (name, labels) in zip(axes[0], panels.items()):
             auto = labels >= 0
             groups = [
                 (labels == -1, "unlabeled", dict(c="0.8", s=4)),
                 (auto & (labels == 0) & (y == 0), "auto-labeled 0", dict(c="C0", s=4)),
                 (auto & (labels == 1) & (y == 1), "auto-labeled 1", dict(c="C1", s=4)),
-                (auto & (labels != y), "auto-labeled wrong", dict(c="C3", s=8, marker="x")),
+                (
+                    auto & (labels != y),
+                    "auto-labeled wrong",
+                    dict(c="C3", s=8, marker="x"),
+                ),
                 (labels == -2, "queried", dict(c="k", s=10, marker="^")),
             ]
             for mask, label, style in groups:
-                ax.scatter(x[mask, 0], x[mask, 1], label=f"{label} ({mask.sum()})",
-                           linewidths=0.8, **style)
+                ax.scatter(
+                    x[mask, 0],
+                    x[mask, 1],
+                    label=f"{label} ({mask.sum()})",
+                    linewidths=0.8,
+                    **style,
+                )
             ax.set(title=name, aspect="equal", xticks=[], yticks=[])
             for side in ("left", "bottom"):
                 ax.spines[side].set_visible(False)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=9,
-                      markerscale=2, frameon=False)
+            ax.legend(
+                loc="upper center",
+                bbox_to_anchor=(0.5, 0.0),
+                ncol=2,
+                fontsize=9,
+                markerscale=2,
+                frameon=False,
+            )
         fig.suptitle(title)
         fig.tight_layout()
         return _save(fig, stem)

@@ -37,28 +37,36 @@ def _take_top(priority: Array, unlabeled: Array, batch: Array, capacity: int):
 
 def random(key, logits, has_model, unlabeled, batch, capacity):
     """Uniformly at random among the unlabeled points."""
-    return _take_top(jax.random.uniform(key, unlabeled.shape), unlabeled, batch, capacity)
+    return _take_top(
+        jax.random.uniform(key, unlabeled.shape), unlabeled, batch, capacity
+    )
 
 
 def margin(key, logits, has_model, unlabeled, batch, capacity):
     """The smallest margins p_(1) - p_(2)."""
     del key
-    return _take_top(jnp.where(has_model, -prob_margin(logits), 0.0), unlabeled, batch,
-                     capacity)
+    return _take_top(
+        jnp.where(has_model, -prob_margin(logits), 0.0), unlabeled, batch, capacity
+    )
 
 
 def entropy(key, logits, has_model, unlabeled, batch, capacity):
     """The largest predictive entropies."""
     del key
-    return _take_top(jnp.where(has_model, _entropy(logits), 0.0), unlabeled, batch,
-                     capacity)
+    return _take_top(
+        jnp.where(has_model, _entropy(logits), 0.0), unlabeled, batch, capacity
+    )
 
 
 def margin_random(key, logits, has_model, unlabeled, batch, capacity, c: int = 2):
     """Paper preset (SPEC section 4): the c*batch smallest margins, then batch of those
     uniformly at random."""
-    shortlist, in_shortlist = _take_top(jnp.where(has_model, -prob_margin(logits), 0.0),
-                                        unlabeled, c * batch, c * capacity)
+    shortlist, in_shortlist = _take_top(
+        jnp.where(has_model, -prob_margin(logits), 0.0),
+        unlabeled,
+        c * batch,
+        c * capacity,
+    )
     u = jax.random.uniform(key, shortlist.shape)
     pick, valid = _take_top(u, in_shortlist, batch, capacity)
     return shortlist[pick], valid

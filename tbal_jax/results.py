@@ -19,13 +19,31 @@ from pathlib import Path
 import jax
 import numpy as np
 
-RUN_COLUMNS = ["experiment", "method", "seed", "n_train", "n_val", "eps", "c1",
-               "auto_error", "coverage", "n_auto", "n_auto_wrong", "n_queried",
-               "n_rounds"]
+RUN_COLUMNS = [
+    "experiment",
+    "method",
+    "seed",
+    "n_train",
+    "n_val",
+    "eps",
+    "c1",
+    "auto_error",
+    "coverage",
+    "n_auto",
+    "n_auto_wrong",
+    "n_queried",
+    "n_rounds",
+]
 CELL_COLUMNS = ["experiment", "method", "n_train", "n_val", "eps", "c1"]
 SUMMARY_COLUMNS = CELL_COLUMNS + [
-    "n_runs", "n_no_auto", "auto_error_mean", "auto_error_std", "auto_error_max",
-    "coverage_mean", "coverage_std"]
+    "n_runs",
+    "n_no_auto",
+    "auto_error_mean",
+    "auto_error_std",
+    "auto_error_max",
+    "coverage_mean",
+    "coverage_std",
+]
 
 
 def run_rows(experiment: str, result, n_pool: int) -> list[dict]:
@@ -36,16 +54,23 @@ def run_rows(experiment: str, result, n_pool: int) -> list[dict]:
         for i, seed in enumerate(result.seeds):
             for j in range(len(result.grid.n_val)):
                 n_auto, n_wrong = int(s.n_auto[i, j]), int(s.n_auto_wrong[i, j])
-                rows.append({
-                    "experiment": experiment, "method": method, "seed": int(seed),
-                    "n_train": int(result.grid.n_train[j]),
-                    "n_val": int(result.grid.n_val[j]),
-                    "eps": float(result.grid.eps[j]), "c1": float(result.grid.c1[j]),
-                    "auto_error": n_wrong / n_auto if n_auto else math.nan,
-                    "coverage": n_auto / n_pool, "n_auto": n_auto,
-                    "n_auto_wrong": n_wrong, "n_queried": int(s.n_queried[i, j]),
-                    "n_rounds": int(s.n_rounds[i, j]),
-                })
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "method": method,
+                        "seed": int(seed),
+                        "n_train": int(result.grid.n_train[j]),
+                        "n_val": int(result.grid.n_val[j]),
+                        "eps": float(result.grid.eps[j]),
+                        "c1": float(result.grid.c1[j]),
+                        "auto_error": n_wrong / n_auto if n_auto else math.nan,
+                        "coverage": n_auto / n_pool,
+                        "n_auto": n_auto,
+                        "n_auto_wrong": n_wrong,
+                        "n_queried": int(s.n_queried[i, j]),
+                        "n_rounds": int(s.n_rounds[i, j]),
+                    }
+                )
     return rows
 
 
@@ -57,17 +82,22 @@ def summarise_rows(rows: list[dict]) -> list[dict]:
         cells[tuple(r[c] for c in CELL_COLUMNS)].append(r)
     out = []
     for key, runs in cells.items():
-        err = np.array([r["auto_error"] for r in runs if not math.isnan(r["auto_error"])])
+        err = np.array(
+            [r["auto_error"] for r in runs if not math.isnan(r["auto_error"])]
+        )
         cov = np.array([r["coverage"] for r in runs])
-        out.append(dict(zip(CELL_COLUMNS, key)) | {
-            "n_runs": len(runs),
-            "n_no_auto": len(runs) - len(err),
-            "auto_error_mean": float(err.mean()) if len(err) else math.nan,
-            "auto_error_std": float(err.std(ddof=1)) if len(err) > 1 else math.nan,
-            "auto_error_max": float(err.max()) if len(err) else math.nan,
-            "coverage_mean": float(cov.mean()),
-            "coverage_std": float(cov.std(ddof=1)) if len(cov) > 1 else math.nan,
-        })
+        out.append(
+            dict(zip(CELL_COLUMNS, key))
+            | {
+                "n_runs": len(runs),
+                "n_no_auto": len(runs) - len(err),
+                "auto_error_mean": float(err.mean()) if len(err) else math.nan,
+                "auto_error_std": float(err.std(ddof=1)) if len(err) > 1 else math.nan,
+                "auto_error_max": float(err.max()) if len(err) else math.nan,
+                "coverage_mean": float(cov.mean()),
+                "coverage_std": float(cov.std(ddof=1)) if len(cov) > 1 else math.nan,
+            }
+        )
     return out
 
 
@@ -85,22 +115,6 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
             writer.writerow(_cell(r[c]) for c in columns)
 
 
-def read_csv(path: Path) -> list[dict]:
-    """Read a CSV written by `write_csv` back with numbers parsed (empty -> NaN)."""
-    def parse(v: str):
-        if v == "":
-            return math.nan
-        for kind in (int, float):
-            try:
-                return kind(v)
-            except ValueError:
-                pass
-        return v
-
-    with open(path, newline="") as f:
-        return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
 def environment() -> dict:
     """Package versions and the device the run used."""
     versions = {}
@@ -114,8 +128,11 @@ def environment() -> dict:
         "versions": versions,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "device": {"platform": device.platform, "kind": device.device_kind,
-                   "count": jax.device_count()},
+        "device": {
+            "platform": device.platform,
+            "kind": device.device_kind,
+            "count": jax.device_count(),
+        },
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
     }
 

@@ -122,10 +122,13 @@ def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
     """
     n_seg = min(cfg.round_segments, cfg.max_rounds)
     edges = [round(k * cfg.max_rounds / n_seg) for k in range(n_seg + 1)]
-    first = cfg.max_n_train if cfg.method == "pl" else config_lib.seed_size(
-        cfg.max_n_train)
-    return [(a, b, min(cfg.max_n_train, first + (b - 1) * cfg.max_batch))
-            for a, b in zip(edges[:-1], edges[1:])]
+    first = (
+        cfg.max_n_train if cfg.method == "pl" else config_lib.seed_size(cfg.max_n_train)
+    )
+    return [
+        (a, b, min(cfg.max_n_train, first + (b - 1) * cfg.max_batch))
+        for a, b in zip(edges[:-1], edges[1:])
+    ]
 
 
 @functools.lru_cache(maxsize=None)
@@ -142,11 +145,15 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
 
     def init_state(pools: Pools, params: config_lib.RunParams) -> RunState:
         # PL labels its whole budget at random up front; TBAL and AL start from n_s.
-        n_seed = params.n_train if cfg.method == "pl" else config_lib.seed_size(
-            params.n_train)
+        n_seed = (
+            params.n_train
+            if cfg.method == "pl"
+            else config_lib.seed_size(params.n_train)
+        )
         return RunState(
-            pool_status=jnp.where(jnp.arange(spec.n_pool) < n_seed, QUERIED,
-                                  UNLABELLED).astype(jnp.int16),
+            pool_status=jnp.where(
+                jnp.arange(spec.n_pool) < n_seed, QUERIED, UNLABELLED
+            ).astype(jnp.int16),
             val_active=jnp.arange(v_cap) < params.n_val,
             train_x=pools.pool_x[:q_cap],
             train_y=pools.pool_y[:q_cap],
@@ -167,40 +174,62 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             two_classes = (n_pos > 0) & (n_pos < state.n_queried)
             n_val = jnp.sum(state.val_active)
             trained = run_now & (n_val > 0) & two_classes
-            fitted = model.fit(state.model, state.train_x[:rows], state.train_y[:rows],
-                               train_mask[:rows])
-            params_m = jax.tree.map(lambda a, b: jnp.where(trained, a, b), fitted,
-                                    state.model)
+            fitted = model.fit(
+                state.model,
+                state.train_x[:rows],
+                state.train_y[:rows],
+                train_mask[:rows],
+            )
+            params_m = jax.tree.map(
+                lambda a, b: jnp.where(trained, a, b), fitted, state.model
+            )
             has_model = state.has_model | trained
 
             pool_logits = model.logits(params_m, pools.pool_x)
             pool_score, pool_pred = score(pool_logits)
             val_score, val_pred = score(model.logits(params_m, val_x))
             if cfg.method == "tbal":
-                thr = estimate(val_score, val_pred, val_y, state.val_active, params.eps,
-                               params.c1)
+                thr = estimate(
+                    val_score, val_pred, val_y, state.val_active, params.eps, params.c1
+                )
             else:  # AL and PL never auto-label inside the loop (SPEC section 6)
                 thr = jnp.full(model.num_classes, jnp.inf)
 
             unlabelled = state.pool_status == UNLABELLED
-            new_auto = trained & unlabelled & (pool_score >= class_value(thr, pool_pred))
-            pool_status = jnp.where(new_auto, pool_pred.astype(jnp.int16), state.pool_status)
+            new_auto = (
+                trained & unlabelled & (pool_score >= class_value(thr, pool_pred))
+            )
+            pool_status = jnp.where(
+                new_auto, pool_pred.astype(jnp.int16), state.pool_status
+            )
             val_active = state.val_active & ~(
-                trained & (val_score >= class_value(thr, val_pred)))
+                trained & (val_score >= class_value(thr, val_pred))
+            )
 
             # Stopping rule for round i+1, then its query (SPEC section 2, steps 6, 0).
             unlabelled &= ~new_auto
             n_unlab = jnp.sum(unlabelled)
             stop = (~run_now) | (n_unlab == 0) | (state.n_queried >= params.n_train)
-            bs = jnp.where(stop, 0,
-                           jnp.minimum(jnp.minimum(n_unlab, n_batch),
-                                       params.n_train - state.n_queried))
-            idx, valid = select(jax.random.fold_in(key, i), pool_logits, has_model,
-                                unlabelled, bs, cfg.max_batch)
+            bs = jnp.where(
+                stop,
+                0,
+                jnp.minimum(
+                    jnp.minimum(n_unlab, n_batch), params.n_train - state.n_queried
+                ),
+            )
+            idx, valid = select(
+                jax.random.fold_in(key, i),
+                pool_logits,
+                has_model,
+                unlabelled,
+                bs,
+                cfg.max_batch,
+            )
             slot = jnp.where(valid, state.n_queried + jnp.cumsum(valid) - 1, q_cap)
             new_state = RunState(
                 pool_status=pool_status.at[jnp.where(valid, idx, spec.n_pool)].set(
-                    QUERIED, mode="drop"),
+                    QUERIED, mode="drop"
+                ),
                 val_active=val_active,
                 train_x=state.train_x.at[slot].set(pools.pool_x[idx], mode="drop"),
                 train_y=state.train_y.at[slot].set(pools.pool_y[idx], mode="drop"),
@@ -222,8 +251,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
 
         state, records = init_state(pools, params), []
         for start, stop, rows in round_segments(cfg):
-            state, record = jax.lax.scan(functools.partial(one_round, rows=rows), state,
-                                         jnp.arange(start, stop))
+            state, record = jax.lax.scan(
+                functools.partial(one_round, rows=rows), state, jnp.arange(start, stop)
+            )
             records.append(record)
         record = jax.tree.map(lambda *r: jnp.concatenate(r), *records)
         return RunOutput(state, record, final_labels(state, pools, params))
@@ -236,13 +266,21 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             return {"tbal": state.pool_status}
         score_, pred = score(model.logits(state.model, pools.pool_x))
         val_score, val_pred = score(model.logits(state.model, pools.val_x[:v_cap]))
-        thr = estimate(val_score, val_pred, pools.val_y[:v_cap], state.val_active,
-                       params.eps, params.c1)
+        thr = estimate(
+            val_score,
+            val_pred,
+            pools.val_y[:v_cap],
+            state.val_active,
+            params.eps,
+            params.c1,
+        )
         open_ = (state.pool_status == UNLABELLED) & state.has_model
         above = score_ >= class_value(thr, pred)
         label = pred.astype(jnp.int16)
-        return {cfg.method: jnp.where(open_, label, state.pool_status),
-                cfg.method + "_sc": jnp.where(open_ & above, label, state.pool_status)}
+        return {
+            cfg.method: jnp.where(open_, label, state.pool_status),
+            cfg.method + "_sc": jnp.where(open_ & above, label, state.pool_status),
+        }
 
     def run(key: Key, params: config_lib.RunParams) -> RunOutput:
         data_key, loop_key = jax.random.split(key)

@@ -16,8 +16,10 @@ def top_two(values: Array) -> tuple[Array, Array]:
     """Largest and second-largest entry of each row (k >= 2). Two classes take plain
     max/min of the columns: reductions along a 2-wide axis are slow on XLA's CPU backend."""
     if values.shape[-1] == 2:
-        return (jnp.maximum(values[..., 0], values[..., 1]),
-                jnp.minimum(values[..., 0], values[..., 1]))
+        return (
+            jnp.maximum(values[..., 0], values[..., 1]),
+            jnp.minimum(values[..., 0], values[..., 1]),
+        )
     first = values.max(axis=-1)
     is_first = jax.nn.one_hot(jnp.argmax(values, axis=-1), values.shape[-1], dtype=bool)
     return first, jnp.where(is_first, -jnp.inf, values).max(axis=-1)

@@ -74,8 +74,13 @@ def _sweep_fn(cfg: StaticConfig):
 
         def one(params):
             out = sim.run_on_pools(pools, loop_key, params)
-            return SweepOutput({name: summarise(labels, pools.pool_y, out.record)
-                                for name, labels in out.labels.items()}, out.record)
+            return SweepOutput(
+                {
+                    name: summarise(labels, pools.pool_y, out.record)
+                    for name, labels in out.labels.items()
+                },
+                out.record,
+            )
 
         return jax.vmap(one)(grid)
 
@@ -115,7 +120,10 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
 
 
 def run_sweep(
-    cfg: StaticConfig, seeds, grid: RunParams, chunk_runs: int = DEFAULT_CHUNK_RUNS,
+    cfg: StaticConfig,
+    seeds,
+    grid: RunParams,
+    chunk_runs: int = DEFAULT_CHUNK_RUNS,
     label: str = "sweep",
 ) -> SweepResult:
     """Run all seeds x grid cells; see the module docstring."""
@@ -128,25 +136,42 @@ def run_sweep(
     n_chunks = math.ceil(len(seeds) / per_chunk)
     padded = _pad(seeds, n_chunks * per_chunk)
     compiled, compile_s = compiled_sweep(cfg, per_chunk, g)
-    logging.info("%s: %d seeds x %d grid cells = %d runs in %d chunk(s); compile %.1f s",
-                 label, len(seeds), g, len(seeds) * g, n_chunks, compile_s)
+    logging.info(
+        "%s: %d seeds x %d grid cells = %d runs in %d chunk(s); compile %.1f s",
+        label,
+        len(seeds),
+        g,
+        len(seeds) * g,
+        n_chunks,
+        compile_s,
+    )
     outputs = []
     start = time.perf_counter()
     for c in range(n_chunks):
-        chunk = padded[c * per_chunk:(c + 1) * per_chunk]
+        chunk = padded[c * per_chunk : (c + 1) * per_chunk]
         out = jax.block_until_ready(compiled(seed_keys(chunk), on_device))
         outputs.append(jax.device_get(out))
         elapsed = time.perf_counter() - start
         eta = elapsed / (c + 1) * (n_chunks - c - 1)
-        logging.info("%s: chunk %d/%d done, %.1f s elapsed, ETA %.1f s", label, c + 1,
-                     n_chunks, elapsed, eta)
+        logging.info(
+            "%s: chunk %d/%d done, %.1f s elapsed, ETA %.1f s",
+            label,
+            c + 1,
+            n_chunks,
+            elapsed,
+            eta,
+        )
     run_s = time.perf_counter() - start
-    merged = jax.tree.map(lambda *xs: np.concatenate(xs)[: len(seeds), :n_cells], *outputs)
-    return SweepResult(seeds, grid, merged.outcomes, merged.rounds, compile_s, run_s,
-                       n_chunks)
+    merged = jax.tree.map(
+        lambda *xs: np.concatenate(xs)[: len(seeds), :n_cells], *outputs
+    )
+    return SweepResult(
+        seeds, grid, merged.outcomes, merged.rounds, compile_s, run_s, n_chunks
+    )
 
 
 def run_one(cfg: StaticConfig, seed: int, params: RunParams) -> SweepResult:
     """One (seed, grid cell), computed exactly as inside any sweep."""
-    return run_sweep(cfg, [seed], RunParams(*(np.atleast_1d(a) for a in params)),
-                     label="run_one")
+    return run_sweep(
+        cfg, [seed], RunParams(*(np.atleast_1d(a) for a in params)), label="run_one"
+    )

@@ -13,8 +13,11 @@ X_LABELS = {"n_val": "$N_v$", "n_train": "$N_q$", "eps": r"$\epsilon$ (\%)"}
 def _cell(mean: float, std: float) -> str:
     if math.isnan(mean):
         return "n/a"
-    return f"{100 * mean:.2f} ± {100 * std:.2f}" if not math.isnan(std) else \
-        f"{100 * mean:.2f}"
+    return (
+        f"{100 * mean:.2f} ± {100 * std:.2f}"
+        if not math.isnan(std)
+        else f"{100 * mean:.2f}"
+    )
 
 
 def sweep_table(summary: list[dict], x: str, c1: float) -> tuple[str, str]:
@@ -31,22 +34,31 @@ def sweep_table(summary: list[dict], x: str, c1: float) -> tuple[str, str]:
         line = [f"{100 * value:g}" if x == "eps" else f"{value:g}"]
         for m in methods:
             r = by_key[(m, value)]
-            line += [_cell(r["auto_error_mean"], r["auto_error_std"]),
-                     _cell(r["coverage_mean"], r["coverage_std"])]
+            line += [
+                _cell(r["auto_error_mean"], r["auto_error_std"]),
+                _cell(r["coverage_mean"], r["coverage_std"]),
+            ]
         body.append(line)
     markdown = "\n".join(
         ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        + ["| " + " | ".join(line) + " |" for line in body])
+        + ["| " + " | ".join(line) + " |" for line in body]
+    )
     latex_head = [X_LABELS[x]] + [
-        rf"\multicolumn{{2}}{{c}}{{{METHOD_LABELS[m]}}}" for m in methods]
-    latex = "\n".join([
-        r"\begin{tabular}{l" + "cc" * len(methods) + "}",
-        r"\toprule",
-        " & ".join(latex_head) + r" \\",
-        " & " + " & ".join(["err (\\%)", "cov (\\%)"] * len(methods)) + r" \\",
-        r"\midrule",
-        *[" & ".join(c.replace("±", r"$\pm$") for c in line) + r" \\" for line in body],
-        r"\bottomrule",
-        r"\end{tabular}",
-    ])
+        rf"\multicolumn{{2}}{{c}}{{{METHOD_LABELS[m]}}}" for m in methods
+    ]
+    latex = "\n".join(
+        [
+            r"\begin{tabular}{l" + "cc" * len(methods) + "}",
+            r"\toprule",
+            " & ".join(latex_head) + r" \\",
+            " & " + " & ".join(["err (\\%)", "cov (\\%)"] * len(methods)) + r" \\",
+            r"\midrule",
+            *[
+                " & ".join(c.replace("±", r"$\pm$") for c in line) + r" \\"
+                for line in body
+            ],
+            r"\bottomrule",
+            r"\end{tabular}",
+        ]
+    )
     return markdown, latex

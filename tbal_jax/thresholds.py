@@ -83,8 +83,9 @@ def _grid_thresholds(scores, preds, packed, active, eps, c1, slack, num_classes)
     b = jnp.where((b < GRID_SIZE - 1) & (scores >= grid(b + 1)), b + 1, b)
     b = jnp.where(active, jnp.clip(b, 0, GRID_SIZE - 1), 0)
     # one histogram row per predicted class; suffix sums give n_y(t_k), wrong_y(t_k)
-    hist = jax.ops.segment_sum(packed, preds * GRID_SIZE + b,
-                               num_segments=num_classes * GRID_SIZE)
+    hist = jax.ops.segment_sum(
+        packed, preds * GRID_SIZE + b, num_segments=num_classes * GRID_SIZE
+    )
     counts = jax.lax.cumsum(hist.reshape(num_classes, GRID_SIZE), axis=1, reverse=True)
     feasible = _feasible(counts, eps, c1, slack)
     feasible &= ((jnp.arange(GRID_SIZE) == 0) | ~flat)[None, :]  # T = {min s} when flat
@@ -92,8 +93,9 @@ def _grid_thresholds(scores, preds, packed, active, eps, c1, slack, num_classes)
     return jnp.where(feasible.any(axis=1), grid(first), jnp.inf)
 
 
-def _raw_thresholds(scores, preds, packed, active, eps, c1, slack, num_classes,
-                    capacity):
+def _raw_thresholds(
+    scores, preds, packed, active, eps, c1, slack, num_classes, capacity
+):
     idx = jnp.nonzero(active, size=capacity, fill_value=0)[0]
     valid = jnp.arange(capacity) < jnp.sum(active)
     s = jnp.where(valid, scores[idx], -jnp.inf)
@@ -101,8 +103,11 @@ def _raw_thresholds(scores, preds, packed, active, eps, c1, slack, num_classes,
     s = -neg_s  # descending
     rows = idx[order]
     per_class = jnp.where(
-        (preds[rows][:, None] == jnp.arange(num_classes)[None, :]) & valid[order][:, None],
-        packed[rows][:, None], 0)
+        (preds[rows][:, None] == jnp.arange(num_classes)[None, :])
+        & valid[order][:, None],
+        packed[rows][:, None],
+        0,
+    )
     counts = jnp.cumsum(per_class, axis=0)
     # a candidate's point set ends at the last point of its tie block
     block_end = jnp.append(s[1:] != s[:-1], True) & (s > -jnp.inf)
@@ -118,12 +123,14 @@ def paper_estimator(num_classes: int, capacity: int, slack) -> Estimator:
 
     def estimate(scores, preds, labels, active, eps, c1):
         packed = jnp.where(active, 1 + _WRONG * (labels != preds), 0).astype(jnp.int32)
-        raw = _raw_thresholds(scores, preds, packed, active, eps, c1, slack,
-                              num_classes, raw_capacity)
+        raw = _raw_thresholds(
+            scores, preds, packed, active, eps, c1, slack, num_classes, raw_capacity
+        )
         if capacity <= GRID_ABOVE:
             return raw
-        grid = _grid_thresholds(scores, preds, packed, active, eps, c1, slack,
-                                num_classes)
+        grid = _grid_thresholds(
+            scores, preds, packed, active, eps, c1, slack, num_classes
+        )
         return jnp.where(jnp.sum(active) > GRID_ABOVE, grid, raw)
 
     return estimate

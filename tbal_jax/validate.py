@@ -37,22 +37,38 @@ def _integers(name: str, values, low: int, high: int, why: str) -> None:
 def check_grid(dataset: str, n_val, n_train, eps, c1) -> None:
     """Check a sweep grid against a dataset's pools (SPEC sections 2, 3, 7)."""
     if dataset not in DATASET_SPECS:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of "
-                          f"{', '.join(sorted(DATASET_SPECS))}")
+        raise ConfigError(
+            f"unknown dataset {dataset!r}; choose one of "
+            f"{', '.join(sorted(DATASET_SPECS))}"
+        )
     spec = DATASET_SPECS[dataset]
     top = min(spec.n_val_pool, MAX_CAPACITY)
-    _integers("n_val", n_val, 1, top,
-              f"the validation size must be between 1 and the validation pool ({top})")
-    _integers("n_train", n_train, 20, spec.n_pool,
-              f"the training budget must be between 20 (so that the batch "
-              f"int(0.05*n_train) is at least 1) and the pool size ({spec.n_pool})")
+    _integers(
+        "n_val",
+        n_val,
+        1,
+        top,
+        f"the validation size must be between 1 and the validation pool ({top})",
+    )
+    _integers(
+        "n_train",
+        n_train,
+        20,
+        spec.n_pool,
+        f"the training budget must be between 20 (so that the batch "
+        f"int(0.05*n_train) is at least 1) and the pool size ({spec.n_pool})",
+    )
     for e in _numbers("eps", eps):
         if not 0.0 < e < 1.0:
-            raise ConfigError(f"eps={e} is out of range: the tolerance must lie in (0, 1)")
+            raise ConfigError(
+                f"eps={e} is out of range: the tolerance must lie in (0, 1)"
+            )
     for c in _numbers("c1", c1):
         if not (c >= 0.0 and math.isfinite(c)):
-            raise ConfigError(f"c1={c} is out of range: the slack constant must be a "
-                              "finite number >= 0")
+            raise ConfigError(
+                f"c1={c} is out of range: the slack constant must be a "
+                "finite number >= 0"
+            )
 
 
 def check_seeds(seeds) -> None:

@@ -18,8 +18,9 @@ def candidate_set(scores: np.ndarray) -> np.ndarray:
         if float(hi) - float(lo) <= 1e-8:
             return np.array([lo], np.float32)
         delta = np.float32(hi - lo) / np.float32(10000)
-        return np.array([np.float32(lo + np.float32(k) * delta) for k in range(10001)],
-                        np.float32)
+        return np.array(
+            [np.float32(lo + np.float32(k) * delta) for k in range(10001)], np.float32
+        )
     return np.unique(s)
 
 

@@ -14,20 +14,29 @@ N_POOL = C.DATASET_SPECS["unit_ball"].n_pool
 
 def _run(method, n_train, n_val=400, seed=3):
     cfg = C.StaticConfig.for_grid("unit_ball", [n_val], [n_train], method=method)
-    params = C.RunParams(jnp.int32(n_val), jnp.int32(n_train), jnp.float32(0.01),
-                         jnp.float32(0.0))
+    params = C.RunParams(
+        jnp.int32(n_val), jnp.int32(n_train), jnp.float32(0.01), jnp.float32(0.0)
+    )
     sim = make_run(cfg)
     key = jax.random.key(seed)
-    return sim, sim.sample_pools(jax.random.split(key)[0]), jax.jit(sim.run)(key, params)
+    return (
+        sim,
+        sim.sample_pools(jax.random.split(key)[0]),
+        jax.jit(sim.run)(key, params),
+    )
 
 
 def test_pl_trains_once_on_its_whole_random_budget():
     sim, pools, out = _run("pl", 300)
     model = MODELS["unit_ball_svm"]()
-    direct = model.fit(model.init(30), pools.pool_x[:300], pools.pool_y[:300],
-                       jnp.ones(300, bool))
-    np.testing.assert_allclose(out.state.model / jnp.linalg.norm(out.state.model),
-                               direct / jnp.linalg.norm(direct), atol=1e-5)
+    direct = model.fit(
+        model.init(30), pools.pool_x[:300], pools.pool_y[:300], jnp.ones(300, bool)
+    )
+    np.testing.assert_allclose(
+        out.state.model / jnp.linalg.norm(out.state.model),
+        direct / jnp.linalg.norm(direct),
+        atol=1e-5,
+    )
     assert int(out.record.ran.sum()) == 1
     pl, pl_sc = np.asarray(out.labels["pl"]), np.asarray(out.labels["pl_sc"])
     assert (pl == QUERIED).sum() == 300 and (pl == UNLABELLED).sum() == 0
@@ -51,8 +60,9 @@ def test_baseline_sweeps_give_both_outcomes_on_the_same_seeds():
         result = S.run_sweep(cfg, [0, 7], grid)
         assert set(result.outcomes) == {method, method + "_sc"}
         full = result.outcomes[method]
-        np.testing.assert_allclose(full.coverage, 1 - result.outcomes[method].n_queried
-                                   / N_POOL)
+        np.testing.assert_allclose(
+            full.coverage, 1 - result.outcomes[method].n_queried / N_POOL
+        )
         assert (result.outcomes[method + "_sc"].coverage <= full.coverage).all()
     # PL's error falls as its budget grows (a trained-on-everything check)
     cfg = C.StaticConfig.for_grid("unit_ball", [400], [100, 1000], method="pl")

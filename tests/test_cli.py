@@ -13,31 +13,41 @@ from tbal_jax.validate import ConfigError
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "experiments.run", *args],
-                          capture_output=True, text=True, timeout=600, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.run", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
 
 
-@pytest.mark.parametrize("args, names", [
-    (["--eps=1.5"], "eps=1.5"),
-    (["--eps=0"], "eps=0.0"),
-    (["--c1=-1"], "c1=-1.0"),
-    (["--n_val=0"], "n_val=0"),
-    (["--n_val=5000"], "n_val=5000"),
-    (["--n_val=10.5"], "n_val=10.5"),
-    (["--n_train=10"], "n_train=10"),
-    (["--n_train=20000"], "n_train=20000"),
-    (["--n_val=abc"], "--n_val=abc"),
-    (["--experiment=nope"], "'nope'"),
-    (["--seeds=0"], "--seeds=0"),
-    (["--chunk_runs=0"], "--chunk_runs=0"),
-    (["stray"], "'stray'"),
-    (["--methods=tbal,xx"], "'xx'"),
-])
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["--eps=1.5"], "eps=1.5"),
+        (["--eps=0"], "eps=0.0"),
+        (["--c1=-1"], "c1=-1.0"),
+        (["--n_val=0"], "n_val=0"),
+        (["--n_val=5000"], "n_val=5000"),
+        (["--n_val=10.5"], "n_val=10.5"),
+        (["--n_train=10"], "n_train=10"),
+        (["--n_train=20000"], "n_train=20000"),
+        (["--n_val=abc"], "--n_val=abc"),
+        (["--experiment=nope"], "'nope'"),
+        (["--seeds=0"], "--seeds=0"),
+        (["--chunk_runs=0"], "--chunk_runs=0"),
+        (["stray"], "'stray'"),
+        (["--methods=tbal,xx"], "'xx'"),
+    ],
+)
 def test_bad_input_is_one_line_without_traceback(args, names, tmp_path):
     result = cli(*args, f"--out={tmp_path}")
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], (
+        lines
+    )
     assert "Traceback" not in result.stderr + result.stdout
     assert not any(tmp_path.iterdir())  # nothing written
 
@@ -64,16 +74,33 @@ def test_list():
 
 
 def test_small_run_end_to_end(tmp_path):
-    result = cli("--experiment=unit_ball_val", "--seeds=2", "--n_val=20,400",
-                 "--c1=0", "--methods=tbal,pl", f"--out={tmp_path}")
+    result = cli(
+        "--experiment=unit_ball_val",
+        "--seeds=2",
+        "--n_val=20,400",
+        "--c1=0",
+        "--methods=tbal,pl",
+        f"--out={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr
     runs = pd.read_csv(tmp_path / "results.csv")
     assert len(runs) == 12 and set(runs.seed) == {0, 7}
     assert set(runs.method) == {"tbal", "pl", "pl_sc"}
     runs = runs[runs.method == "tbal"]
     assert list(runs.columns[:12]) == [
-        "experiment", "method", "seed", "n_train", "n_val", "eps", "c1", "auto_error",
-        "coverage", "n_auto", "n_auto_wrong", "n_queried"]
+        "experiment",
+        "method",
+        "seed",
+        "n_train",
+        "n_val",
+        "eps",
+        "c1",
+        "auto_error",
+        "coverage",
+        "n_auto",
+        "n_auto_wrong",
+        "n_queried",
+    ]
     # N_v = 20 is below the floor of 25: nothing auto-labelled, and the runs are kept
     empty = runs[runs.n_val == 20]
     assert empty.auto_error.isna().all() and (empty.coverage == 0).all()

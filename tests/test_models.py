@@ -23,15 +23,27 @@ def test_unit_ball_svm_matches_liblinear(n):
     x, y = np.asarray(pools.pool_x[:n]), np.asarray(pools.pool_y[:n])
     model = models.unit_ball_svm()
     params = model.fit(model.init(30), *_buffer(x, y, 512))
-    ref = LinearSVC(C=2000, class_weight="balanced", fit_intercept=False, dual=False,
-                    tol=1e-12, max_iter=100_000).fit(x.astype(np.float64), y).coef_[0]
+    ref = (
+        LinearSVC(
+            C=2000,
+            class_weight="balanced",
+            fit_intercept=False,
+            dual=False,
+            tol=1e-12,
+            max_iter=100_000,
+        )
+        .fit(x.astype(np.float64), y)
+        .coef_[0]
+    )
     ours = np.asarray(params, np.float64)
-    np.testing.assert_allclose(ours / np.linalg.norm(ours), ref / np.linalg.norm(ref),
-                               atol=2e-4)
+    np.testing.assert_allclose(
+        ours / np.linalg.norm(ours), ref / np.linalg.norm(ref), atol=2e-4
+    )
     # the logits use the unit-norm w: p(1) = sigmoid(w.x / ||w||)
     z = x @ (ref / np.linalg.norm(ref))
-    np.testing.assert_allclose(np.asarray(model.logits(params, jnp.asarray(x)))[:, 1],
-                               z / 2, atol=2e-4)
+    np.testing.assert_allclose(
+        np.asarray(model.logits(params, jnp.asarray(x)))[:, 1], z / 2, atol=2e-4
+    )
 
 
 def test_warm_start_reaches_the_same_minimiser():
@@ -40,10 +52,12 @@ def test_warm_start_reaches_the_same_minimiser():
     model = models.unit_ball_svm()
     buf = _buffer(x, y, 320)
     cold = model.fit(model.init(30), *buf)
-    warm = model.fit(jnp.asarray(np.random.default_rng(0).normal(size=30) * 20,
-                                 jnp.float32), *buf)
-    np.testing.assert_allclose(cold / jnp.linalg.norm(cold), warm / jnp.linalg.norm(warm),
-                               atol=1e-4)
+    warm = model.fit(
+        jnp.asarray(np.random.default_rng(0).normal(size=30) * 20, jnp.float32), *buf
+    )
+    np.testing.assert_allclose(
+        cold / jnp.linalg.norm(cold), warm / jnp.linalg.norm(warm), atol=1e-4
+    )
 
 
 def test_masked_rows_do_not_count():
@@ -62,7 +76,9 @@ def test_circles_logistic_matches_sklearn():
     x, y = np.asarray(pools.pool_x[:400]), np.asarray(pools.pool_y[:400])
     model = models.circles_logistic()
     params = np.asarray(model.fit(model.init(2), *_buffer(x, y, 400)))
-    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(x.astype(np.float64), y)
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(
+        x.astype(np.float64), y
+    )
     np.testing.assert_allclose(params[:2], ref.coef_[0], rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(params[2], ref.intercept_[0], rtol=1e-3, atol=1e-3)
 

@@ -1,6 +1,5 @@
 """The notebooks run top to bottom in a fast mode (few seeds, small grids)."""
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -19,9 +18,17 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TBAL_FAST", "1")
     monkeypatch.setenv("TBAL_NOTEBOOK_OUT", str(tmp_path))
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    images = [o for cell in nb.cells for o in cell.get("outputs", [])
-              if "image/png" in o.get("data", {})]
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    images = [
+        o
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
     assert images, "the notebook shows no figure"
     assert any(tmp_path.rglob("*.png"))

@@ -22,7 +22,7 @@ def sweep_result():
 
 def _single(seed, j):
     """The unbatched run (its state is what the invariants test inspects)."""
-    p = C.device_params(C.RunParams(*(a[j:j + 1] for a in GRID)))
+    p = C.device_params(C.RunParams(*(a[j : j + 1] for a in GRID)))
     params = C.RunParams(*(jnp.asarray(a[0]) for a in p))
     return jax.jit(make_run(CFG).run)(jax.random.key(seed), params)
 
@@ -39,9 +39,12 @@ def test_sweep_row_equals_the_single_run(sweep_result):
             for name in one.summary._fields:
                 np.testing.assert_array_equal(
                     getattr(sweep_result.summary, name)[i, j],
-                    getattr(one.summary, name)[0, 0], err_msg=name)
-            np.testing.assert_array_equal(sweep_result.rounds.thresholds[i, j],
-                                          one.rounds.thresholds[0, 0])
+                    getattr(one.summary, name)[0, 0],
+                    err_msg=name,
+                )
+            np.testing.assert_array_equal(
+                sweep_result.rounds.thresholds[i, j], one.rounds.thresholds[0, 0]
+            )
 
 
 def test_unbatched_run_agrees_statistically(sweep_result):
@@ -122,7 +125,9 @@ def test_faithful_to_the_published_table():
     pub = published.UNIT_BALL_N_VAL["tbal"]
     n_val = sorted(pub)
     cfg = C.StaticConfig.for_grid("unit_ball", n_val=n_val, n_train=[500])
-    result = S.run_sweep(cfg, 7 * np.arange(20), C.grid_params(n_val, [500], [0.01], [0]))
+    result = S.run_sweep(
+        cfg, 7 * np.arange(20), C.grid_params(n_val, [500], [0.01], [0])
+    )
     for j, nv in enumerate(n_val):
         e, e_sd, c, c_sd = pub[nv]
         err = 100 * result.summary.auto_error[:, j]

@@ -15,8 +15,11 @@ def test_scores_match_numpy(k):
     p /= p.sum(1, keepdims=True)
     ps = np.sort(p, 1)
     ls = np.sort(logits, 1)
-    for fn, want in ((scores.max_prob, ps[:, -1]), (scores.margin, ps[:, -1] - ps[:, -2]),
-                     (scores.abs_logit, ls[:, -1] - ls[:, -2])):
+    for fn, want in (
+        (scores.max_prob, ps[:, -1]),
+        (scores.margin, ps[:, -1] - ps[:, -2]),
+        (scores.abs_logit, ls[:, -1] - ls[:, -2]),
+    ):
         got, pred = fn(jnp.asarray(logits, jnp.float32))
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(pred, logits.argmax(1))
@@ -42,8 +45,9 @@ def _margins(logits):
 @pytest.mark.parametrize("name", sorted(queries.QUERIES))
 def test_queries_pick_distinct_unlabelled_points(name):
     logits, unl = _pool()
-    idx, valid = queries.QUERIES[name](jax.random.key(1), logits, jnp.array(True), unl,
-                                       jnp.int32(7), 10)
+    idx, valid = queries.QUERIES[name](
+        jax.random.key(1), logits, jnp.array(True), unl, jnp.int32(7), 10
+    )
     chosen = np.asarray(idx)[np.asarray(valid)]
     assert len(chosen) == 7 and len(set(chosen)) == 7
     assert np.asarray(unl)[chosen].all()
@@ -53,18 +57,21 @@ def test_margin_takes_the_smallest_margins():
     logits, unl = _pool()
     idx, valid = queries.margin(None, logits, jnp.array(True), unl, jnp.int32(9), 12)
     m = np.where(np.asarray(unl), _margins(logits), np.inf)
-    np.testing.assert_array_equal(np.sort(np.asarray(idx)[np.asarray(valid)]),
-                                  np.sort(np.argsort(m, kind="stable")[:9]))
+    np.testing.assert_array_equal(
+        np.sort(np.asarray(idx)[np.asarray(valid)]),
+        np.sort(np.argsort(m, kind="stable")[:9]),
+    )
 
 
 def test_margin_random_samples_within_the_shortlist():
     logits, unl = _pool()
     m = np.where(np.asarray(unl), _margins(logits), np.inf)
-    shortlist = set(np.argsort(m, kind="stable")[:2 * 9])
+    shortlist = set(np.argsort(m, kind="stable")[: 2 * 9])
     picks = []
     for s in range(20):
-        idx, valid = queries.margin_random(jax.random.key(s), logits, jnp.array(True), unl,
-                                           jnp.int32(9), 12)
+        idx, valid = queries.margin_random(
+            jax.random.key(s), logits, jnp.array(True), unl, jnp.int32(9), 12
+        )
         chosen = np.asarray(idx)[np.asarray(valid)]
         assert len(chosen) == 9 and set(chosen) <= shortlist
         picks.append(frozenset(chosen))
@@ -76,8 +83,10 @@ def test_entropy_takes_the_largest_entropies():
     idx, valid = queries.entropy(None, logits, jnp.array(True), unl, jnp.int32(5), 8)
     p = np.asarray(jax.nn.softmax(logits, -1), np.float64)
     ent = np.where(np.asarray(unl), -(p * np.log(p)).sum(1), -np.inf)
-    np.testing.assert_array_equal(np.sort(np.asarray(idx)[np.asarray(valid)]),
-                                  np.sort(np.argsort(-ent, kind="stable")[:5]))
+    np.testing.assert_array_equal(
+        np.sort(np.asarray(idx)[np.asarray(valid)]),
+        np.sort(np.argsort(-ent, kind="stable")[:5]),
+    )
 
 
 def test_without_a_model_the_batch_follows_pool_order():

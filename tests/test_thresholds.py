@@ -8,8 +8,9 @@ from tbal_jax import thresholds
 from tests import reference
 
 
-def estimate(scores, preds, labels, eps, c1, k=2, capacity=None, slack="sigma",
-             active=None):
+def estimate(
+    scores, preds, labels, eps, c1, k=2, capacity=None, slack="sigma", active=None
+):
     n = len(scores)
     capacity = capacity or n
     pad = capacity - n
@@ -18,8 +19,16 @@ def estimate(scores, preds, labels, eps, c1, k=2, capacity=None, slack="sigma",
     y = np.concatenate([labels, np.zeros(pad, int)]).astype(np.int32)
     a = np.arange(capacity) < n if active is None else active
     est = thresholds.ESTIMATORS[slack](k, capacity)
-    return np.asarray(est(jnp.asarray(s), jnp.asarray(p), jnp.asarray(y), jnp.asarray(a),
-                          jnp.float32(eps), jnp.float32(c1)))
+    return np.asarray(
+        est(
+            jnp.asarray(s),
+            jnp.asarray(p),
+            jnp.asarray(y),
+            jnp.asarray(a),
+            jnp.float32(eps),
+            jnp.float32(c1),
+        )
+    )
 
 
 def random_case(rng, n, k=2, noise=0.05, levels=None):
