@@ -56,6 +56,22 @@ class Experiment:
                 )
         if not self.methods:
             raise ConfigError("no methods: give at least one of " + ", ".join(METHODS))
+        if len(set(self.methods)) < len(self.methods):
+            raise ConfigError(f"methods={','.join(self.methods)} repeats a method")
+        # one value on every axis but the swept one (and C1, drawn one figure each)
+        fixed = {"n_val", "n_train", "eps"} - (
+            {self.x} if self.kind != "scatter" else set()
+        )
+        if self.kind != "sweep":
+            fixed.add("c1")
+        for axis in sorted(fixed):
+            if len(getattr(self, axis)) != 1:
+                raise ConfigError(
+                    f"{self.name} takes one value of {axis}, got "
+                    f"{','.join(str(v) for v in getattr(self, axis))}"
+                )
+        if self.kind == "bounds" and "tbal" not in self.methods:
+            raise ConfigError(f"{self.name} compares TBAL with the bounds: keep tbal")
 
     def static_config(self, method: str = "tbal") -> StaticConfig:
         return StaticConfig.for_grid(self.dataset, self.n_val, self.n_train, method)
@@ -240,8 +256,6 @@ def _scatter(exp: Experiment, seed: int, out_dir: Path) -> dict:
 
 def _write_bounds(exp: Experiment, sweep, out_dir: Path) -> dict:
     """bounds.csv and the bound-vs-observed figure for a one-eps, one-C1 N_v sweep."""
-    if len(exp.eps) != 1 or len(exp.c1) != 1 or len(exp.n_train) != 1:
-        raise ConfigError("bounds_vs_empirics takes one eps, one c1 and one n_train")
     eps = exp.eps[0]
     n_val = sweep.grid.n_val
     errors = sweep.summary.n_auto_wrong / np.where(

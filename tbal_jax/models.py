@@ -4,12 +4,14 @@ A `Model` is a pair of pure functions, in the style of optax's `GradientTransfor
 
 - `fit(params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d) with
   labels `y` (Q,) where only rows with `mask` count. `params` is where the solver starts;
-  every model here minimises a strictly convex objective, so the result is the unique
-  minimiser (the "fresh model" of SPEC section 2, step 2) whatever the start, and the loop
-  warm-starts from the previous round's solution to save Newton steps.
+  every model here minimises a strictly convex objective, so the result is its unique
+  minimiser (the "fresh model" of SPEC section 2, step 2) up to the solver's stopping
+  tolerance, whatever the start; the loop warm-starts from the previous round's solution
+  to save Newton steps.
 - `logits(params, x) -> (n, k)` class logits; probabilities are their softmax.
 
-`init(dim)` gives the starting parameters. An optax-trained MLP fits the same interface.
+`init(dim)` gives the starting parameters. A gradient-trained MLP (SPEC section 5, for
+the embedding datasets; not built yet) fits the same interface.
 """
 
 from __future__ import annotations

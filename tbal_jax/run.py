@@ -65,7 +65,7 @@ class RoundRecord(NamedTuple):
     n_train: Array  # human labels the model was trained on
     n_auto: Array  # points auto-labelled this round
     n_auto_wrong: Array  # of which wrongly
-    thresholds: Array  # (k,)
+    thresholds: Array  # (k,), +inf in rounds that did not train
 
 
 class RunSummary(NamedTuple):
@@ -245,7 +245,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 n_train=jnp.where(run_now, state.n_queried, 0),
                 n_auto=jnp.sum(new_auto),
                 n_auto_wrong=jnp.sum(new_auto & (pool_pred != pools.pool_y)),
-                thresholds=thr,
+                thresholds=jnp.where(trained, thr, jnp.inf),
             )
             return new_state, record
 

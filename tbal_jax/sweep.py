@@ -29,6 +29,7 @@ from absl import logging
 
 from tbal_jax.config import RunParams, StaticConfig, device_params
 from tbal_jax.run import RoundRecord, RunSummary, make_run, summarise
+from tbal_jax.validate import check_capacity
 
 DEFAULT_CHUNK_RUNS = 64  # measured: small chunks keep the vmapped Newton loops short
 
@@ -129,6 +130,7 @@ def run_sweep(
     """Run all seeds x grid cells; see the module docstring."""
     seeds = np.asarray(seeds, np.int64)
     grid = RunParams(*(np.asarray(a) for a in grid))
+    check_capacity(cfg, grid.n_val, grid.n_train)
     n_cells = len(grid.n_val)
     g = max(n_cells, MIN_BATCH)
     on_device = device_params(RunParams(*(_pad(a, g) for a in grid)))

@@ -15,10 +15,12 @@ SPEC section 3, restated:
    u = err + C1*sqrt(err(1-err)) (`sigma`) or err + C1/sqrt(n_y(t)) (`hoeffding`).
 3. t[y] = the smallest kept t with u <= eps, else +inf.
 
-Ties: exact arithmetic accepts u == eps (e.g. 2/40 = 0.05), so the comparison is
-u <= eps * (1 + TIE_RTOL), which absorbs float32 rounding; the reference's float64
-`1 - correct/n` rejects some exact ties by one ulp. With C1 = 0 no non-tie err lies within
-TIE_RTOL of eps for n <= 10^5, so only exact ties are affected.
+Ties: exact arithmetic accepts u == eps (e.g. 2/40 = 0.05); the reference's float64
+`1 - correct/n` rejects some such ties by one ulp. Here err = wrong/n is a correctly
+rounded float32 division, which equals float32(eps) whenever wrong/n == eps exactly, so
+with C1 = 0 exact ties are accepted as they are. The comparison u <= eps * (1 + TIE_RTOL)
+only absorbs rounding in the slack arithmetic when C1 > 0; for an eps with few
+significant digits (0.01, 0.05, ...) no non-tie err lies that close to it.
 
 Implementation: counts are packed as n + 2^16 * wrong in one int32 per point, so one
 integer sum carries both. The grid path bins each score to the last grid point at or below

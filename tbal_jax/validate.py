@@ -7,9 +7,14 @@ fix; the command line prints that line and exits non-zero, without a traceback.
 from __future__ import annotations
 
 import math
+import numbers
 
-from tbal_jax.config import DATASET_SPECS
+from tbal_jax.config import DATASET_SPECS, StaticConfig, max_rounds_for
 from tbal_jax.thresholds import MAX_CAPACITY
+
+
+EPS_MIN = 1e-6  # the run computes in float32
+C1_MAX = 1e3
 
 
 class ConfigError(ValueError):
@@ -17,12 +22,18 @@ class ConfigError(ValueError):
 
 
 def _numbers(name: str, values) -> list[float]:
+    """Finite real numbers (NumPy scalars included), no repeats: a repeated grid value
+    would count the same runs twice in the summary."""
     values = list(values)
     if not values:
         raise ConfigError(f"{name} is empty: give at least one value")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise ConfigError(f"{name}={v!r} is not a number")
+        if not math.isfinite(v):
+            raise ConfigError(f"{name}={v} is not a finite number")
+    if len(set(values)) < len(values):
+        raise ConfigError(f"{name}={','.join(str(v) for v in values)} repeats a value")
     return values
 
 
@@ -59,15 +70,16 @@ def check_grid(dataset: str, n_val, n_train, eps, c1) -> None:
         f"int(0.05*n_train) is at least 1) and the pool size ({spec.n_pool})",
     )
     for e in _numbers("eps", eps):
-        if not 0.0 < e < 1.0:
+        if not EPS_MIN <= e < 1.0:
             raise ConfigError(
-                f"eps={e} is out of range: the tolerance must lie in (0, 1)"
+                f"eps={e} is out of range: the tolerance must lie in (0, 1), "
+                f"at least {EPS_MIN:g} (the run computes in float32)"
             )
     for c in _numbers("c1", c1):
-        if not (c >= 0.0 and math.isfinite(c)):
+        if not 0.0 <= c <= C1_MAX:
             raise ConfigError(
-                f"c1={c} is out of range: the slack constant must be a "
-                "finite number >= 0"
+                f"c1={c} is out of range: the slack constant must lie in "
+                f"[0, {C1_MAX:g}]"
             )
 
 
@@ -78,3 +90,23 @@ def check_seeds(seeds) -> None:
     for s in seeds:
         if int(s) != s or not 0 <= s < 2**32:
             raise ConfigError(f"seed {s} is not a whole number in [0, 2^32)")
+
+
+def check_capacity(cfg: StaticConfig, n_val, n_train) -> None:
+    """A grid must fit the static configuration it runs under: larger sizes would be
+    silently capped by the fixed buffers and the fixed number of rounds."""
+    for name, values, top in (
+        ("n_val", n_val, cfg.max_n_val),
+        ("n_train", n_train, cfg.max_n_train),
+    ):
+        if max(values) > top:
+            raise ConfigError(
+                f"{name}={max(values)} exceeds the configured capacity "
+                f"{top}; build the config with StaticConfig.for_grid"
+            )
+    rounds = 1 if cfg.method == "pl" else max(max_rounds_for(int(q)) for q in n_train)
+    if rounds > cfg.max_rounds:
+        raise ConfigError(
+            f"n_train={max(n_train)} needs {rounds} rounds, the config "
+            f"has {cfg.max_rounds}; build it with StaticConfig.for_grid"
+        )

@@ -39,6 +39,13 @@ def cli(*args, cwd=None):
         (["--chunk_runs=0"], "--chunk_runs=0"),
         (["stray"], "'stray'"),
         (["--methods=tbal,xx"], "'xx'"),
+        (["--n_val=inf"], "n_val=inf"),
+        (["--n_train=1e400"], "n_train=inf"),
+        (["--n_val=100,100"], "repeats"),
+        (["--eps=1e-50"], "eps=1e-50"),
+        (["--n_train=200,500"], "one value of n_train"),
+        (["--experiment=bounds_vs_empirics", "--eps=0.01,0.05"], "one value of eps"),
+        (["--experiment=bounds_vs_empirics", "--methods=pl"], "keep tbal"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(args, names, tmp_path):
@@ -114,3 +121,17 @@ def test_small_run_end_to_end(tmp_path):
     assert set(meta["methods"]) == {"tbal", "pl"}
     assert (tmp_path / "unit_ball_val.png").stat().st_size > 10_000
     assert (tmp_path / "unit_ball_val.pdf").exists()
+
+
+def test_numpy_scalars_are_numbers():
+    import numpy as np
+
+    from tbal_jax.validate import check_grid
+
+    check_grid(
+        "unit_ball",
+        np.array([100, 400]),
+        np.array([500]),
+        [np.float32(0.01)],
+        np.array([0.0]),
+    )

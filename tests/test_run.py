@@ -100,8 +100,12 @@ def test_invariants():
             used = np.asarray(record.n_val)[np.asarray(record.trained)]
             assert (np.diff(used) <= 0).all() and used[0] == GRID.n_val[j]
             assert int(np.asarray(record.ran).sum()) <= C.max_rounds_for(n_train)
-            # the budget is spent unless the pool ran out first
+            # the budget is spent unless the pool ran out first, and the round that
+            # spent it still trained on all of it (SPEC section 2, step 6)
             assert n_queried == n_train or (status != UNLABELLED).all()
+            last = int(np.flatnonzero(np.asarray(record.ran))[-1])
+            assert bool(record.trained[last]) and int(record.n_train[last]) == n_queried
+            assert bool(state.done)  # stopped by the rule, not by the end of the scan
 
 
 def test_a_run_that_labels_nothing_is_kept():
@@ -134,3 +138,12 @@ def test_faithful_to_the_published_table():
         cov = 100 * result.summary.coverage[:, j]
         assert published.agrees(err.mean(), err.std(ddof=1), 20, e, e_sd), nv
         assert published.agrees(cov.mean(), cov.std(ddof=1), 20, c, c_sd), nv
+
+
+def test_grid_beyond_the_configured_capacity_is_refused():
+    from tbal_jax.validate import ConfigError
+
+    with pytest.raises(ConfigError, match="n_val=1000 exceeds"):
+        S.run_one(CFG, 0, C.RunParams(1000, 100, 0.01, 0.0))
+    with pytest.raises(ConfigError, match="n_train=900 exceeds"):
+        S.run_one(CFG, 0, C.RunParams(100, 900, 0.01, 0.0))
