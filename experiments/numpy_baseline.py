@@ -49,6 +49,8 @@ import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
+from tbal_jax.published import UNIT_BALL_N_VAL, agrees  # plain data, no JAX
+
 # --- constants of the unit-ball preset (SPEC sections 2, 3, 5 and 7) -------------
 DIM = 30
 N_TOTAL = 20_000
@@ -62,18 +64,6 @@ MIN_COUNT = 25  # a candidate threshold is kept only if more than 25 points are 
 GRID_ABOVE = 500  # candidates: a 10,001-point grid when n_v > 500, else the raw scores
 GRID_STEPS = 10_000
 REL_TOL = 1e-9  # accept u <= eps * (1 + REL_TOL)
-
-# SPEC section 10 (TBAL, unit ball, N_q = 500, eps = 0.01, C1 = 0, 10 seeds), in %:
-# N_v -> (err mean, err sd, cov mean, cov sd)
-PUBLISHED = {
-    100: (3.10, 1.80, 71.43, 8.86),
-    400: (1.97, 0.76, 93.99, 2.39),
-    800: (1.64, 0.50, 96.26, 1.33),
-    1200: (1.39, 0.39, 96.67, 0.84),
-    1600: (1.33, 0.30, 97.13, 0.45),
-    2000: (1.28, 0.34, 97.15, 0.54),
-}
-PUBLISHED_N_SEEDS = 10
 
 
 # --- data ------------------------------------------------------------------------
@@ -277,12 +267,6 @@ def run_tbal(
 
 
 # --- the N_v sweep of SPEC section 10 --------------------------------------------
-def _agrees(mean, sd, n, pub_mean, pub_sd) -> bool:
-    """|ours - published| <= 3 * standard error of the difference of the two means."""
-    se = np.sqrt(pub_sd**2 / PUBLISHED_N_SEEDS + sd**2 / n)
-    return bool(abs(mean - pub_mean) <= 3 * se)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="run seeds 0..SEEDS-1")
@@ -323,10 +307,10 @@ def main(argv=None) -> None:
         es = np.nanstd(errs, ddof=1) if n_err > 1 else np.nan
         cm, cs = covs.mean(), covs.std(ddof=1)
         line = f"{n_val:5d} | {em:5.2f} +- {es:4.2f} | {cm:5.2f} +- {cs:4.2f} | "
-        pub = PUBLISHED.get(n_val) if is_paper_setting else None
+        pub = UNIT_BALL_N_VAL["tbal"].get(n_val) if is_paper_setting else None
         if pub is not None:
             pe, pes, pc, pcs = pub
-            ok = _agrees(em, es, n_err, pe, pes) and _agrees(cm, cs, len(covs), pc, pcs)
+            ok = agrees(em, es, n_err, pe, pes) and agrees(cm, cs, len(covs), pc, pcs)
             line += f"{pe:4.2f} +- {pes:4.2f} | {pc:5.2f} +- {pcs:4.2f} | "
             line += f"{'yes' if ok else 'NO':>5} | "
         else:

@@ -87,25 +87,17 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
                 ms=5,
                 ls="-" if c1_values.index(c1) == 0 else "--",
             )
-            es, cs = np.nan_to_num(es), np.nan_to_num(cs)
-            ax_err.plot(xs * scale_x, 100 * em, label=label, **style)
-            ax_err.fill_between(
-                xs * scale_x,
-                100 * (em - es),
-                100 * (em + es),
-                color=style["color"],
-                alpha=0.15,
-                lw=0,
-            )
-            ax_cov.plot(xs * scale_x, 100 * cm, label=label, **style)
-            ax_cov.fill_between(
-                xs * scale_x,
-                100 * (cm - cs),
-                100 * (cm + cs),
-                color=style["color"],
-                alpha=0.15,
-                lw=0,
-            )
+            for ax, mean, std in ((ax_err, em, es), (ax_cov, cm, cs)):
+                std = np.nan_to_num(std)
+                ax.plot(xs * scale_x, 100 * mean, label=label, **style)
+                ax.fill_between(
+                    xs * scale_x,
+                    100 * (mean - std),
+                    100 * (mean + std),
+                    color=style["color"],
+                    alpha=0.15,
+                    lw=0,
+                )
         eps_values = sorted({row["eps"] for row in summary})
         if x == "eps":
             grid = np.array(eps_values) * 100
