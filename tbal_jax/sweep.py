@@ -5,8 +5,9 @@ the outside and the grid cells inside, so each seed's pools are drawn once and s
 cells. Grid values are traced arrays: new values never recompile, only a new grid *size* or
 a new `StaticConfig` does. Long sweeps run in chunks of whole seeds, padded to one fixed
 chunk shape, so a sweep of any size compiles once and its memory stays bounded; progress is
-logged through absl. A run depends only on its seed and its grid cell (keys are
-`jax.random.key(seed)`), never on the chunk or batch it ran in.
+logged through absl. With several devices the seeds of a chunk are split over all of them
+(a `NamedSharding` of the seed axis). A run depends only on its seed and its grid cell
+(keys are `jax.random.key(seed)`), never on the chunk, batch or device it ran on.
 
 Bitwise reproducibility needs every run to go through the same kernels. XLA's CPU backend
 rounds a dot differently when it is unbatched, and its YNNPACK fusions differ with the
@@ -26,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from tbal_jax.config import RunParams, StaticConfig, device_params
 from tbal_jax.run import RoundRecord, RunSummary, make_run, summarise
@@ -95,12 +98,15 @@ def compiled_sweep(cfg: StaticConfig, chunk_seeds: int, grid_size: int):
     """The compiled program for (cfg, chunk shape), compiled once per process."""
     cache_key = (cfg, chunk_seeds, grid_size)
     if cache_key not in _COMPILED:
-        keys = jax.ShapeDtypeStruct((chunk_seeds,), jax.random.key(0).dtype)
+        split, replicated = _shardings()
+        keys = jax.ShapeDtypeStruct(
+            (chunk_seeds,), jax.random.key(0).dtype, sharding=split
+        )
         grid = RunParams(
-            jax.ShapeDtypeStruct((grid_size,), jnp.int32),
-            jax.ShapeDtypeStruct((grid_size,), jnp.int32),
-            jax.ShapeDtypeStruct((grid_size,), jnp.float32),
-            jax.ShapeDtypeStruct((grid_size,), jnp.float32),
+            *(
+                jax.ShapeDtypeStruct((grid_size,), dtype, sharding=replicated)
+                for dtype in (jnp.int32, jnp.int32, jnp.float32, jnp.float32)
+            )
         )
         start = time.perf_counter()
         compiled = _sweep_fn(cfg).trace(keys, grid).lower().compile()
@@ -112,7 +118,20 @@ MIN_BATCH = 2  # see `run_sweep`: XLA's CPU kernels round an unbatched dot diffe
 
 
 def chunk_seed_count(n_seeds: int, grid_size: int, chunk_runs: int) -> int:
-    return max(MIN_BATCH, min(n_seeds, chunk_runs // max(grid_size, 1)))
+    """Seeds per chunk: at least MIN_BATCH per device, a multiple of the device count."""
+    n_dev = jax.device_count()
+    per_chunk = max(MIN_BATCH * n_dev, min(n_seeds, chunk_runs // max(grid_size, 1)))
+    return -(-per_chunk // n_dev) * n_dev
+
+
+def _shardings():
+    """(seed axis split over every device, replicated), or (None, None) on one device."""
+    if jax.device_count() == 1:
+        return None, None
+    mesh = jax.make_mesh(
+        (jax.device_count(),), ("seeds",), axis_types=(jax.sharding.AxisType.Auto,)
+    )
+    return NamedSharding(mesh, P("seeds")), NamedSharding(mesh, P())
 
 
 def _pad(a: np.ndarray, size: int) -> np.ndarray:
@@ -148,10 +167,13 @@ def run_sweep(
         compile_s,
     )
     outputs = []
+    split, replicated = _shardings()
+    on_device = jax.device_put(on_device, replicated)
     start = time.perf_counter()
     for c in range(n_chunks):
         chunk = padded[c * per_chunk : (c + 1) * per_chunk]
-        out = jax.block_until_ready(compiled(seed_keys(chunk), on_device))
+        keys = jax.device_put(seed_keys(chunk), split)
+        out = jax.block_until_ready(compiled(keys, on_device))
         outputs.append(jax.device_get(out))
         elapsed = time.perf_counter() - start
         eta = elapsed / (c + 1) * (n_chunks - c - 1)
