@@ -1,40 +1,35 @@
 """Models behind one small interface (SPEC section 5).
 
-A `Model` is a pair of pure functions, in the style of optax's `GradientTransformation`:
+A `Model` is a frozen, hashable dataclass that holds its hyperparameters and three pure
+functions, in the style of optax's `GradientTransformation`:
 
-- `fit(params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d) with
-  labels `y` (Q,) where only rows with `mask` count. `params` is where the solver starts;
-  every model here minimises a strictly convex objective, so the result is its unique
-  minimiser (the "fresh model" of SPEC section 2, step 2) up to the solver's stopping
-  tolerance, whatever the start; the loop warm-starts from the previous round's solution
-  to save Newton steps.
+- `init(key, dim, k) -> params`: starting parameters for inputs of dimension `dim` and
+  `k` classes (the key is for models with a random initialisation, such as an MLP);
+- `fit(key, params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d)
+  with labels `y` (Q,) where only rows with `mask` count. Every model here minimises a
+  strictly convex objective, so the result is its unique minimiser (the "fresh model" of
+  SPEC section 2, step 2) up to the solver's stopping tolerance, whatever the start; the
+  loop warm-starts from the previous round's solution to save solver steps;
 - `logits(params, x) -> (n, k)` class logits; probabilities are their softmax.
-
-`init(dim)` gives the starting parameters. A gradient-trained MLP (SPEC section 5, for
-the embedding datasets; not built yet) fits the same interface.
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
-from tbal_jax.types import Array
+from tbal_jax.types import Array, Key, PyTree
 
 NEWTON_MAX_STEPS = 30
 NEWTON_TOL = (
     1e-6  # stop when the Newton decrement g'H^{-1}g/2 <= NEWTON_TOL * objective
 )
 LINE_SEARCH_STEPS = 6
-
-
-class Model(NamedTuple):
-    init: Callable[[int], Array]
-    fit: Callable[[Array, Array, Array, Array], Array]
-    logits: Callable[[Array, Array], Array]
-    num_classes: int
 
 
 class _Loss(NamedTuple):
@@ -138,63 +133,154 @@ def _balanced_weights(y: Array, mask: Array) -> Array:
     return jnp.where(mask, per_class[y], 0.0).astype(jnp.float32)
 
 
-def linear_binary(
-    loss: _Loss,
-    c: float,
-    intercept: bool,
-    balanced: bool,
-    unit_norm: bool,
-) -> Model:
-    """A linear binary classifier z = w.x (+ b), logits [-z/2, z/2] so p(1) = sigmoid(z).
+class Model(abc.ABC):
+    """The model interface (see the module docstring); subclasses are frozen dataclasses
+    whose fields are the hyperparameters."""
+
+    name: str
+
+    @abc.abstractmethod
+    def init(self, key: Key, dim: int, k: int) -> PyTree: ...
+
+    @abc.abstractmethod
+    def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree: ...
+
+    @abc.abstractmethod
+    def logits(self, params: PyTree, x: Array) -> Array: ...
+
+
+LOSSES = {"squared_hinge": SQUARED_HINGE, "logistic": LOGISTIC}
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearBinary(Model):
+    """A linear binary classifier z = w.x (+ b), logits [-z/2, z/2] so p(1) = sigmoid(z),
+    minimising 0.5*||w||^2 + c * sum_i weight_i * loss(y~_i z_i) by `newton_minimise`.
 
     With `unit_norm`, z uses w/||w|| (intercept not allowed then), as the unit-ball preset
-    does after training (SPEC section 5).
+    does after training (SPEC section 5); `balanced` weighs classes by n / (2 n_y).
     """
-    if unit_norm and intercept:
-        raise ValueError("unit_norm applies to homogeneous models only")
 
-    def init(dim: int) -> Array:
-        return jnp.zeros(dim + intercept, jnp.float32)
+    name: str
+    loss: str
+    c: float
+    intercept: bool
+    balanced: bool
+    unit_norm: bool
 
-    def fit(params: Array, x: Array, y: Array, mask: Array) -> Array:
-        xa = _augment(x, intercept)
+    def __post_init__(self):
+        if self.unit_norm and self.intercept:
+            raise ValueError("unit_norm applies to homogeneous models only")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose from {list(LOSSES)}")
+
+    def init(self, key: Key, dim: int, k: int) -> Array:
+        del key
+        if k != 2:
+            raise ValueError(f"{self.name} is a two-class model; the data have {k}")
+        return jnp.zeros(dim + self.intercept, jnp.float32)
+
+    def fit(self, key: Key, params: Array, x: Array, y: Array, mask: Array) -> Array:
+        del key  # deterministic: the minimiser is unique
+        xa = _augment(x, self.intercept)
         sign = 2.0 * y.astype(jnp.float32) - 1.0
-        weight = _balanced_weights(y, mask) if balanced else mask.astype(jnp.float32)
-        reg = jnp.ones(xa.shape[1], jnp.float32)
-        if intercept:
-            reg = reg.at[-1].set(0.0)
-        return newton_minimise(params, xa, sign, weight, loss, c, reg)
-
-    def logits(params: Array, x: Array) -> Array:
-        w = (
-            params / jnp.maximum(jnp.linalg.norm(params), 1e-30)
-            if unit_norm
-            else params
+        weight = (
+            _balanced_weights(y, mask) if self.balanced else mask.astype(jnp.float32)
         )
+        reg = jnp.ones(xa.shape[1], jnp.float32)
+        if self.intercept:
+            reg = reg.at[-1].set(0.0)
+        return newton_minimise(params, xa, sign, weight, LOSSES[self.loss], self.c, reg)
+
+    def logits(self, params: Array, x: Array) -> Array:
+        w = params
+        if self.unit_norm:
+            w = params / jnp.maximum(jnp.linalg.norm(params), 1e-30)
         # w @ x.T rather than x @ w: when a grid of models shares one pool under vmap,
         # this puts the model axis first, which every later elementwise pass wants.
         z = w[: x.shape[1]] @ x.T
-        if intercept:
+        if self.intercept:
             z = z + w[-1]
         return jnp.stack([-0.5 * z, 0.5 * z], axis=1)
 
-    return Model(init, fit, logits, 2)
+
+@dataclasses.dataclass(frozen=True)
+class SoftmaxLogistic(Model):
+    """Multinomial logistic regression with intercept, for any k >= 2 (SPEC section 7's
+    linear model for Fashion-MNIST): the minimiser of
+
+        sum_i log-loss(softmax(W'x_i + b), y_i) + ||W||^2 / (2C),  b unpenalised,
+
+    scikit-learn's `LogisticRegression(C=C)` objective. Solved with optax's L-BFGS (zoom
+    line search) on the objective divided by the number of training points, stopped when
+    the gradient's L2 norm is at most `tol` or after `max_steps` steps.
+    """
+
+    name: str = "softmax_logistic"
+    c: float = 1.0
+    tol: float = 1e-5
+    max_steps: int = 500
+    memory: int = 10
+
+    def init(self, key: Key, dim: int, k: int) -> PyTree:
+        del key
+        return {"w": jnp.zeros((dim, k), jnp.float32), "b": jnp.zeros(k, jnp.float32)}
+
+    def logits(self, params: PyTree, x: Array) -> Array:
+        return x @ params["w"] + params["b"]
+
+    def objective(self, params: PyTree, x: Array, y: Array, mask: Array) -> Array:
+        """The objective above, divided by the number of rows in `mask`."""
+        n = jnp.maximum(jnp.sum(mask), 1).astype(jnp.float32)
+        nll = optax.losses.softmax_cross_entropy_with_integer_labels(
+            self.logits(params, x), y
+        )
+        penalty = jnp.sum(params["w"] ** 2) / (2.0 * self.c)
+        return (jnp.sum(jnp.where(mask, nll, 0.0)) + penalty) / n
+
+    def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
+        del key  # deterministic: the minimiser is unique
+        solver = optax.lbfgs(memory_size=self.memory)
+
+        def f(p):
+            return self.objective(p, x, y, mask)
+
+        value_and_grad = optax.value_and_grad_from_state(f)
+
+        def step(carry):
+            p, state = carry
+            value, grad = value_and_grad(p, state=state)
+            updates, state = solver.update(
+                grad, state, p, value=value, grad=grad, value_fn=f
+            )
+            return optax.apply_updates(p, updates), state
+
+        def keep_going(carry):
+            _, state = carry
+            count = optax.tree_utils.tree_get(state, "count")
+            grad_norm = optax.tree_utils.tree_norm(
+                optax.tree_utils.tree_get(state, "grad")
+            )
+            return (count == 0) | ((count < self.max_steps) & (grad_norm > self.tol))
+
+        p, _ = jax.lax.while_loop(keep_going, step, (params, solver.init(params)))
+        return p
 
 
-def unit_ball_svm() -> Model:
-    """SPEC section 5, unit ball: class-balanced squared-hinge linear SVM, C = 2000, no
-    intercept (the minimiser liblinear reaches with tol 1e-12), then unit-norm w."""
-    return linear_binary(
-        SQUARED_HINGE, 2000.0, intercept=False, balanced=True, unit_norm=True
-    )
+UNIT_BALL_SVM = LinearBinary(
+    "unit_ball_svm", "squared_hinge", 2000.0, intercept=False, balanced=True,
+    unit_norm=True,
+)
+"""SPEC section 5, unit ball: class-balanced squared-hinge linear SVM, C = 2000, no
+intercept (the minimiser liblinear reaches with tol 1e-12), then unit-norm w."""
 
+CIRCLES_LOGISTIC = LinearBinary(
+    "circles_logistic", "logistic", 1.0, intercept=True, balanced=False,
+    unit_norm=False,
+)
+"""SPEC section 5, circles: L2-regularised logistic regression, C = 1, intercept
+unpenalised: the documented substitute for the reference's Platt-scaled linear SVM."""
 
-def circles_logistic() -> Model:
-    """SPEC section 5, circles: linear model with intercept and logistic link.
+SOFTMAX_LOGISTIC = SoftmaxLogistic()
 
-    L2-regularised logistic regression, C = 1, intercept unpenalised: the documented
-    substitute for the reference's Platt-scaled linear SVM (C = 1)."""
-    return linear_binary(LOGISTIC, 1.0, intercept=True, balanced=False, unit_norm=False)
-
-
-MODELS = {"unit_ball_svm": unit_ball_svm, "circles_logistic": circles_logistic}
+MODELS = {m.name: m for m in (UNIT_BALL_SVM, CIRCLES_LOGISTIC, SOFTMAX_LOGISTIC)}

@@ -1,10 +1,11 @@
 """Query strategies: which unlabeled points get human labels next (SPEC sections 2, 4).
 
-`select(key, logits, has_model, unlabeled, batch, capacity)` returns `capacity` pool
-indices and a mask of the first `batch` valid ones (batch <= capacity is a traced number;
-capacity is static). Only unlabeled points are ever chosen, and never the same point twice.
-Without a model (`has_model` false) model-based priorities are all equal, so ties fall to
-the lowest pool index.
+`select(key, logits, has_model, draw_priority, unlabeled, batch, capacity)` returns
+`capacity` pool indices and a mask of the first `batch` valid ones (batch <= capacity is
+a traced number; capacity is static). Only unlabeled points are ever chosen, and never the
+same point twice. Without a model (`has_model` false) model-based strategies take the
+points of highest `draw_priority`: the seed's draw order (`tbal_jax.data`), so the first
+queries are a uniform random draw.
 Selection uses `lax.top_k` on a priority, which is cheap on XLA's CPU backend (a full
 sort of the pool is not).
 """
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 from tbal_jax.scores import prob_margin
 from tbal_jax.types import Array, Key
 
-Select = Callable[[Key, Array, Array, Array, Array, int], tuple[Array, Array]]
+Select = Callable[[Key, Array, Array, Array, Array, Array, int], tuple[Array, Array]]
 
 
 def _entropy(logits: Array) -> Array:
@@ -35,34 +36,36 @@ def _take_top(priority: Array, unlabeled: Array, batch: Array, capacity: int):
     return idx, valid
 
 
-def random(key, logits, has_model, unlabeled, batch, capacity):
+def random(key, logits, has_model, draw_priority, unlabeled, batch, capacity):
     """Uniformly at random among the unlabeled points."""
     return _take_top(
         jax.random.uniform(key, unlabeled.shape), unlabeled, batch, capacity
     )
 
 
-def margin(key, logits, has_model, unlabeled, batch, capacity):
+def margin(key, logits, has_model, draw_priority, unlabeled, batch, capacity):
     """The smallest margins p_(1) - p_(2)."""
     del key
     return _take_top(
-        jnp.where(has_model, -prob_margin(logits), 0.0), unlabeled, batch, capacity
+        jnp.where(has_model, -prob_margin(logits), draw_priority), unlabeled, batch, capacity
     )
 
 
-def entropy(key, logits, has_model, unlabeled, batch, capacity):
+def entropy(key, logits, has_model, draw_priority, unlabeled, batch, capacity):
     """The largest predictive entropies."""
     del key
     return _take_top(
-        jnp.where(has_model, _entropy(logits), 0.0), unlabeled, batch, capacity
+        jnp.where(has_model, _entropy(logits), draw_priority), unlabeled, batch, capacity
     )
 
 
-def margin_random(key, logits, has_model, unlabeled, batch, capacity, c: int = 2):
+def margin_random(
+    key, logits, has_model, draw_priority, unlabeled, batch, capacity, c: int = 2
+):
     """Paper preset (SPEC section 4): the c*batch smallest margins, then batch of those
     uniformly at random."""
     shortlist, in_shortlist = _take_top(
-        jnp.where(has_model, -prob_margin(logits), 0.0),
+        jnp.where(has_model, -prob_margin(logits), draw_priority),
         unlabeled,
         c * batch,
         c * capacity,

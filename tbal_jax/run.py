@@ -1,9 +1,9 @@
 """One TBAL run as a pure, compiled function of (key, params)  (SPEC section 2).
 
-The same loop runs the paper's baselines (SPEC section 6), chosen by the static
-`cfg.method`: "al" queries its whole budget without auto-labelling, "pl" takes its whole
-budget at random and trains once; both then label once with their final model
-(`final_labels`), giving AL and AL+SC, or PL and PL+SC, from one run.
+The same loop runs the paper's baselines (SPEC section 6), described as data by the static
+`cfg.protocol` (`config.Protocol`): AL queries its whole budget without auto-labelling,
+PL takes its whole budget at random and trains once; both then label once with their
+final model (`final_labels`), giving AL and AL+SC, or PL and PL+SC, from one run.
 
 `make_run(cfg)` closes over a `StaticConfig` and returns a `Simulator` whose
 `run(key, params)` performs the whole loop: a fixed-length `lax.scan` over rounds with a
@@ -18,8 +18,12 @@ Round i of the scan (SPEC section 2):
      points with score >= t[pred] (step 5);
   4. check the stopping rule for round i+1 (step 6) and, if it goes on, query its batch
      (step 0 of round i+1) with this round's model, whose pool logits are already at hand.
-     With no model yet, every point has the same priority and the batch is taken in
-     pool order: for i.i.d. pools (see `tbal_jax.data`) that is a uniform random draw.
+     With no model yet, the batch follows the seed's draw order (`tbal_jax.data`).
+
+Random streams: the run's key splits into a data key (`Dataset.split`) and a loop key;
+round i's key is `fold_in(loop_key, i)`. The query of round i uses the round key itself
+(as before models took keys, which keeps earlier results bit-identical); every other
+consumer folds in its own named constant (`STREAM_FIT`, `STREAM_INIT`).
 """
 
 from __future__ import annotations
@@ -31,8 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from tbal_jax import config as config_lib
-from tbal_jax.data import DATASETS, Pools
-from tbal_jax.models import MODELS
+from tbal_jax.data import Pools
 from tbal_jax.queries import QUERIES
 from tbal_jax.scores import SCORES, class_value
 from tbal_jax.thresholds import ESTIMATORS
@@ -42,7 +45,7 @@ from tbal_jax.types import Array, Key, PyTree
 class RunState(NamedTuple):
     """The carry of the round scan."""
 
-    pool_status: Array  # (N,) int16: UNLABELLED, QUERIED or the machine label (>= 0)
+    pool_status: Array  # (N,) int16: UNLABELLED, QUERIED, EXCLUDED or the machine label
     val_active: Array  # (V,) bool, the current validation set
     train_x: Array  # (Q, d) training buffer; rows < n_queried are valid
     train_y: Array  # (Q,)
@@ -54,6 +57,9 @@ class RunState(NamedTuple):
 
 UNLABELLED = -1
 QUERIED = -2
+EXCLUDED = -3  # a validation-pool point kept in the pool arrays (see tbal_jax.data)
+STREAM_FIT = 1  # fold_in constants of the round key, one per consumer
+STREAM_INIT = 2
 
 
 class RoundRecord(NamedTuple):
@@ -88,14 +94,17 @@ class RunOutput(NamedTuple):
     labels: dict
 
 
-def summarise(labels: Array, pool_y: Array, record: RoundRecord) -> RunSummary:
-    """SPEC section 1 metrics from a method's final pool labels."""
+def summarise(
+    labels: Array, pool_y: Array, record: RoundRecord, n_pool: int
+) -> RunSummary:
+    """SPEC section 1 metrics from a method's final pool labels; coverage is over the
+    pool's N = `n_pool` points."""
     auto = labels >= 0
     n_auto = jnp.sum(auto)
     n_wrong = jnp.sum(auto & (labels != pool_y))
     return RunSummary(
         auto_error=jnp.where(n_auto > 0, n_wrong / jnp.maximum(n_auto, 1), jnp.nan),
-        coverage=n_auto / labels.shape[0],
+        coverage=n_auto / n_pool,
         n_auto=n_auto,
         n_auto_wrong=n_wrong,
         n_queried=jnp.sum(labels == QUERIED),
@@ -107,9 +116,8 @@ class Simulator(NamedTuple):
     """The pure functions of one static configuration."""
 
     cfg: config_lib.StaticConfig
-    sample_pools: callable  # key -> Pools
     run_on_pools: callable  # (pools, key, params) -> RunOutput
-    run: callable  # (key, params) -> RunOutput
+    run: callable  # (key, params, arrays=()) -> RunOutput
 
 
 def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
@@ -123,7 +131,9 @@ def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
     n_seg = min(cfg.round_segments, cfg.max_rounds)
     edges = [round(k * cfg.max_rounds / n_seg) for k in range(n_seg + 1)]
     first = (
-        cfg.max_n_train if cfg.method == "pl" else config_lib.seed_size(cfg.max_n_train)
+        cfg.max_n_train
+        if cfg.protocol.budget_up_front
+        else config_lib.seed_size(cfg.max_n_train)
     )
     return [
         (a, b, min(cfg.max_n_train, first + (b - 1) * cfg.max_batch))
@@ -131,50 +141,71 @@ def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
     ]
 
 
+def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
+    """At least two classes among the training labels (SPEC section 2, step 1). Two
+    classes count the positives (a reduction over a 2-wide axis is slow on XLA's CPU)."""
+    if k == 2:
+        n_pos = jnp.sum(train_mask & (train_y == 1))
+        return (n_pos > 0) & (n_pos < jnp.sum(train_mask))
+    counts = jnp.zeros(k, jnp.int32).at[train_y].add(train_mask.astype(jnp.int32))
+    return jnp.sum(counts > 0) >= 2
+
+
 @functools.lru_cache(maxsize=None)
 def make_run(cfg: config_lib.StaticConfig) -> Simulator:
-    spec = cfg.spec
-    model = MODELS[cfg.model_name]()
+    dataset, protocol = cfg.dataset, cfg.protocol
+    model = cfg.the_model
+    k = dataset.num_classes
     score = SCORES[cfg.score]
     select = QUERIES[cfg.query]
-    estimate = ESTIMATORS[cfg.estimator](model.num_classes, cfg.max_n_val)
+    estimate = ESTIMATORS[cfg.estimator](k, cfg.max_n_val)
     q_cap, v_cap = cfg.max_n_train, cfg.max_n_val
 
-    def sample_pools(key: Key) -> Pools:
-        return DATASETS[cfg.dataset](key, spec.n_pool, spec.n_val_pool, spec.dim)
-
-    def init_state(pools: Pools, params: config_lib.RunParams) -> RunState:
+    def init_state(pools: Pools, loop_key: Key, params: config_lib.RunParams):
         # PL labels its whole budget at random up front; TBAL and AL start from n_s.
         n_seed = (
             params.n_train
-            if cfg.method == "pl"
+            if protocol.budget_up_front
             else config_lib.seed_size(params.n_train)
         )
+        status = jnp.where(pools.pool_rank < n_seed, QUERIED, UNLABELLED)
+        if pools.pool_x.shape[0] > dataset.n_pool:  # validation points in the arrays
+            status = jnp.where(pools.pool_rank < dataset.n_pool, status, EXCLUDED)
+        first = pools.pool_order[:q_cap]
         return RunState(
-            pool_status=jnp.where(
-                jnp.arange(spec.n_pool) < n_seed, QUERIED, UNLABELLED
-            ).astype(jnp.int16),
+            pool_status=status.astype(jnp.int16),
             val_active=jnp.arange(v_cap) < params.n_val,
-            train_x=pools.pool_x[:q_cap],
-            train_y=pools.pool_y[:q_cap],
+            train_x=pools.pool_x[first],
+            train_y=pools.pool_y[first],
             n_queried=n_seed.astype(jnp.int32),
-            model=model.init(spec.dim),
+            model=model.init(jax.random.fold_in(loop_key, STREAM_INIT), dataset.dim, k),
             has_model=jnp.array(False),
             done=jnp.array(False),
         )
 
+    def validation_buffer(pools: Pools) -> tuple[Array, Array]:
+        """The first `v_cap` validation-pool points in draw order (N_v of them active)."""
+        idx = pools.val_order[:v_cap]
+        return pools.val_x[idx], pools.val_y[idx]
+
     def run_on_pools(pools: Pools, key: Key, params: config_lib.RunParams):
-        val_x, val_y = pools.val_x[:v_cap], pools.val_y[:v_cap]
+        val_x, val_y = validation_buffer(pools)
         n_batch = config_lib.batch_size(params.n_train)
+        # before any model, queries follow the draw order: lower rank, higher priority
+        draw_priority = -pools.pool_rank.astype(jnp.float32)
 
         def one_round(state: RunState, i, rows: int):
             run_now = ~state.done
+            round_key = jax.random.fold_in(key, i)
             train_mask = jnp.arange(q_cap) < state.n_queried
-            n_pos = jnp.sum(train_mask & (state.train_y == 1))
-            two_classes = (n_pos > 0) & (n_pos < state.n_queried)
             n_val = jnp.sum(state.val_active)
-            trained = run_now & (n_val > 0) & two_classes
+            trained = (
+                run_now
+                & (n_val > 0)
+                & two_classes_present(state.train_y, train_mask, k)
+            )
             fitted = model.fit(
+                jax.random.fold_in(round_key, STREAM_FIT),
                 state.model,
                 state.train_x[:rows],
                 state.train_y[:rows],
@@ -188,12 +219,12 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_logits = model.logits(params_m, pools.pool_x)
             pool_score, pool_pred = score(pool_logits)
             val_score, val_pred = score(model.logits(params_m, val_x))
-            if cfg.method == "tbal":
+            if protocol.auto_label_in_loop:
                 thr = estimate(
                     val_score, val_pred, val_y, state.val_active, params.eps, params.c1
                 )
             else:  # AL and PL never auto-label inside the loop (SPEC section 6)
-                thr = jnp.full(model.num_classes, jnp.inf)
+                thr = jnp.full(k, jnp.inf)
 
             unlabelled = state.pool_status == UNLABELLED
             new_auto = (
@@ -218,16 +249,18 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 ),
             )
             idx, valid = select(
-                jax.random.fold_in(key, i),
+                round_key,
                 pool_logits,
                 has_model,
+                draw_priority,
                 unlabelled,
                 bs,
                 cfg.max_batch,
             )
             slot = jnp.where(valid, state.n_queried + jnp.cumsum(valid) - 1, q_cap)
+            n_points = pools.pool_x.shape[0]
             new_state = RunState(
-                pool_status=pool_status.at[jnp.where(valid, idx, spec.n_pool)].set(
+                pool_status=pool_status.at[jnp.where(valid, idx, n_points)].set(
                     QUERIED, mode="drop"
                 ),
                 val_active=val_active,
@@ -249,7 +282,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             return new_state, record
 
-        state, records = init_state(pools, params), []
+        state, records = init_state(pools, key, params), []
         for start, stop, rows in round_segments(cfg):
             state, record = jax.lax.scan(
                 functools.partial(one_round, rows=rows), state, jnp.arange(start, stop)
@@ -262,28 +295,26 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         """TBAL's labels are the loop's. The baselines (SPEC section 6) label once with
         their final model: every remaining point (AL, PL), or those above thresholds
         estimated once on the whole, never shrunk, validation set (AL+SC, PL+SC)."""
-        if cfg.method == "tbal":
-            return {"tbal": state.pool_status}
+        if not protocol.final_labelling:
+            return {protocol.name: state.pool_status}
+        val_x, val_y = validation_buffer(pools)
         score_, pred = score(model.logits(state.model, pools.pool_x))
-        val_score, val_pred = score(model.logits(state.model, pools.val_x[:v_cap]))
+        val_score, val_pred = score(model.logits(state.model, val_x))
         thr = estimate(
-            val_score,
-            val_pred,
-            pools.val_y[:v_cap],
-            state.val_active,
-            params.eps,
-            params.c1,
+            val_score, val_pred, val_y, state.val_active, params.eps, params.c1
         )
         open_ = (state.pool_status == UNLABELLED) & state.has_model
         above = score_ >= class_value(thr, pred)
         label = pred.astype(jnp.int16)
+        plain, selective = protocol.outcomes
         return {
-            cfg.method: jnp.where(open_, label, state.pool_status),
-            cfg.method + "_sc": jnp.where(open_ & above, label, state.pool_status),
+            plain: jnp.where(open_, label, state.pool_status),
+            selective: jnp.where(open_ & above, label, state.pool_status),
         }
 
-    def run(key: Key, params: config_lib.RunParams) -> RunOutput:
+    def run(key: Key, params: config_lib.RunParams, arrays=()) -> RunOutput:
+        """One run; `arrays` are a fixed dataset's `device_arrays()`."""
         data_key, loop_key = jax.random.split(key)
-        return run_on_pools(sample_pools(data_key), loop_key, params)
+        return run_on_pools(dataset.split(data_key, arrays), loop_key, params)
 
-    return Simulator(cfg, sample_pools, run_on_pools, run)
+    return Simulator(cfg, run_on_pools, run)

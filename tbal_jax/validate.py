@@ -9,16 +9,12 @@ from __future__ import annotations
 import math
 import numbers
 
-from tbal_jax.config import DATASET_SPECS, StaticConfig, max_rounds_for
+from tbal_jax.config import SWEPT, RunParams, StaticConfig
+from tbal_jax.data import Dataset, get_dataset
+from tbal_jax.errors import ConfigError
 from tbal_jax.thresholds import MAX_CAPACITY
 
-
-EPS_MIN = 1e-6  # the run computes in float32
-C1_MAX = 1e3
-
-
-class ConfigError(ValueError):
-    """A bad setting, caught before compilation."""
+__all__ = ["ConfigError", "check_grid", "check_seeds", "check_capacity"]
 
 
 def _numbers(name: str, values) -> list[float]:
@@ -37,50 +33,32 @@ def _numbers(name: str, values) -> list[float]:
     return values
 
 
-def _integers(name: str, values, low: int, high: int, why: str) -> None:
-    for v in _numbers(name, values):
-        if float(v) != int(v):
-            raise ConfigError(f"{name}={v} is not a whole number")
-        if not low <= v <= high:
-            raise ConfigError(f"{name}={v} is out of range: {why}")
+def _upper(dataset: Dataset, high) -> float:
+    """A `Swept.high`: a number, or the name of a dataset size (the validation pool is
+    also capped by the threshold search's capacity)."""
+    if high == "n_val_pool":
+        return min(dataset.n_val_pool, MAX_CAPACITY)
+    if isinstance(high, str):
+        return getattr(dataset, high)
+    return high
 
 
-def check_grid(dataset: str, n_val, n_train, eps, c1) -> None:
-    """Check a sweep grid against a dataset's pools (SPEC sections 2, 3, 7)."""
-    if dataset not in DATASET_SPECS:
-        raise ConfigError(
-            f"unknown dataset {dataset!r}; choose one of "
-            f"{', '.join(sorted(DATASET_SPECS))}"
-        )
-    spec = DATASET_SPECS[dataset]
-    top = min(spec.n_val_pool, MAX_CAPACITY)
-    _integers(
-        "n_val",
-        n_val,
-        1,
-        top,
-        f"the validation size must be between 1 and the validation pool ({top})",
-    )
-    _integers(
-        "n_train",
-        n_train,
-        20,
-        spec.n_pool,
-        f"the training budget must be between 20 (so that the batch "
-        f"int(0.05*n_train) is at least 1) and the pool size ({spec.n_pool})",
-    )
-    for e in _numbers("eps", eps):
-        if not EPS_MIN <= e < 1.0:
-            raise ConfigError(
-                f"eps={e} is out of range: the tolerance must lie in (0, 1), "
-                f"at least {EPS_MIN:g} (the run computes in float32)"
-            )
-    for c in _numbers("c1", c1):
-        if not 0.0 <= c <= C1_MAX:
-            raise ConfigError(
-                f"c1={c} is out of range: the slack constant must lie in "
-                f"[0, {C1_MAX:g}]"
-            )
+def check_grid(dataset: Dataset | str, *axes, **named) -> None:
+    """Check every swept axis (given in `RunParams` order, positionally or by name)
+    against its declaration in `config.SWEPT` and the dataset's pools (SPEC 2, 3, 7)."""
+    if isinstance(dataset, str):
+        dataset = get_dataset(dataset)
+    for name, values, decl in zip(RunParams._fields, RunParams(*axes, **named), SWEPT):
+        high = _upper(dataset, decl.high)
+        for v in _numbers(name, values):
+            if decl.integer and float(v) != int(v):
+                raise ConfigError(f"{name}={v} is not a whole number")
+            above = v >= high if decl.open_high else v > high
+            if v < decl.low or above:
+                raise ConfigError(
+                    f"{name}={v} is out of range: {decl.why} "
+                    f"({decl.low:g}..{high:g} for {dataset.name})"
+                )
 
 
 def check_seeds(seeds) -> None:
@@ -104,7 +82,7 @@ def check_capacity(cfg: StaticConfig, n_val, n_train) -> None:
                 f"{name}={max(values)} exceeds the configured capacity "
                 f"{top}; build the config with StaticConfig.for_grid"
             )
-    rounds = 1 if cfg.method == "pl" else max(max_rounds_for(int(q)) for q in n_train)
+    rounds = max(cfg.protocol.rounds_for(int(q)) for q in n_train)
     if rounds > cfg.max_rounds:
         raise ConfigError(
             f"n_train={max(n_train)} needs {rounds} rounds, the config "
