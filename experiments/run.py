@@ -2,9 +2,13 @@
 
 Writes DIR/results.csv (one row per run), DIR/summary.csv (per cell), DIR/meta.json
 (config, versions, device, timings) and the figure DIR/<experiment>.png/.pdf.
-Grid overrides: --n_val=100,400 --n_train=500 --eps=0.01 --c1=0,0.25 --methods=tbal.
-`--list` lists the experiments; `--experiment=all` runs every one into DIR/<experiment>/.
-Bad input gets a one-line error and exit status 2, before any compilation.
+Grid overrides: --n_val=100,400 --n_train=500 --eps=0.01 --c1=0,0.25 --methods=tbal
+(one flag per swept value of `tbal_jax.config.SWEPT`).
+Data: --data=PATH.npz for `--experiment=npz` (x, y and optionally x_val, y_val; without
+them --val_fraction of the points is split off per seed), --data_dir for Fashion-MNIST.
+`--list` lists the experiments; `--experiment=all` runs every one into DIR/<experiment>/
+(the Fashion-MNIST ones only where their files are).
+Bad input and bad data get a one-line error and exit status 2, before any compilation.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ import time
 
 from absl import app, flags
 
+from tbal_jax.config import SWEPT
 from tbal_jax.experiments import (
     EXPERIMENTS,
+    available_experiments,
     get_experiment,
     paper_seeds,
     run_experiment,
 )
-from tbal_jax.sweep import DEFAULT_CHUNK_RUNS
+from tbal_jax.loaders import DEFAULT_FASHION_DIR, load_dataset
+from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, DEFAULT_MEMORY_BUDGET_GIB
 from tbal_jax.validate import ConfigError
 
 FLAGS = flags.FLAGS
@@ -31,16 +38,28 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("seeds", 10, "number of seeds (the paper's 0, 7, 14, ...)")
 flags.DEFINE_string("out", None, "output folder (default outputs/<experiment>)")
-flags.DEFINE_list("n_val", None, "override the validation sizes N_v")
-flags.DEFINE_list("n_train", None, "override the training budgets N_q")
-flags.DEFINE_list("eps", None, "override the tolerances eps")
-flags.DEFINE_list("c1", None, "override the slack constants C1")
+for _name, _decl in SWEPT._asdict().items():
+    flags.DEFINE_list(_name, None, f"override the {_decl.help}")
 flags.DEFINE_list(
     "methods",
     None,
     "override the methods: tbal, al (gives AL and AL+SC), pl (gives PL and PL+SC)",
 )
 flags.DEFINE_integer("chunk_runs", DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
+flags.DEFINE_float(
+    "memory_budget",
+    DEFAULT_MEMORY_BUDGET_GIB,
+    "GiB one chunk may use (XLA's estimate); chunks are halved until they fit",
+)
+flags.DEFINE_string("data", None, "a .npz file for --experiment=npz (see the README)")
+flags.DEFINE_string(
+    "data_dir", DEFAULT_FASHION_DIR, "folder of the four Fashion-MNIST .gz files"
+)
+flags.DEFINE_float(
+    "val_fraction",
+    0.2,
+    "share of an .npz without x_val split off per seed as the validation pool",
+)
 flags.DEFINE_bool("list", False, "list the experiments and exit")
 
 
@@ -55,26 +74,35 @@ def _numbers(name: str, values, kind):
         ) from None
 
 
-def _experiments():
-    """The experiments to run, with the flags' overrides, checked before any compiling."""
-    names = list(EXPERIMENTS) if FLAGS.experiment == "all" else [FLAGS.experiment]
-    overrides = dict(
-        n_val=_numbers("n_val", FLAGS.n_val, float),
-        n_train=_numbers("n_train", FLAGS.n_train, float),
-        eps=_numbers("eps", FLAGS.eps, float),
-        c1=_numbers("c1", FLAGS.c1, float),
-        methods=FLAGS.methods,
+def _dataset(name: str):
+    return load_dataset(
+        name, data=FLAGS.data, data_dir=FLAGS.data_dir, val_fraction=FLAGS.val_fraction
     )
+
+
+def _experiments():
+    """(experiment, dataset) pairs to run, with the flags' overrides, all checked
+    before any compiling; and the experiments `all` skipped."""
+    skipped = []
+    if FLAGS.experiment == "all":
+        names, skipped = available_experiments(FLAGS.data_dir)
+    else:
+        names = [FLAGS.experiment]
+    overrides = {
+        name: _numbers(name, getattr(FLAGS, name), float) for name in SWEPT._fields
+    }
     exps = []
     for name in names:
-        exp = get_experiment(name).with_grid(**overrides)
-        exp.check()
-        exps.append(
-            exp.with_grid(
-                n_val=[int(v) for v in exp.n_val], n_train=[int(v) for v in exp.n_train]
-            )
-        )
-    return exps
+        exp = get_experiment(name).with_grid(**overrides, methods=FLAGS.methods)
+        dataset = _dataset(exp.dataset)
+        exp.check(dataset)
+        integer = {
+            name: [int(v) for v in getattr(exp, name)]
+            for name, decl in SWEPT._asdict().items()
+            if decl.integer
+        }
+        exps.append((exp.with_grid(**integer), dataset))
+    return exps, skipped
 
 
 def main(argv):
@@ -84,20 +112,31 @@ def main(argv):
         )
     if FLAGS.list:
         for name, exp in EXPERIMENTS.items():
-            print(f"{name:18s} {exp.dataset:10s} x={exp.x:8s} {exp.title}")
+            print(f"{name:20s} {exp.dataset:14s} x={exp.axis:8s} {exp.figure_title}")
         return 0
-    exps = _experiments()
+    if FLAGS.memory_budget <= 0:
+        raise ConfigError(f"--memory_budget={FLAGS.memory_budget}: give GiB above 0")
+    exps, skipped = _experiments()
+    for line in skipped:
+        print(f"skipped {line}")
     if FLAGS.seeds < 1:
         raise ConfigError(f"--seeds={FLAGS.seeds}: give at least one seed")
     if FLAGS.chunk_runs < 1:
         raise ConfigError(f"--chunk_runs={FLAGS.chunk_runs}: must be at least 1")
     start = time.perf_counter()
-    for exp in exps:
+    for exp, dataset in exps:
         if FLAGS.experiment == "all":
             out = f"{FLAGS.out or 'outputs'}/{exp.name}"
         else:
             out = FLAGS.out or f"outputs/{exp.name}"
-        paths = run_experiment(exp, paper_seeds(FLAGS.seeds), out, FLAGS.chunk_runs)
+        paths = run_experiment(
+            exp,
+            paper_seeds(FLAGS.seeds),
+            out,
+            FLAGS.chunk_runs,
+            dataset=dataset,
+            memory_budget_gib=FLAGS.memory_budget,
+        )
         written = [
             str(p)
             for key, value in paths.items()

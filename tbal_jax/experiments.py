@@ -1,8 +1,11 @@
-"""The published experiments (SPEC section 8) as named grids, and how to run one.
+"""The published experiments (SPEC section 8), their Fashion-MNIST counterparts, and a
+user's .npz, as named grids; and how to run one.
 
 `run_experiment` is the whole pipeline behind `python -m experiments.run`: check the
 inputs, sweep, write `results.csv`, `summary.csv`, `meta.json` and the figure. Notebooks
-call it directly.
+call it directly. An experiment names its dataset; `run_experiment` loads it with
+`tbal_jax.loaders.load_dataset` unless it is given a loaded `Dataset` (the command line
+passes `--data`, `--data_dir` and `--val_fraction` that way).
 """
 
 from __future__ import annotations
@@ -14,19 +17,46 @@ import jax
 import numpy as np
 
 from tbal_jax import bounds, plots, results, tables
-from tbal_jax.config import DATASET_SPECS, RunParams, StaticConfig, grid_params
+from tbal_jax.config import (
+    PROTOCOLS,
+    RunParams,
+    StaticConfig,
+    device_params,
+    get_protocol,
+    grid_params,
+)
+from tbal_jax.data import Dataset, host_pools
+from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.run import make_run
-from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, run_sweep, seed_keys
+from tbal_jax.sweep import (
+    DEFAULT_CHUNK_RUNS,
+    DEFAULT_MEMORY_BUDGET_GIB,
+    run_sweep,
+    seed_keys,
+)
 from tbal_jax.validate import ConfigError, check_grid, check_seeds
 
 PAPER_SEED_STRIDE = 7  # the paper's seeds are 0, 7, 14, ...
 C1_VALUES = (0.0, 0.25)
-METHODS = ("tbal", "al", "pl")  # runs; "al" and "pl" also give "al_sc" and "pl_sc"
+METHODS = tuple(PROTOCOLS)  # runs; "al" and "pl" also give "al_sc" and "pl_sc"
+SWEEP_AXES = ("n_val", "n_train", "eps")
+DATASET_LABELS = {
+    "unit_ball": "Unit ball",
+    "circles": "Circles",
+    "fashion_mnist": "Fashion-MNIST",
+    "digits": "Digits",
+    "npz": "Your data",
+}
+AXIS_SYMBOLS = {"n_val": "$N_v$", "n_train": "$N_q$", "eps": r"$\epsilon$"}
+AXIS_NAMES = {"n_val": "validation size", "n_train": "training budget", "eps": "tolerance"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A named grid: dataset, the swept axis `x`, and the values of every axis."""
+    """A named grid: dataset, the swept axis `x`, and the values of every axis.
+
+    `x="auto"` takes the axis with several values (N_v if none has); an empty `title`
+    is made from the dataset, the swept axis and the fixed values."""
 
     name: str
     dataset: str
@@ -47,21 +77,42 @@ class Experiment:
             self, **{k: tuple(v) for k, v in overrides.items() if v is not None}
         )
 
-    def check(self) -> None:
-        check_grid(self.dataset, self.n_val, self.n_train, self.eps, self.c1)
+    @property
+    def axis(self) -> str:
+        """The swept axis (resolves `x="auto"`)."""
+        if self.x != "auto":
+            return self.x
+        return next((a for a in SWEEP_AXES if len(getattr(self, a)) > 1), "n_val")
+
+    @property
+    def figure_title(self) -> str:
+        if self.title:
+            return self.title
+        fixed = ", ".join(
+            f"{AXIS_SYMBOLS[a]} = {getattr(self, a)[0]:g}"
+            for a in SWEEP_AXES
+            if a != self.axis and len(getattr(self, a)) == 1
+        )
+        label = DATASET_LABELS.get(self.dataset, self.dataset)
+        return f"{label}: {AXIS_NAMES[self.axis]} ({fixed})"
+
+    def check(self, dataset: Dataset | None = None) -> None:
+        """Check the grid against `dataset` (default: this experiment's, loaded)."""
         for m in self.methods:
-            if m not in METHODS:
-                raise ConfigError(
-                    f"unknown method {m!r}; choose from {', '.join(METHODS)}"
-                )
+            get_protocol(m)
+        check_grid(
+            dataset or load_dataset(self.dataset),
+            self.n_val,
+            self.n_train,
+            self.eps,
+            self.c1,
+        )
         if not self.methods:
             raise ConfigError("no methods: give at least one of " + ", ".join(METHODS))
         if len(set(self.methods)) < len(self.methods):
             raise ConfigError(f"methods={','.join(self.methods)} repeats a method")
         # one value on every axis but the swept one (and C1, drawn one figure each)
-        fixed = {"n_val", "n_train", "eps"} - (
-            {self.x} if self.kind != "scatter" else set()
-        )
+        fixed = set(SWEEP_AXES) - ({self.axis} if self.kind != "scatter" else set())
         if self.kind != "sweep":
             fixed.add("c1")
         for axis in sorted(fixed):
@@ -73,8 +124,8 @@ class Experiment:
         if self.kind == "bounds" and "tbal" not in self.methods:
             raise ConfigError(f"{self.name} compares TBAL with the bounds: keep tbal")
 
-    def static_config(self, method: str = "tbal") -> StaticConfig:
-        return StaticConfig.for_grid(self.dataset, self.n_val, self.n_train, method)
+    def static_config(self, dataset: Dataset, method: str = "tbal") -> StaticConfig:
+        return StaticConfig.for_grid(dataset, self.n_val, self.n_train, method)
 
 
 UNIT_BALL_N_VAL = (100,) + tuple(range(400, 4001, 400))
@@ -141,8 +192,35 @@ EXPERIMENTS = {
             methods=("tbal",),
             title=r"Unit ball: bounds vs observed ($N_q$ = 500, $C_1$ = 0)",
         ),
+        Experiment(
+            "fashion_mnist_val",
+            "fashion_mnist",
+            "n_val",
+            (500, 1000, 2000, 4000, 6000, 8000, 10000),
+            (1000,),
+            (0.05,),
+            title=r"Fashion-MNIST, softmax regression: validation size ($N_q$ = 1000)",
+        ),
+        Experiment(
+            "fashion_mnist_train",
+            "fashion_mnist",
+            "n_train",
+            (5000,),
+            (200, 500, 1000, 2000, 3000, 5000),
+            (0.05,),
+            title=r"Fashion-MNIST, softmax regression: training budget ($N_v$ = 5000)",
+        ),
+        Experiment(
+            "npz",
+            "npz",
+            "auto",
+            (500,),
+            (500,),
+            (0.05,),
+        ),
     ]
 }
+NEEDS_DATA = {"npz"}  # not part of --experiment=all
 
 
 def get_experiment(name: str) -> Experiment:
@@ -159,36 +237,62 @@ def paper_seeds(count: int) -> np.ndarray:
     return PAPER_SEED_STRIDE * np.arange(count)
 
 
+def available_experiments(data_dir: str | None = None) -> tuple[list, list]:
+    """(names that `--experiment=all` runs, names it skips and why): every experiment
+    but `npz`; the Fashion-MNIST ones only where their files are."""
+    runs, skipped = [], []
+    for name, exp in EXPERIMENTS.items():
+        if name in NEEDS_DATA:
+            continue
+        if exp.dataset == "fashion_mnist" and not fashion_mnist_available(data_dir):
+            skipped.append(f"{name} (no Fashion-MNIST files; see --data_dir)")
+            continue
+        runs.append(name)
+    return runs, skipped
+
+
 def run_experiment(
-    exp: Experiment, seeds, out_dir: Path, chunk_runs: int = DEFAULT_CHUNK_RUNS
+    exp: Experiment,
+    seeds,
+    out_dir: Path,
+    chunk_runs: int = DEFAULT_CHUNK_RUNS,
+    dataset: Dataset | None = None,
+    memory_budget_gib: float = DEFAULT_MEMORY_BUDGET_GIB,
 ) -> dict:
     """Sweep `exp` over `seeds` and write every output into `out_dir`.
 
-    Inputs are checked first (a `ConfigError` says what to fix); the results are written
-    before any figure, so a plotting failure loses nothing computed. Each method is one
-    compiled sweep; "al" and "pl" rows come with their "_sc" twins.
+    `dataset` is the loaded data (default: `load_dataset(exp.dataset)`). Inputs are
+    checked first (a `ConfigError` says what to fix); the results are written before any
+    figure, so a plotting failure loses nothing computed. Each method is one compiled
+    sweep; "al" and "pl" rows come with their "_sc" twins.
     """
-    exp.check()
+    dataset = dataset or load_dataset(exp.dataset)
+    exp.check(dataset)
     check_seeds(seeds)
     if exp.kind == "scatter":
-        return _scatter(exp, int(seeds[0]), Path(out_dir))
+        return _scatter(exp, dataset, int(seeds[0]), Path(out_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     grid = grid_params(exp.n_val, exp.n_train, exp.eps, exp.c1)
     rows, timings, sweeps = [], {}, {}
     for method in exp.methods:
-        cfg = exp.static_config(method)
+        cfg = exp.static_config(dataset, method)
         sweeps[method] = run_sweep(
-            cfg, seeds, grid, chunk_runs=chunk_runs, label=f"{exp.name}/{method}"
+            cfg,
+            seeds,
+            grid,
+            chunk_runs=chunk_runs,
+            label=f"{exp.name}/{method}",
+            memory_budget_gib=memory_budget_gib,
         )
-        rows += results.run_rows(
-            exp.name, sweeps[method], DATASET_SPECS[exp.dataset].n_pool
-        )
+        rows += results.run_rows(exp.name, cfg, sweeps[method])
         timings[method] = {
-            "static_config": dataclasses.asdict(cfg),
+            "static_config": results.describe_config(cfg),
             "compile_seconds": sweeps[method].compile_seconds,
             "run_seconds": sweeps[method].run_seconds,
             "chunks": sweeps[method].chunks,
+            "seeds_per_chunk": sweeps[method].seeds_per_chunk,
+            "peak_bytes_per_chunk": sweeps[method].peak_bytes,
         }
     summary = results.summarise_rows(rows)
     paths = {
@@ -202,11 +306,13 @@ def run_experiment(
         paths["meta"],
         {
             "experiment": dataclasses.asdict(exp),
+            "dataset": results.describe_dataset(dataset),
             "seeds": [int(s) for s in seeds],
             "runs": len(rows),
             "methods": timings,
             "compile_seconds": sum(t["compile_seconds"] for t in timings.values()),
             "run_seconds": sum(t["run_seconds"] for t in timings.values()),
+            "memory_budget_gib": memory_budget_gib,
             **results.environment(),
         },
     )
@@ -216,11 +322,11 @@ def run_experiment(
     for c1 in exp.c1:
         suffix = f"_c1_{c1:g}".replace(".", "p") if len(exp.c1) > 1 else ""
         in_c1 = [r for r in summary if r["c1"] == c1]
-        title = exp.title + (f", $C_1$ = {c1:g}" if len(exp.c1) > 1 else "")
+        title = exp.figure_title + (f", $C_1$ = {c1:g}" if len(exp.c1) > 1 else "")
         out["figure"] += plots.sweep_figure(
-            in_c1, exp.x, title, out_dir / f"{exp.name}{suffix}"
+            in_c1, exp.axis, title, out_dir / f"{exp.name}{suffix}"
         )
-        markdown, latex = tables.sweep_table(summary, exp.x, c1)
+        markdown, latex = tables.sweep_table(summary, exp.axis, c1)
         for text, ext in ((markdown, ".md"), (latex, ".tex")):
             path = out_dir / f"table{suffix}{ext}"
             path.write_text(text + "\n")
@@ -228,28 +334,22 @@ def run_experiment(
     return out
 
 
-def _scatter(exp: Experiment, seed: int, out_dir: Path) -> dict:
+def _scatter(exp: Experiment, dataset: Dataset, seed: int, out_dir: Path) -> dict:
     """Where each method's labels land on one run of a 2-d dataset (SPEC section 9)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = RunParams(
-        np.int32(exp.n_val[0]),
-        np.int32(exp.n_train[0]),
-        np.float32(exp.eps[0]),
-        np.float32(exp.c1[0]),
+    params = device_params(
+        RunParams(exp.n_val[0], exp.n_train[0], exp.eps[0], exp.c1[0])
     )
+    key = seed_keys([seed])[0]
+    pools = host_pools(dataset, jax.random.split(key)[0])
     panels = {}
     for method in exp.methods:
-        sim = make_run(exp.static_config(method))
-        pools = sim.sample_pools(jax.random.split(seed_keys([seed])[0])[0])
-        labels = jax.jit(sim.run)(seed_keys([seed])[0], params).labels
-        wanted = {"tbal": "tbal", "al": "al_sc", "pl": "pl_sc"}[method]
+        sim = make_run(exp.static_config(dataset, method))
+        labels = jax.jit(sim.run)(key, params, dataset.device_arrays()).labels
+        wanted = get_protocol(method).outcomes[-1]  # TBAL, AL+SC, PL+SC
         panels[plots.METHOD_LABELS[wanted]] = np.asarray(labels[wanted])
     figure = plots.labels_scatter(
-        np.asarray(pools.pool_x),
-        np.asarray(pools.pool_y),
-        panels,
-        exp.title,
-        out_dir / exp.name,
+        pools.pool_x, pools.pool_y, panels, exp.figure_title, out_dir / exp.name
     )
     return {"figure": figure, "summary_rows": []}
 
@@ -278,6 +378,6 @@ def _write_bounds(exp: Experiment, sweep, out_dir: Path) -> dict:
         ],
     }
     figure = plots.bound_overlay(
-        n_val, errors, curves, eps, out_dir / exp.name, exp.title
+        n_val, errors, curves, eps, out_dir / exp.name, exp.figure_title
     )
     return {"bounds": path, "figure": figure}

@@ -211,7 +211,9 @@ class SoftmaxLogistic(Model):
 
         sum_i log-loss(softmax(W'x_i + b), y_i) + ||W||^2 / (2C),  b unpenalised,
 
-    scikit-learn's `LogisticRegression(C=C)` objective. Solved with optax's L-BFGS (zoom
+    scikit-learn's `LogisticRegression(C=C)` objective for k > 2 (for k = 2 scikit-learn
+    fits one weight vector w = W[:, 1] - W[:, 0], and the same minimiser is its binary
+    model with C doubled: ||W||^2 = ||w||^2 / 2 at the optimum). Solved with optax's L-BFGS (zoom
     line search) on the objective divided by the number of training points, stopped when
     the gradient's L2 norm is at most `tol` or after `max_steps` steps.
     """
@@ -227,7 +229,7 @@ class SoftmaxLogistic(Model):
         return {"w": jnp.zeros((dim, k), jnp.float32), "b": jnp.zeros(k, jnp.float32)}
 
     def logits(self, params: PyTree, x: Array) -> Array:
-        return x @ params["w"] + params["b"]
+        return x @ params["w"] + params["b"][None, :]
 
     def objective(self, params: PyTree, x: Array, y: Array, mask: Array) -> Array:
         """The objective above, divided by the number of rows in `mask`."""

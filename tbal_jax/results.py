@@ -8,6 +8,7 @@ an empty `auto_error` (SPEC section 1): it is kept and counted in the summary's 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import importlib.metadata
 import json
@@ -19,14 +20,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-RUN_COLUMNS = [
-    "experiment",
-    "method",
-    "seed",
-    "n_train",
-    "n_val",
-    "eps",
-    "c1",
+from tbal_jax.config import SWEPT, RunParams, StaticConfig
+from tbal_jax.data import Dataset
+
+CELL_COLUMNS = ["experiment", "dataset", "model", "num_classes", "method"] + list(
+    RunParams._fields
+)
+RUN_COLUMNS = CELL_COLUMNS[:5] + ["seed"] + CELL_COLUMNS[5:] + [
     "auto_error",
     "coverage",
     "n_auto",
@@ -34,7 +34,6 @@ RUN_COLUMNS = [
     "n_queried",
     "n_rounds",
 ]
-CELL_COLUMNS = ["experiment", "method", "n_train", "n_val", "eps", "c1"]
 SUMMARY_COLUMNS = CELL_COLUMNS + [
     "n_runs",
     "n_no_auto",
@@ -46,23 +45,34 @@ SUMMARY_COLUMNS = CELL_COLUMNS + [
 ]
 
 
-def run_rows(experiment: str, result, n_pool: int) -> list[dict]:
+def _swept_values(grid: RunParams, j: int) -> dict:
+    """Grid cell j as Python numbers, typed by `config.SWEPT`."""
+    return {
+        name: (int if decl.integer else float)(values[j])
+        for name, values, decl in zip(RunParams._fields, grid, SWEPT)
+    }
+
+
+def run_rows(experiment: str, cfg: StaticConfig, result) -> list[dict]:
     """One dict per (method outcome, seed, grid cell) of a `SweepResult`; error and
     coverage are computed in float64 from the integer counts."""
+    n_pool = cfg.dataset.n_pool
+    context = {
+        "experiment": experiment,
+        "dataset": cfg.dataset.name,
+        "model": cfg.the_model.name,
+        "num_classes": cfg.dataset.num_classes,
+    }
     rows = []
     for method, s in result.outcomes.items():
         for i, seed in enumerate(result.seeds):
             for j in range(len(result.grid.n_val)):
                 n_auto, n_wrong = int(s.n_auto[i, j]), int(s.n_auto_wrong[i, j])
                 rows.append(
-                    {
-                        "experiment": experiment,
-                        "method": method,
-                        "seed": int(seed),
-                        "n_train": int(result.grid.n_train[j]),
-                        "n_val": int(result.grid.n_val[j]),
-                        "eps": float(result.grid.eps[j]),
-                        "c1": float(result.grid.c1[j]),
+                    context
+                    | {"method": method, "seed": int(seed)}
+                    | _swept_values(result.grid, j)
+                    | {
                         "auto_error": n_wrong / n_auto if n_auto else math.nan,
                         "coverage": n_auto / n_pool,
                         "n_auto": n_auto,
@@ -72,6 +82,35 @@ def run_rows(experiment: str, result, n_pool: int) -> list[dict]:
                     }
                 )
     return rows
+
+
+def describe_dataset(dataset: Dataset) -> dict:
+    """The dataset's sizes, source and preset model, for meta.json."""
+    return {
+        "name": dataset.name,
+        "num_classes": dataset.num_classes,
+        "dim": dataset.dim,
+        "n_pool": dataset.n_pool,
+        "n_val_pool": dataset.n_val_pool,
+        "validation_pool": "given" if dataset.val_given or not dataset.fixed
+        else "split off per seed",
+        "source": dataset.source,
+    }
+
+
+def describe_config(cfg: StaticConfig) -> dict:
+    """A static configuration as JSON-ready data (dataset, model and protocol named,
+    with their settings)."""
+    out = {}
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        if field.name == "dataset":
+            value = value.name
+        elif dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
+        out[field.name] = value
+    out["model"] = dataclasses.asdict(cfg.the_model)
+    return out
 
 
 def summarise_rows(rows: list[dict]) -> list[dict]:

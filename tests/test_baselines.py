@@ -1,4 +1,4 @@
-"""The baselines of SPEC section 6, run by the same loop (`StaticConfig.method`)."""
+"""The baselines of SPEC section 6, run by the same loop (`StaticConfig.protocol`)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,14 +6,15 @@ import numpy as np
 
 from tbal_jax import config as C
 from tbal_jax import sweep as S
-from tbal_jax.models import MODELS
+from tbal_jax.data import UNIT_BALL
+from tbal_jax.models import UNIT_BALL_SVM
 from tbal_jax.run import QUERIED, UNLABELLED, make_run
 
-N_POOL = C.DATASET_SPECS["unit_ball"].n_pool
+N_POOL = UNIT_BALL.n_pool
 
 
 def _run(method, n_train, n_val=400, seed=3):
-    cfg = C.StaticConfig.for_grid("unit_ball", [n_val], [n_train], method=method)
+    cfg = C.StaticConfig.for_grid("unit_ball", [n_val], [n_train], method)
     params = C.RunParams(
         jnp.int32(n_val), jnp.int32(n_train), jnp.float32(0.01), jnp.float32(0.0)
     )
@@ -21,16 +22,20 @@ def _run(method, n_train, n_val=400, seed=3):
     key = jax.random.key(seed)
     return (
         sim,
-        sim.sample_pools(jax.random.split(key)[0]),
+        UNIT_BALL.split(jax.random.split(key)[0], ()),
         jax.jit(sim.run)(key, params),
     )
 
 
 def test_pl_trains_once_on_its_whole_random_budget():
     sim, pools, out = _run("pl", 300)
-    model = MODELS["unit_ball_svm"]()
+    model = UNIT_BALL_SVM
     direct = model.fit(
-        model.init(30), pools.pool_x[:300], pools.pool_y[:300], jnp.ones(300, bool)
+        None,
+        model.init(None, 30, 2),
+        pools.pool_x[:300],
+        pools.pool_y[:300],
+        jnp.ones(300, bool),
     )
     np.testing.assert_allclose(
         out.state.model / jnp.linalg.norm(out.state.model),
@@ -56,7 +61,7 @@ def test_al_spends_its_full_budget_without_auto_labelling_in_the_loop():
 def test_baseline_sweeps_give_both_outcomes_on_the_same_seeds():
     grid = C.grid_params([400], [200, 500], [0.01], [0.0])
     for method in ("al", "pl"):
-        cfg = C.StaticConfig.for_grid("unit_ball", [400], [200, 500], method=method)
+        cfg = C.StaticConfig.for_grid("unit_ball", [400], [200, 500], method)
         result = S.run_sweep(cfg, [0, 7], grid)
         assert set(result.outcomes) == {method, method + "_sc"}
         full = result.outcomes[method]
@@ -65,7 +70,7 @@ def test_baseline_sweeps_give_both_outcomes_on_the_same_seeds():
         )
         assert (result.outcomes[method + "_sc"].coverage <= full.coverage).all()
     # PL's error falls as its budget grows (a trained-on-everything check)
-    cfg = C.StaticConfig.for_grid("unit_ball", [400], [100, 1000], method="pl")
+    cfg = C.StaticConfig.for_grid("unit_ball", [400], [100, 1000], "pl")
     res = S.run_sweep(cfg, np.arange(8), C.grid_params([400], [100, 1000], [0.01], [0]))
     err = res.outcomes["pl"].auto_error.mean(axis=0)
     assert err[1] < err[0] / 2
@@ -82,7 +87,7 @@ def test_baselines_faithful_to_the_published_table():
     n_val = sorted(published.UNIT_BALL_N_VAL["tbal"])
     grid = C.grid_params(n_val, [500], [0.01], [0.0])
     for method in ("al", "pl"):
-        cfg = C.StaticConfig.for_grid("unit_ball", n_val, [500], method=method)
+        cfg = C.StaticConfig.for_grid("unit_ball", n_val, [500], method)
         out = S.run_sweep(cfg, 7 * np.arange(20), grid).outcomes[method + "_sc"]
         for j, nv in enumerate(n_val):
             e, e_sd, c, c_sd = published.UNIT_BALL_N_VAL[method + "_sc"][nv]

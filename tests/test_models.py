@@ -21,8 +21,8 @@ def _buffer(x, y, capacity):
 def test_unit_ball_svm_matches_liblinear(n):
     pools = data.unit_ball(jax.random.key(n), 2000, 100, 30)
     x, y = np.asarray(pools.pool_x[:n]), np.asarray(pools.pool_y[:n])
-    model = models.unit_ball_svm()
-    params = model.fit(model.init(30), *_buffer(x, y, 512))
+    model = models.UNIT_BALL_SVM
+    params = model.fit(None, model.init(None, 30, 2), *_buffer(x, y, 512))
     ref = (
         LinearSVC(
             C=2000,
@@ -49,10 +49,10 @@ def test_unit_ball_svm_matches_liblinear(n):
 def test_warm_start_reaches_the_same_minimiser():
     pools = data.unit_ball(jax.random.key(1), 2000, 100, 30)
     x, y = np.asarray(pools.pool_x[:300]), np.asarray(pools.pool_y[:300])
-    model = models.unit_ball_svm()
+    model = models.UNIT_BALL_SVM
     buf = _buffer(x, y, 320)
-    cold = model.fit(model.init(30), *buf)
-    warm = model.fit(
+    cold = model.fit(None, model.init(None, 30, 2), *buf)
+    warm = model.fit(None, 
         jnp.asarray(np.random.default_rng(0).normal(size=30) * 20, jnp.float32), *buf
     )
     np.testing.assert_allclose(
@@ -63,19 +63,19 @@ def test_warm_start_reaches_the_same_minimiser():
 def test_masked_rows_do_not_count():
     pools = data.unit_ball(jax.random.key(2), 2000, 100, 30)
     x, y = np.asarray(pools.pool_x[:200]), np.asarray(pools.pool_y[:200])
-    model = models.unit_ball_svm()
+    model = models.UNIT_BALL_SVM
     xb, yb, mask = _buffer(x, y, 256)
     garbage = xb.at[200:].set(5.0), yb.at[200:].set(1)
-    a = model.fit(model.init(30), xb, yb, mask)
-    b = model.fit(model.init(30), *garbage, mask)
+    a = model.fit(None, model.init(None, 30, 2), xb, yb, mask)
+    b = model.fit(None, model.init(None, 30, 2), *garbage, mask)
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_circles_logistic_matches_sklearn():
     pools = data.circles(jax.random.key(3), 1000, 100)
     x, y = np.asarray(pools.pool_x[:400]), np.asarray(pools.pool_y[:400])
-    model = models.circles_logistic()
-    params = np.asarray(model.fit(model.init(2), *_buffer(x, y, 400)))
+    model = models.CIRCLES_LOGISTIC
+    params = np.asarray(model.fit(None, model.init(None, 2, 2), *_buffer(x, y, 400)))
     ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(
         x.astype(np.float64), y
     )

@@ -28,8 +28,7 @@ def _single(seed, j):
 
 
 def _pool_y(seed):
-    sim = make_run(CFG)
-    return sim.sample_pools(jax.random.split(jax.random.key(seed))[0]).pool_y
+    return CFG.dataset.split(jax.random.split(jax.random.key(seed))[0], ()).pool_y
 
 
 def test_sweep_row_equals_the_single_run(sweep_result):
@@ -52,7 +51,9 @@ def test_unbatched_run_agrees_statistically(sweep_result):
     algorithm: its counts stay close to the sweep's."""
     for i, seed in enumerate(sweep_result.seeds):
         out = _single(int(seed), 3)
-        one = summarise(out.labels["tbal"], _pool_y(int(seed)), out.record)
+        one = summarise(
+            out.labels["tbal"], _pool_y(int(seed)), out.record, CFG.dataset.n_pool
+        )
         assert abs(int(one.n_auto) - int(sweep_result.summary.n_auto[i, 3])) < 800
 
 

@@ -54,12 +54,15 @@ def test_matches_brute_force(n, c1, slack):
         np.testing.assert_array_equal(got, want)
 
 
-def test_three_classes():
-    rng = np.random.default_rng(3)
-    for n in (300, 800):
-        s, p, y = random_case(rng, n, k=3)
-        got = estimate(s, p, y, 0.05, 0.0, k=3)
-        np.testing.assert_array_equal(got, reference.thresholds(s, p, y, 0.05, 0.0, 3))
+@pytest.mark.parametrize("k", [3, 10])
+@pytest.mark.parametrize("n", [300, 800, 3000])
+@pytest.mark.parametrize("c1", [0.0, 0.25])
+def test_many_classes(k, n, c1):
+    rng = np.random.default_rng(3 + k + n)
+    s, p, y = random_case(rng, n, k=k, noise=0.03, levels=50 if n == 800 else None)
+    got = estimate(s, p, y, 0.1, c1, k=k)
+    np.testing.assert_array_equal(got, reference.thresholds(s, p, y, 0.1, c1, k))
+    assert np.isfinite(got).sum() >= 1  # the case is not vacuous
 
 
 def test_inactive_points_are_ignored():
