@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -94,12 +95,15 @@ def test_small_run_end_to_end(tmp_path):
     assert len(runs) == 12 and set(runs.seed) == {0, 7}
     assert set(runs.method) == {"tbal", "pl", "pl_sc"}
     runs = runs[runs.method == "tbal"]
-    assert list(runs.columns[:12]) == [
+    assert list(runs.columns[:15]) == [
         "experiment",
+        "dataset",
+        "model",
+        "num_classes",
         "method",
         "seed",
-        "n_train",
         "n_val",
+        "n_train",
         "eps",
         "c1",
         "auto_error",
@@ -108,6 +112,8 @@ def test_small_run_end_to_end(tmp_path):
         "n_auto_wrong",
         "n_queried",
     ]
+    assert set(runs.dataset) == {"unit_ball"} and set(runs.num_classes) == {2}
+    assert set(runs.model) == {"unit_ball_svm"}
     # N_v = 20 is below the floor of 25: nothing auto-labelled, and the runs are kept
     empty = runs[runs.n_val == 20]
     assert empty.auto_error.isna().all() and (empty.coverage == 0).all()
@@ -135,3 +141,78 @@ def test_numpy_scalars_are_numbers():
         [np.float32(0.01)],
         np.array([0.0]),
     )
+
+
+def _blobs_npz(path, n=3000, k=4, dim=8, with_val=False):
+    """A label-sorted .npz of k Gaussian classes (as many user files are sorted)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(k, dim)) * 3.0
+
+    def draw(m):
+        y = np.sort(rng.integers(0, k, m))
+        return (centres[y] + rng.normal(size=(m, dim))).astype(np.float32), y
+
+    x, y = draw(n)
+    arrays = {"x": x, "y": y}
+    if with_val:
+        arrays["x_val"], arrays["y_val"] = draw(n // 4)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, names",
+    [
+        (lambda p: [], "--data"),
+        (lambda p: [f"--data={p / 'missing.npz'}"], "missing.npz"),
+        (lambda p: (np.savez(p / "noy.npz", x=np.zeros((50, 3))), [f"--data={p / 'noy.npz'}"])[1], "noy.npz"),
+        (lambda p: [f"--data={_blobs_npz(p / 'ok.npz')}", "--n_val=5000"], "n_val=5000"),
+        (lambda p: [f"--data={_blobs_npz(p / 'ok.npz')}", "--val_fraction=1.5"], "1.5"),
+    ],
+)
+def test_data_errors_are_one_line(make, names, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "out"
+    result = cli("--experiment=npz", *make(data), f"--out={out}")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], (
+        lines
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("with_val", [False, True])
+def test_npz_end_to_end(tmp_path, with_val):
+    path = _blobs_npz(tmp_path / "blobs.npz", with_val=with_val)
+    result = cli(
+        "--experiment=npz",
+        f"--data={path}",
+        "--n_val=200,400",
+        "--n_train=200",
+        "--eps=0.1",
+        "--c1=0",
+        "--seeds=2",
+        "--methods=tbal,al",
+        f"--out={tmp_path / 'out'}",
+    )
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(runs.dataset) == {"npz"} and set(runs.num_classes) == {4}
+    assert set(runs.model) == {"softmax_logistic"}
+    assert set(runs.method) == {"tbal", "al", "al_sc"}
+    tbal = runs[runs.method == "tbal"]
+    assert (tbal.coverage > 0.3).all() and (tbal.auto_error < 0.2).all()
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["dataset"]["num_classes"] == 4
+    assert (tmp_path / "out" / "npz.png").stat().st_size > 10_000
+
+
+def test_all_says_what_it_skips_without_fashion_mnist(tmp_path):
+    from tbal_jax.experiments import available_experiments
+
+    runs, skipped = available_experiments(str(tmp_path))
+    assert "fashion_mnist_val" not in runs and "unit_ball_val" in runs
+    assert any("fashion_mnist_val" in s for s in skipped)
+    assert "npz" not in runs

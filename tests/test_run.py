@@ -71,8 +71,8 @@ def test_new_grid_values_do_not_recompile(sweep_result):
     fn = S._sweep_fn(CFG)
     keys = S.seed_keys([0, 7])
     other = C.grid_params([150, 500], [120, 180], [0.1], [0.5, 1.0])
-    jax.block_until_ready(fn(keys, C.device_params(GRID)))
-    jax.block_until_ready(fn(keys, C.device_params(other)))
+    jax.block_until_ready(fn(keys, C.device_params(GRID), ()))
+    jax.block_until_ready(fn(keys, C.device_params(other), ()))
     assert fn._cache_size() == 1
     traces = S.TRACE_COUNT["sweep"]
     S.run_sweep(CFG, [0, 7, 14], other)
