@@ -136,3 +136,21 @@ def test_fixed_data_are_one_argument_not_constants_nor_copies():
     # the same rows as a sweep, whatever the data's own sort order
     result = S.run_sweep(cfg, [0, 5], C.grid_params([500], [100], [0.1], [0.0]))
     assert (result.summary.n_auto > 0).all()
+
+
+def test_digits_sweep_on_real_data():
+    """scikit-learn's digits (10 classes, validation split off per seed): every
+    outcome of every run is reported, and TBAL beats labelling everything."""
+    from tbal_jax.loaders import load_digits
+
+    ds = load_digits()
+    grid = C.grid_params([150, 300], [200], [0.05], [0.0])
+    out = {}
+    for protocol in ("tbal", "pl"):
+        cfg = C.StaticConfig.for_grid(ds, [300], [200], protocol)
+        out |= S.run_sweep(cfg, [0, 7, 14], grid).outcomes
+    assert out["tbal"].n_auto.shape == (3, 2)
+    tbal_err = out["tbal"].n_auto_wrong.sum() / out["tbal"].n_auto.sum()
+    pl_err = out["pl"].n_auto_wrong.sum() / out["pl"].n_auto.sum()
+    assert (out["tbal"].n_auto > 100).all() and tbal_err < pl_err
+    assert (out["pl"].coverage == 1 - 200 / ds.n_pool).all()
