@@ -1,4 +1,4 @@
-"""Sequential NumPy + scikit-learn reference implementation of TBAL on the unit ball.
+"""Sequential NumPy + scikit-learn reference implementation of TBAL (unit ball; any k).
 
 This is a plain, deliberately *sequential* implementation of threshold-based
 auto-labeling (TBAL), paper preset, as restated in ``SPEC.md`` sections 2-5 and 7
@@ -34,6 +34,10 @@ exact as its stopping rule, and tiny changes in w reorder the margin ranking and
 the discrete thresholds. Compare this module with the JAX simulator statistically,
 never seed by seed.
 
+``run_tbal_fixed`` runs the same loop on a fixed dataset with k classes (Fashion-MNIST in
+the benchmark) with scikit-learn's ``LogisticRegression(C=1)``, the counterpart of the
+simulator's ``softmax_logistic``.
+
 Run ``python experiments/numpy_baseline.py`` for the N_v sweep of SPEC section 10
 (N_q = 500, eps = 0.01, C1 = 0, seeds 0..9; ``--seeds 20`` runs seeds 0..19).
 """
@@ -47,6 +51,7 @@ import warnings
 import numpy as np
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from tbal_jax.published import UNIT_BALL_N_VAL, agrees  # plain data, no JAX
@@ -170,20 +175,27 @@ def estimate_thresholds(
 
 
 # --- one TBAL run ----------------------------------------------------------------
-def run_tbal(
-    seed: int, n_val: int, n_train: int, eps: float = 0.01, c1: float = 0.0
+def run_loop(
+    rng: np.random.Generator,
+    pool: tuple[np.ndarray, np.ndarray],
+    val_pool: tuple[np.ndarray, np.ndarray],
+    n_val: int,
+    n_train: int,
+    eps: float,
+    c1: float,
+    fit,
+    predict_fn,
+    n_classes: int,
 ) -> dict:
-    """One TBAL run (paper preset) on the unit ball.
+    """The TBAL loop (paper preset, SPEC section 2) on given pools, sequentially.
 
-    n_val is N_v, the number of validation points; n_train is N_q, the training-label
-    budget. Returns auto_error (NaN if nothing was auto-labeled), coverage
-    (= n_auto / N), n_auto, n_queried and n_rounds (round 0 included), and echoes the
-    inputs.
+    `fit(x, y) -> model` trains a fresh model; `predict_fn(model, x)` returns
+    (confidence, prediction, margin p(1) - p(2)). Every random draw comes from `rng`.
+    Returns auto_error (NaN if nothing was auto-labeled), coverage (= n_auto / N),
+    n_auto, n_queried and n_rounds (round 0 included).
     """
-    rng = np.random.default_rng(seed)
-    x_all, y_all = make_unit_ball(rng)
-    x_vpool, y_vpool = x_all[:N_VAL_POOL], y_all[:N_VAL_POOL]
-    x_u, y_u = x_all[N_VAL_POOL:], y_all[N_VAL_POOL:]
+    x_u, y_u = pool
+    x_vpool, y_vpool = val_pool
     n_pool = x_u.shape[0]
 
     n_seed = int(SEED_FRAC * n_train)
@@ -197,10 +209,10 @@ def run_tbal(
     train_idx = rng.choice(n_pool, size=n_seed, replace=False)
     unlabeled[train_idx] = False
     n_queried = n_seed
-    val_idx = rng.choice(N_VAL_POOL, size=n_val, replace=False)
+    val_idx = rng.choice(x_vpool.shape[0], size=n_val, replace=False)
     x_v, y_v = x_vpool[val_idx], y_vpool[val_idx]
 
-    w = None  # most recently trained model
+    model = None  # most recently trained model
     n_rounds = 0
     while True:
         if n_rounds >= 1:
@@ -212,10 +224,10 @@ def run_tbal(
             if bs <= 0:  # only possible when n_b = int(0.05 * N_q) = 0
                 break
             unl_idx = np.flatnonzero(unlabeled)
-            if w is None:
+            if model is None:
                 picked = rng.choice(unl_idx, size=bs, replace=False)
             else:  # margin_random: C*bs smallest margins, then bs of them at random
-                _, _, margin = predict(w, x_u[unl_idx])
+                _, _, margin = predict_fn(model, x_u[unl_idx])
                 k = min(MARGIN_RANDOM_C * bs, unl_idx.size)
                 closest = unl_idx[np.argsort(margin, kind="stable")[:k]]
                 picked = rng.choice(closest, size=bs, replace=False)
@@ -230,16 +242,16 @@ def run_tbal(
             continue
 
         # Step 2: a fresh model on all human-labeled training points.
-        w = train_linear(x_u[train_idx], y_tr)
+        model = fit(x_u[train_idx], y_tr)
 
         # Step 3: per-class thresholds on the current validation set.
-        conf_v, pred_v, _ = predict(w, x_v)
-        t = estimate_thresholds(conf_v, pred_v, y_v, eps, c1)
+        conf_v, pred_v, _ = predict_fn(model, x_v)
+        t = estimate_thresholds(conf_v, pred_v, y_v, eps, c1, n_classes)
 
         # Step 4: auto-label the unlabeled points above their class's threshold.
         unl_idx = np.flatnonzero(unlabeled)
         if unl_idx.size:
-            conf_u, pred_u, _ = predict(w, x_u[unl_idx])
+            conf_u, pred_u, _ = predict_fn(model, x_u[unl_idx])
             take = conf_u >= t[pred_u]
             chosen = unl_idx[take]
             auto_label[chosen] = pred_u[take]
@@ -258,12 +270,66 @@ def run_tbal(
         "n_auto": n_auto,
         "n_queried": int(n_queried),
         "n_rounds": int(n_rounds),
-        "seed": int(seed),
         "n_val": int(n_val),
         "n_train": int(n_train),
         "eps": float(eps),
         "c1": float(c1),
     }
+
+
+def run_tbal(
+    seed: int, n_val: int, n_train: int, eps: float = 0.01, c1: float = 0.0
+) -> dict:
+    """One TBAL run (paper preset) on the unit ball: n_val is N_v, n_train is N_q."""
+    rng = np.random.default_rng(seed)
+    x_all, y_all = make_unit_ball(rng)
+    pool = (x_all[N_VAL_POOL:], y_all[N_VAL_POOL:])
+    val_pool = (x_all[:N_VAL_POOL], y_all[:N_VAL_POOL])
+    out = run_loop(
+        rng, pool, val_pool, n_val, n_train, eps, c1, train_linear, predict, 2
+    )
+    return out | {"seed": int(seed)}
+
+
+# --- any k on fixed arrays: multinomial logistic regression ----------------------
+def train_softmax(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    """A fresh `LogisticRegression(C=1)` (lbfgs, multinomial for k > 2)."""
+    clf = LogisticRegression(C=1.0, max_iter=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, y)
+    return clf
+
+
+def predict_softmax(clf: LogisticRegression, x: np.ndarray):
+    """(confidence, prediction, margin p(1) - p(2)) over all k classes; classes the
+    model never saw have probability 0."""
+    proba = np.zeros((x.shape[0], int(clf.classes_.max()) + 1))
+    proba[:, clf.classes_] = clf.predict_proba(x)
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    return top2[:, 1], proba.argmax(axis=1), top2[:, 1] - top2[:, 0]
+
+
+def run_tbal_fixed(
+    seed: int, arrays, n_val: int, n_train: int, eps: float, c1: float = 0.0
+) -> dict:
+    """One TBAL run on a fixed dataset with its own validation pool (`arrays` =
+    (x, y, x_val, y_val), as `tbal_jax.data.DataArrays`), with `LogisticRegression`."""
+    x, y, x_val, y_val = (np.asarray(a) for a in arrays)
+    k = int(max(y.max(), y_val.max())) + 1
+    out = run_loop(
+        np.random.default_rng(seed),
+        (x.astype(np.float64), y),
+        (x_val.astype(np.float64), y_val),
+        n_val,
+        n_train,
+        eps,
+        c1,
+        train_softmax,
+        predict_softmax,
+        k,
+    )
+    return out | {"seed": int(seed)}
 
 
 # --- the N_v sweep of SPEC section 10 --------------------------------------------

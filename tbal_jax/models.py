@@ -214,13 +214,18 @@ class SoftmaxLogistic(Model):
     scikit-learn's `LogisticRegression(C=C)` objective for k > 2 (for k = 2 scikit-learn
     fits one weight vector w = W[:, 1] - W[:, 0], and the same minimiser is its binary
     model with C doubled: ||W||^2 = ||w||^2 / 2 at the optimum). Solved with optax's L-BFGS (zoom
-    line search) on the objective divided by the number of training points, stopped when
-    the gradient's L2 norm is at most `tol` or after `max_steps` steps.
+    line search) on the objective divided by the number of training points, in the
+    coordinates V = diag(s) W, s the root mean square of each feature over the training
+    rows (a diagonal preconditioner: the same minimiser, about half the steps on
+    principal-component features); stopped when the gradient's L2 norm in those
+    coordinates is at most `tol` times the objective, or after `max_steps` steps. At the
+    default `tol` the objective is within 1e-4 (relative) of scikit-learn's at tol 1e-10
+    (tested).
     """
 
     name: str = "softmax_logistic"
     c: float = 1.0
-    tol: float = 1e-5
+    tol: float = 1e-4
     max_steps: int = 500
     memory: int = 10
 
@@ -243,9 +248,12 @@ class SoftmaxLogistic(Model):
     def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
         del key  # deterministic: the minimiser is unique
         solver = optax.lbfgs(memory_size=self.memory)
+        n = jnp.maximum(jnp.sum(mask), 1).astype(jnp.float32)
+        rms = jnp.sqrt(jnp.sum(jnp.where(mask[:, None], x * x, 0.0), axis=0) / n)
+        scale = jnp.maximum(rms, 1e-6)[:, None]  # W = V / scale
 
-        def f(p):
-            return self.objective(p, x, y, mask)
+        def f(v):
+            return self.objective({"w": v["w"] / scale, "b": v["b"]}, x, y, mask)
 
         value_and_grad = optax.value_and_grad_from_state(f)
 
@@ -263,10 +271,14 @@ class SoftmaxLogistic(Model):
             grad_norm = optax.tree_utils.tree_norm(
                 optax.tree_utils.tree_get(state, "grad")
             )
-            return (count == 0) | ((count < self.max_steps) & (grad_norm > self.tol))
+            value = optax.tree_utils.tree_get(state, "value")
+            return (count == 0) | (
+                (count < self.max_steps) & (grad_norm > self.tol * value)
+            )
 
-        p, _ = jax.lax.while_loop(keep_going, step, (params, solver.init(params)))
-        return p
+        v = {"w": params["w"] * scale, "b": params["b"]}
+        v, _ = jax.lax.while_loop(keep_going, step, (v, solver.init(v)))
+        return {"w": v["w"] / scale, "b": v["b"]}
 
 
 UNIT_BALL_SVM = LinearBinary(
