@@ -1,22 +1,29 @@
 """Benchmark: the TBAL part of an experiment's grid against sequential NumPy.
 
-    python -m experiments.bench [--case=unit_ball|fashion_mnist] [--seeds=50]
-        [--repeats=5] [--numpy_seeds=2]
+    python -m experiments.bench [--case=unit_ball|fashion_mnist|all] [--seeds=S]
+        [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1]
 
-Times the whole grid (`unit_ball_val`: 11 validation sizes x 2 values of C1 x S seeds;
-`fashion_mnist_val`: 7 x 2 x S) as one compiled, chunked sweep: compile time apart, a
-warm-up, then the median of `repeats` timed sweeps with `block_until_ready`. In the same
-process it times the plain sequential NumPy + scikit-learn implementation
+Times the whole grid (`unit_ball_val`: 11 validation sizes x 2 values of C1 x S seeds,
+S = 50 by default; `fashion_mnist_val`: 7 x 2 x S, S = 4 by default) as one compiled,
+chunked sweep: compile time apart, a warm-up, then the median of `repeats` timed sweeps
+(`run_sweep` blocks on each chunk; the host-device transfers are inside the timing). In
+the same process it times the plain sequential NumPy + scikit-learn implementation
 (`experiments.numpy_baseline`, the `bench` extra: LinearSVC on the unit ball,
 LogisticRegression(C=1) on Fashion-MNIST) on `numpy_seeds` seeds of the same grid, and
 prints the ratio of the two per-run costs: that ratio, with the device named, is the
 figure we report. It also prints the chunk size and XLA's peak-memory estimate of one
-chunk, and each side's mean TBAL error and coverage as a check that both ran the same
-algorithm.
+chunk, and each side's mean TBAL error and coverage at C1 = 0 as a check that both ran
+the same algorithm (statistically: the two draw their data differently).
+
+The NumPy side runs with `numpy_threads` BLAS/OpenMP threads (threadpoolctl; 0 leaves
+the libraries' default). One is the default: its matrices are tiny (at most 1,000 x 64
+in a fit), and on a shared 2-core machine OpenBLAS's spinning threads made a
+LogisticRegression fit over 100 times slower than with one thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -27,45 +34,70 @@ from absl import app, flags
 from tbal_jax import sweep
 from tbal_jax.config import grid_params
 from tbal_jax.experiments import get_experiment, paper_seeds
-from tbal_jax.loaders import load_dataset
+from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.results import environment
 
 CASES = {"unit_ball": "unit_ball_val", "fashion_mnist": "fashion_mnist_val"}
+DEFAULT_SEEDS = {"unit_ball": 50, "fashion_mnist": 4}
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("case", "unit_ball", list(CASES), "which experiment's grid to time")
-flags.DEFINE_integer("seeds", 50, "seeds of the JAX sweep (runs = cells x seeds)")
+flags.DEFINE_enum("case", "unit_ball", [*CASES, "all"], "which grid to time")
+flags.DEFINE_integer(
+    "seeds",
+    None,
+    "seeds of the JAX sweep (runs = cells x seeds); default per case: "
+    + ", ".join(f"{c} {s}" for c, s in DEFAULT_SEEDS.items()),
+)
+flags.DEFINE_string(
+    "data_dir", None, "folder of the Fashion-MNIST files (default: Debian's)"
+)
 flags.DEFINE_integer("repeats", 5, "timed repetitions (the median is reported)")
 flags.DEFINE_integer(
     "numpy_seeds", 2, "seeds of the sequential NumPy baseline (0 skips)"
 )
+flags.DEFINE_integer(
+    "numpy_threads", 1, "BLAS/OpenMP threads of the NumPy baseline (0: library default)"
+)
 flags.DEFINE_integer("chunk_runs", sweep.DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
+flags.DEFINE_float(
+    "memory_budget_gib", sweep.DEFAULT_MEMORY_BUDGET_GIB, "XLA peak memory per chunk"
+)
 
 
 def _outcome(errors, coverages) -> str:
-    errors = [e for e in errors if not math.isnan(e)]
+    """Mean TBAL error (runs with nothing auto-labeled left out, and counted) and
+    coverage, in %, of the runs given."""
+    errors, coverages = np.asarray(errors, float), np.asarray(coverages, float)
+    n_nan = int(np.isnan(errors).sum())
+    err = np.nanmean(errors) if n_nan < errors.size else math.nan
+    nan_note = f", {n_nan} with nothing auto-labeled" if n_nan else ""
     return (
-        f"TBAL error {100 * np.mean(errors):.2f}%, coverage "
-        f"{100 * np.mean(coverages):.2f}%"
+        f"C1=0: TBAL error {100 * err:.2f}%, coverage {100 * coverages.mean():.2f}% "
+        f"({coverages.size} runs{nan_note})"
     )
 
 
-def time_jax(exp, dataset, seeds, repeats: int, chunk_runs: int) -> dict:
+def time_jax(exp, dataset, seeds, repeats: int, chunk_runs: int, budget: float) -> dict:
     cfg, grid = (
         exp.static_config(dataset),
         grid_params(exp.n_val, exp.n_train, exp.eps, exp.c1),
     )
+
+    def sweep_once():  # blocks on each chunk
+        return sweep.run_sweep(
+            cfg, seeds, grid, chunk_runs=chunk_runs, memory_budget_gib=budget
+        )
+
     start = time.perf_counter()
-    first = sweep.run_sweep(
-        cfg, seeds, grid, chunk_runs=chunk_runs
-    )  # compile + warm-up
+    first = sweep_once()  # compile + warm-up
     first_call = time.perf_counter() - start
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        sweep.run_sweep(cfg, seeds, grid, chunk_runs=chunk_runs)  # blocks on each chunk
+        sweep_once()
         times.append(time.perf_counter() - start)
     runs = len(seeds) * len(grid.n_val)
     median = statistics.median(times)
+    at_c1_0 = grid.c1 == 0  # grid cells (columns of the (S, G) outcome)
     return {
         "runs": runs,
         "compile_s": first.compile_seconds,
@@ -77,30 +109,41 @@ def time_jax(exp, dataset, seeds, repeats: int, chunk_runs: int) -> dict:
         "seeds_per_chunk": first.seeds_per_chunk,
         "peak_mib": first.peak_bytes / 2**20,
         "outcome": _outcome(
-            first.summary.auto_error.ravel(), first.summary.coverage.ravel()
+            first.summary.auto_error[:, at_c1_0].ravel(),
+            first.summary.coverage[:, at_c1_0].ravel(),
         ),
     }
 
 
-def time_numpy(exp, dataset, n_seeds: int) -> dict:
+def _thread_limit(threads: int):
+    if threads <= 0:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    return threadpool_limits(limits=threads)
+
+
+def time_numpy(exp, dataset, n_seeds: int, threads: int) -> dict:
     from experiments import numpy_baseline  # needs the `bench` extra
 
     times, errors, coverages = [], [], []
-    for seed in range(n_seeds):
-        for n_val in exp.n_val:
-            for c1 in exp.c1:
-                start = time.perf_counter()
-                if dataset.fixed:
-                    out = numpy_baseline.run_tbal_fixed(
-                        seed, dataset.arrays, n_val, exp.n_train[0], exp.eps[0], c1
-                    )
-                else:
-                    out = numpy_baseline.run_tbal(
-                        seed, n_val, exp.n_train[0], exp.eps[0], c1
-                    )
-                times.append(time.perf_counter() - start)
-                errors.append(out["auto_error"])
-                coverages.append(out["coverage"])
+    with _thread_limit(threads):
+        for seed in range(n_seeds):
+            for n_val in exp.n_val:
+                for c1 in exp.c1:
+                    start = time.perf_counter()
+                    if dataset.fixed:
+                        out = numpy_baseline.run_tbal_fixed(
+                            seed, dataset.arrays, n_val, exp.n_train[0], exp.eps[0], c1
+                        )
+                    else:
+                        out = numpy_baseline.run_tbal(
+                            seed, n_val, exp.n_train[0], exp.eps[0], c1
+                        )
+                    times.append(time.perf_counter() - start)
+                    if c1 == 0:
+                        errors.append(out["auto_error"])
+                        coverages.append(out["coverage"])
     return {
         "runs": len(times),
         "ms_per_run": 1000 * statistics.mean(times),
@@ -109,18 +152,21 @@ def time_numpy(exp, dataset, n_seeds: int) -> dict:
     }
 
 
-def main(argv):
-    del argv
-    env = environment()
+def bench_case(case: str, env: dict) -> None:
+    exp = get_experiment(CASES[case])
+    dataset = load_dataset(exp.dataset, data_dir=FLAGS.data_dir)
+    n_seeds = FLAGS.seeds if FLAGS.seeds is not None else DEFAULT_SEEDS[case]
     print(
-        f"device: {env['device']['kind']} ({env['device']['platform']}), "
-        f"jax {env['versions']['jax']}, float32"
+        f"case: {exp.name} (TBAL, {len(exp.n_val) * len(exp.c1)} cells per seed, "
+        f"N = {dataset.n_pool}, {n_seeds} seeds)"
     )
-    exp = get_experiment(CASES[FLAGS.case])
-    dataset = load_dataset(exp.dataset)
-    print(f"case: {exp.name} (TBAL, {len(exp.n_val) * len(exp.c1)} cells per seed)")
     jx = time_jax(
-        exp, dataset, paper_seeds(FLAGS.seeds), FLAGS.repeats, FLAGS.chunk_runs
+        exp,
+        dataset,
+        paper_seeds(n_seeds),
+        FLAGS.repeats,
+        FLAGS.chunk_runs,
+        FLAGS.memory_budget_gib,
     )
     print(
         f"JAX sweep: {jx['runs']} runs in {jx['chunks']} chunk(s) of "
@@ -131,15 +177,33 @@ def main(argv):
         f"{jx['runs_per_s']:.0f} runs/s; {jx['outcome']}"
     )
     if FLAGS.numpy_seeds:
-        npy = time_numpy(exp, dataset, FLAGS.numpy_seeds)
+        npy = time_numpy(exp, dataset, FLAGS.numpy_seeds, FLAGS.numpy_threads)
+        threads = FLAGS.numpy_threads or "default"
         print(
-            f"NumPy sequential: {npy['runs']} runs, mean {npy['ms_per_run']:.1f} ms/run "
-            f"(median {npy['ms_per_run_median']:.1f}); {npy['outcome']}"
+            f"NumPy sequential ({threads} BLAS thread(s)): {npy['runs']} runs, mean "
+            f"{npy['ms_per_run']:.1f} ms/run (median {npy['ms_per_run_median']:.1f}); "
+            f"{npy['outcome']}"
         )
         print(
             f"ratio NumPy / JAX per run: {npy['ms_per_run'] / jx['ms_per_run']:.1f}x "
             f"on {env['device']['kind']}"
         )
+
+
+def main(argv):
+    del argv
+    env = environment()
+    print(
+        f"device: {env['device']['kind']} ({env['device']['platform']}, "
+        f"{env['device']['count']} device(s)), jax {env['versions']['jax']}, float32"
+    )
+    cases = list(CASES) if FLAGS.case == "all" else [FLAGS.case]
+    for case in cases:
+        if case == "fashion_mnist" and not fashion_mnist_available(FLAGS.data_dir):
+            if FLAGS.case == "all":
+                print("case fashion_mnist skipped: its files are not installed")
+                continue
+        bench_case(case, env)
 
 
 if __name__ == "__main__":
