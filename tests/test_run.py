@@ -148,3 +148,13 @@ def test_grid_beyond_the_configured_capacity_is_refused():
         S.run_one(CFG, 0, C.RunParams(1000, 100, 0.01, 0.0))
     with pytest.raises(ConfigError, match="n_train=900 exceeds"):
         S.run_one(CFG, 0, C.RunParams(100, 900, 0.01, 0.0))
+
+
+def test_memory_budget_shrinks_chunks_not_results(sweep_result):
+    small = S.run_sweep(CFG, [0, 7, 14], GRID, memory_budget_gib=1e-6)
+    assert small.seeds_per_chunk < sweep_result.seeds_per_chunk
+    assert small.peak_bytes < sweep_result.peak_bytes and small.chunks == 2
+    for name in sweep_result.summary._fields:
+        np.testing.assert_array_equal(
+            getattr(small.summary, name), getattr(sweep_result.summary, name)
+        )
