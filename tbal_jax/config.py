@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from tbal_jax.errors import ConfigError
+from tbal_jax.errors import lookup
 from tbal_jax.types import Array
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,9 +160,15 @@ class Protocol:
         return 1 if self.budget_up_front else max_rounds_for(n_train)
 
 
-TBAL = Protocol("tbal", auto_label_in_loop=True, budget_up_front=False, final_labelling=False)
-AL = Protocol("al", auto_label_in_loop=False, budget_up_front=False, final_labelling=True)
-PL = Protocol("pl", auto_label_in_loop=False, budget_up_front=True, final_labelling=True)
+TBAL = Protocol(
+    "tbal", auto_label_in_loop=True, budget_up_front=False, final_labelling=False
+)
+AL = Protocol(
+    "al", auto_label_in_loop=False, budget_up_front=False, final_labelling=True
+)
+PL = Protocol(
+    "pl", auto_label_in_loop=False, budget_up_front=True, final_labelling=True
+)
 PROTOCOLS = {p.name: p for p in (TBAL, AL, PL)}
 
 
@@ -178,7 +184,9 @@ class StaticConfig:
     query: str = "margin_random"
     estimator: str = "sigma"
     model: Model | None = None  # None: the dataset's preset model
-    round_segments: int = 3  # scans over rounds, each training on a static buffer prefix
+    round_segments: int = (
+        3  # scans over rounds, each training on a static buffer prefix
+    )
     protocol: Protocol = TBAL
 
     @property
@@ -213,8 +221,4 @@ class StaticConfig:
 
 
 def get_protocol(name: str) -> Protocol:
-    if name not in PROTOCOLS:
-        raise ConfigError(
-            f"unknown method {name!r}; choose from {', '.join(PROTOCOLS)}"
-        )
-    return PROTOCOLS[name]
+    return lookup(PROTOCOLS, name, "method")

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tbal_jax.errors import ConfigError
+from tbal_jax.errors import lookup
 from tbal_jax.models import CIRCLES_LOGISTIC, UNIT_BALL_SVM, Model
 from tbal_jax.types import Array, Key
 
@@ -41,7 +41,9 @@ class Pools(NamedTuple):
     val_x: Array  # (V, d) float32, the validation pool
     val_y: Array  # (V,) int32
     pool_order: Array  # (N,) int32 pool indices in draw order; the first n_pool are X_u
-    pool_rank: Array  # (N,) int32 each point's place in that order (>= n_pool: not in X_u)
+    pool_rank: (
+        Array  # (N,) int32 each point's place in that order (>= n_pool: not in X_u)
+    )
     val_order: Array  # (V,) int32 validation-pool indices in draw order
 
 
@@ -54,11 +56,19 @@ class DataArrays(NamedTuple):
     y_val: Array | None = None
 
 
-def _in_array_order(x: Array, y: Array, val_x: Array, val_y: Array) -> Pools:
-    """Pools drawn i.i.d.: the draw order is the array order."""
-    n, v = x.shape[0], val_x.shape[0]
-    identity = jnp.arange(n, dtype=jnp.int32)
-    return Pools(x, y, val_x, val_y, identity, identity, jnp.arange(v, dtype=jnp.int32))
+def _in_array_order(x: Array, y: Array, n_val_pool: int) -> Pools:
+    """Points drawn i.i.d.: the first `n_val_pool` are the validation pool, the rest
+    the pool, and the draw order is the array order."""
+    identity = jnp.arange(x.shape[0] - n_val_pool, dtype=jnp.int32)
+    return Pools(
+        x[n_val_pool:],
+        y[n_val_pool:],
+        x[:n_val_pool],
+        y[:n_val_pool],
+        identity,
+        identity,
+        jnp.arange(n_val_pool, dtype=jnp.int32),
+    )
 
 
 def unit_ball(key: Key, n_pool: int, n_val_pool: int, dim: int) -> Pools:
@@ -74,7 +84,7 @@ def unit_ball(key: Key, n_pool: int, n_val_pool: int, dim: int) -> Pools:
     r = jax.random.uniform(k_rad, (n, 1), jnp.float32) ** (1.0 / dim)
     x = r * u
     y = (x.sum(axis=1) >= 0).astype(jnp.int32)  # sign of w*.x, w* = 1/sqrt(d)
-    return _in_array_order(x[n_val_pool:], y[n_val_pool:], x[:n_val_pool], y[:n_val_pool])
+    return _in_array_order(x, y, n_val_pool)
 
 
 def circles(
@@ -100,7 +110,7 @@ def circles(
     radius = jnp.where(y == 1, factor, 1.0)
     x = radius[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
     x = x + noise * jax.random.normal(k_noise, (n, 2), jnp.float32)
-    return _in_array_order(x[n_val_pool:], y[n_val_pool:], x[:n_val_pool], y[:n_val_pool])
+    return _in_array_order(x, y, n_val_pool)
 
 
 def _rank(order: Array) -> Array:
@@ -155,7 +165,12 @@ class Dataset:
             order = jax.random.permutation(k_pool, self.n_pool).astype(jnp.int32)
             val_order = jax.random.permutation(k_val, self.n_val_pool).astype(jnp.int32)
             return Pools(
-                arrays.x, arrays.y, arrays.x_val, arrays.y_val, order, _rank(order),
+                arrays.x,
+                arrays.y,
+                arrays.x_val,
+                arrays.y_val,
+                order,
+                _rank(order),
                 val_order,
             )
         # one permutation of the whole array: validation pool first, then the pool
@@ -167,24 +182,29 @@ class Dataset:
 
 
 UNIT_BALL = Dataset(
-    "unit_ball", num_classes=2, dim=30, n_pool=16_000, n_val_pool=4_000,
-    model=UNIT_BALL_SVM, draw=unit_ball,
+    "unit_ball",
+    num_classes=2,
+    dim=30,
+    n_pool=16_000,
+    n_val_pool=4_000,
+    model=UNIT_BALL_SVM,
+    draw=unit_ball,
 )
 CIRCLES = Dataset(
-    "circles", num_classes=2, dim=2, n_pool=8_000, n_val_pool=2_000,
-    model=CIRCLES_LOGISTIC, draw=circles,
+    "circles",
+    num_classes=2,
+    dim=2,
+    n_pool=8_000,
+    n_val_pool=2_000,
+    model=CIRCLES_LOGISTIC,
+    draw=circles,
 )
 SYNTHETIC = {d.name: d for d in (UNIT_BALL, CIRCLES)}
 
 
 def get_dataset(name: str) -> Dataset:
     """A synthetic dataset by name (fixed ones come from `tbal_jax.loaders`)."""
-    if name not in SYNTHETIC:
-        raise ConfigError(
-            f"unknown dataset {name!r}; the synthetic ones are "
-            f"{', '.join(SYNTHETIC)} (real data: tbal_jax.loaders)"
-        )
-    return SYNTHETIC[name]
+    return lookup(SYNTHETIC, name, "dataset", " (real data: tbal_jax.loaders)")
 
 
 def host_pools(dataset: Dataset, key: Key) -> Pools:

@@ -26,6 +26,7 @@ from tbal_jax.config import (
     grid_params,
 )
 from tbal_jax.data import Dataset, host_pools
+from tbal_jax.errors import lookup
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.run import make_run
 from tbal_jax.sweep import (
@@ -48,7 +49,6 @@ DATASET_LABELS = {
     "npz": "Your data",
 }
 AXIS_SYMBOLS = {"n_val": "$N_v$", "n_train": "$N_q$", "eps": r"$\epsilon$"}
-AXIS_NAMES = {"n_val": "validation size", "n_train": "training budget", "eps": "tolerance"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Experiment:
             if a != self.axis and len(getattr(self, a)) == 1
         )
         label = DATASET_LABELS.get(self.dataset, self.dataset)
-        return f"{label}: {AXIS_NAMES[self.axis]} ({fixed})"
+        return f"{label}: {plots.AXIS_LABELS[self.axis]} ({fixed})"
 
     def check(self, dataset: Dataset | None = None) -> None:
         """Check the grid against `dataset` (default: this experiment's, loaded)."""
@@ -224,12 +224,7 @@ NEEDS_DATA = {"npz"}  # not part of --experiment=all
 
 
 def get_experiment(name: str) -> Experiment:
-    if name not in EXPERIMENTS:
-        raise ConfigError(
-            f"unknown experiment {name!r}; choose one of "
-            f"{', '.join(EXPERIMENTS)} (see --list)"
-        )
-    return EXPERIMENTS[name]
+    return lookup(EXPERIMENTS, name, "experiment", " (see --list)")
 
 
 def paper_seeds(count: int) -> np.ndarray:

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from tbal_jax.data import DataArrays, Dataset, get_dataset
+from tbal_jax.data import SYNTHETIC, DataArrays, Dataset
 from tbal_jax.errors import ConfigError
 from tbal_jax.models import SOFTMAX_LOGISTIC
 
@@ -64,7 +64,7 @@ PCA_COMPONENTS = 64
 # the range of k the package is tested on (README); its int16 labels would allow 32767
 MAX_CLASSES = 200
 NPZ_KEYS = ("x", "y", "x_val", "y_val")
-DATASET_NAMES = ("unit_ball", "circles", "fashion_mnist", "digits", "npz")
+DATASET_NAMES = (*SYNTHETIC, "fashion_mnist", "digits", "npz")
 
 # what np.load / zipfile / gzip raise on a bad file
 _READ_ERRORS = (
@@ -367,8 +367,8 @@ def load_dataset(
 ) -> Dataset:
     """A dataset by name (`DATASET_NAMES`): synthetic, fashion_mnist (from `data_dir`),
     digits, or npz (the file `data`)."""
-    if name in ("unit_ball", "circles"):
-        return get_dataset(name)
+    if name in SYNTHETIC:
+        return SYNTHETIC[name]
     if name == "fashion_mnist":
         return load_fashion_mnist(data_dir or DEFAULT_FASHION_DIR)
     if name == "digits":

@@ -143,7 +143,9 @@ class Model(abc.ABC):
     def init(self, key: Key, dim: int, k: int) -> PyTree: ...
 
     @abc.abstractmethod
-    def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree: ...
+    def fit(
+        self, key: Key, params: PyTree, x: Array, y: Array, mask: Array
+    ) -> PyTree: ...
 
     @abc.abstractmethod
     def logits(self, params: PyTree, x: Array) -> Array: ...
@@ -282,14 +284,22 @@ class SoftmaxLogistic(Model):
 
 
 UNIT_BALL_SVM = LinearBinary(
-    "unit_ball_svm", "squared_hinge", 2000.0, intercept=False, balanced=True,
+    "unit_ball_svm",
+    "squared_hinge",
+    2000.0,
+    intercept=False,
+    balanced=True,
     unit_norm=True,
 )
 """SPEC section 5, unit ball: class-balanced squared-hinge linear SVM, C = 2000, no
 intercept (the minimiser liblinear reaches with tol 1e-12), then unit-norm w."""
 
 CIRCLES_LOGISTIC = LinearBinary(
-    "circles_logistic", "logistic", 1.0, intercept=True, balanced=False,
+    "circles_logistic",
+    "logistic",
+    1.0,
+    intercept=True,
+    balanced=False,
     unit_norm=False,
 )
 """SPEC section 5, circles: L2-regularised logistic regression, C = 1, intercept

@@ -47,7 +47,10 @@ def margin(key, logits, has_model, draw_priority, unlabeled, batch, capacity):
     """The smallest margins p_(1) - p_(2)."""
     del key
     return _take_top(
-        jnp.where(has_model, -prob_margin(logits), draw_priority), unlabeled, batch, capacity
+        jnp.where(has_model, -prob_margin(logits), draw_priority),
+        unlabeled,
+        batch,
+        capacity,
     )
 
 
@@ -55,7 +58,10 @@ def entropy(key, logits, has_model, draw_priority, unlabeled, batch, capacity):
     """The largest predictive entropies."""
     del key
     return _take_top(
-        jnp.where(has_model, _entropy(logits), draw_priority), unlabeled, batch, capacity
+        jnp.where(has_model, _entropy(logits), draw_priority),
+        unlabeled,
+        batch,
+        capacity,
     )
 
 

@@ -26,14 +26,19 @@ from tbal_jax.data import Dataset
 CELL_COLUMNS = ["experiment", "dataset", "model", "num_classes", "method"] + list(
     RunParams._fields
 )
-RUN_COLUMNS = CELL_COLUMNS[:5] + ["seed"] + CELL_COLUMNS[5:] + [
-    "auto_error",
-    "coverage",
-    "n_auto",
-    "n_auto_wrong",
-    "n_queried",
-    "n_rounds",
-]
+RUN_COLUMNS = (
+    CELL_COLUMNS[:5]
+    + ["seed"]
+    + CELL_COLUMNS[5:]
+    + [
+        "auto_error",
+        "coverage",
+        "n_auto",
+        "n_auto_wrong",
+        "n_queried",
+        "n_rounds",
+    ]
+)
 SUMMARY_COLUMNS = CELL_COLUMNS + [
     "n_runs",
     "n_no_auto",
@@ -92,7 +97,8 @@ def describe_dataset(dataset: Dataset) -> dict:
         "dim": dataset.dim,
         "n_pool": dataset.n_pool,
         "n_val_pool": dataset.n_val_pool,
-        "validation_pool": "given" if dataset.val_given or not dataset.fixed
+        "validation_pool": "given"
+        if dataset.val_given or not dataset.fixed
         else "split off per seed",
         "source": dataset.source,
     }

@@ -289,15 +289,22 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             records.append(record)
         record = jax.tree.map(lambda *r: jnp.concatenate(r), *records)
-        return RunOutput(state, record, final_labels(state, pools, params))
+        return RunOutput(
+            state, record, final_labels(state, pools, val_x, val_y, params)
+        )
 
-    def final_labels(state: RunState, pools: Pools, params: config_lib.RunParams):
+    def final_labels(
+        state: RunState,
+        pools: Pools,
+        val_x: Array,
+        val_y: Array,
+        params: config_lib.RunParams,
+    ):
         """TBAL's labels are the loop's. The baselines (SPEC section 6) label once with
         their final model: every remaining point (AL, PL), or those above thresholds
         estimated once on the whole, never shrunk, validation set (AL+SC, PL+SC)."""
         if not protocol.final_labelling:
             return {protocol.name: state.pool_status}
-        val_x, val_y = validation_buffer(pools)
         score_, pred = score(model.logits(state.model, pools.pool_x))
         val_score, val_pred = score(model.logits(state.model, val_x))
         thr = estimate(

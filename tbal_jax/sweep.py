@@ -130,9 +130,7 @@ def compiled_sweep(cfg: StaticConfig, chunk_seeds: int, grid_size: int, arrays=(
 def peak_bytes(compiled) -> int:
     """XLA's estimate of a compiled program's memory: arguments, outputs, temporaries."""
     m = compiled.memory_analysis()
-    return int(
-        m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-    )
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
 
 
 MIN_BATCH = 2  # see `run_sweep`: XLA's CPU kernels round an unbatched dot differently

@@ -165,8 +165,17 @@ def _blobs_npz(path, n=3000, k=4, dim=8, with_val=False):
     [
         (lambda p: [], "--data"),
         (lambda p: [f"--data={p / 'missing.npz'}"], "missing.npz"),
-        (lambda p: (np.savez(p / "noy.npz", x=np.zeros((50, 3))), [f"--data={p / 'noy.npz'}"])[1], "noy.npz"),
-        (lambda p: [f"--data={_blobs_npz(p / 'ok.npz')}", "--n_val=5000"], "n_val=5000"),
+        (
+            lambda p: (
+                np.savez(p / "noy.npz", x=np.zeros((50, 3))),
+                [f"--data={p / 'noy.npz'}"],
+            )[1],
+            "noy.npz",
+        ),
+        (
+            lambda p: [f"--data={_blobs_npz(p / 'ok.npz')}", "--n_val=5000"],
+            "n_val=5000",
+        ),
         (lambda p: [f"--data={_blobs_npz(p / 'ok.npz')}", "--val_fraction=1.5"], "1.5"),
     ],
 )

@@ -89,7 +89,10 @@ def test_softmax_logistic_matches_sklearn(k, n):
     ref.fit(x64, y)
     ref_w, ref_b = ref.coef_.T, ref.intercept_
     if k == 2:
-        ref_w, ref_b = np.hstack([-ref_w / 2, ref_w / 2]), np.hstack([-ref_b / 2, ref_b / 2])
+        ref_w, ref_b = (
+            np.hstack([-ref_w / 2, ref_w / 2]),
+            np.hstack([-ref_b / 2, ref_b / 2]),
+        )
     ours = np.asarray(SOFTMAX_LOGISTIC.logits(params, jnp.asarray(x)))
     np.testing.assert_array_equal(ours.argmax(1), ref.predict(x64))
     w, b = np.asarray(params["w"], np.float64), np.asarray(params["b"], np.float64)
@@ -126,9 +129,16 @@ def test_fixed_data_are_one_argument_not_constants_nor_copies():
     data_bytes = sum(a.nbytes for a in jax.tree.leaves(arrays))
     m = compiled.memory_analysis()
     assert m.argument_size_in_bytes < data_bytes * 1.05  # one copy, for four seeds
-    hlo = S._sweep_fn(cfg).trace(
-        S.seed_keys([0, 1, 2, 3]), C.device_params(C.grid_params([500], [100, 90], [0.1], [0.0])), arrays
-    ).lower().as_text()
+    hlo = (
+        S._sweep_fn(cfg)
+        .trace(
+            S.seed_keys([0, 1, 2, 3]),
+            C.device_params(C.grid_params([500], [100, 90], [0.1], [0.0])),
+            arrays,
+        )
+        .lower()
+        .as_text()
+    )
     shape = "x".join(map(str, arrays.x.shape))
     assert f"tensor<{shape}xf32>" in hlo  # the data are in the program...
     constants = [line for line in hlo.splitlines() if "constant" in line]

@@ -52,8 +52,10 @@ def test_warm_start_reaches_the_same_minimiser():
     model = models.UNIT_BALL_SVM
     buf = _buffer(x, y, 320)
     cold = model.fit(None, model.init(None, 30, 2), *buf)
-    warm = model.fit(None, 
-        jnp.asarray(np.random.default_rng(0).normal(size=30) * 20, jnp.float32), *buf
+    warm = model.fit(
+        None,
+        jnp.asarray(np.random.default_rng(0).normal(size=30) * 20, jnp.float32),
+        *buf,
     )
     np.testing.assert_allclose(
         cold / jnp.linalg.norm(cold), warm / jnp.linalg.norm(warm), atol=1e-4

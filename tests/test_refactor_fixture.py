@@ -10,7 +10,9 @@ import pytest
 from tbal_jax import config as C
 from tbal_jax import sweep as S
 
-ROWS = json.loads((Path(__file__).parent / "fixtures/pre_refactor_rows.json").read_text())
+ROWS = json.loads(
+    (Path(__file__).parent / "fixtures/pre_refactor_rows.json").read_text()
+)
 CASES = sorted({(r["dataset"], r["method"]) for r in ROWS})
 
 

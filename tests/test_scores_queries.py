@@ -51,7 +51,13 @@ def _margins(logits):
 def test_queries_pick_distinct_unlabelled_points(name):
     logits, unl = _pool()
     idx, valid = queries.QUERIES[name](
-        jax.random.key(1), logits, jnp.array(True), _in_order(unl), unl, jnp.int32(7), 10
+        jax.random.key(1),
+        logits,
+        jnp.array(True),
+        _in_order(unl),
+        unl,
+        jnp.int32(7),
+        10,
     )
     chosen = np.asarray(idx)[np.asarray(valid)]
     assert len(chosen) == 7 and len(set(chosen)) == 7
@@ -60,7 +66,9 @@ def test_queries_pick_distinct_unlabelled_points(name):
 
 def test_margin_takes_the_smallest_margins():
     logits, unl = _pool()
-    idx, valid = queries.margin(None, logits, jnp.array(True), _in_order(unl), unl, jnp.int32(9), 12)
+    idx, valid = queries.margin(
+        None, logits, jnp.array(True), _in_order(unl), unl, jnp.int32(9), 12
+    )
     m = np.where(np.asarray(unl), _margins(logits), np.inf)
     np.testing.assert_array_equal(
         np.sort(np.asarray(idx)[np.asarray(valid)]),
@@ -75,7 +83,13 @@ def test_margin_random_samples_within_the_shortlist():
     picks = []
     for s in range(20):
         idx, valid = queries.margin_random(
-            jax.random.key(s), logits, jnp.array(True), _in_order(unl), unl, jnp.int32(9), 12
+            jax.random.key(s),
+            logits,
+            jnp.array(True),
+            _in_order(unl),
+            unl,
+            jnp.int32(9),
+            12,
         )
         chosen = np.asarray(idx)[np.asarray(valid)]
         assert len(chosen) == 9 and set(chosen) <= shortlist
@@ -85,7 +99,9 @@ def test_margin_random_samples_within_the_shortlist():
 
 def test_entropy_takes_the_largest_entropies():
     logits, unl = _pool()
-    idx, valid = queries.entropy(None, logits, jnp.array(True), _in_order(unl), unl, jnp.int32(5), 8)
+    idx, valid = queries.entropy(
+        None, logits, jnp.array(True), _in_order(unl), unl, jnp.int32(5), 8
+    )
     p = np.asarray(jax.nn.softmax(logits, -1), np.float64)
     ent = np.where(np.asarray(unl), -(p * np.log(p)).sum(1), -np.inf)
     np.testing.assert_array_equal(
@@ -96,7 +112,9 @@ def test_entropy_takes_the_largest_entropies():
 
 def test_without_a_model_the_batch_follows_pool_order():
     logits, unl = _pool()
-    idx, valid = queries.margin(None, logits, jnp.array(False), _in_order(unl), unl, jnp.int32(4), 4)
+    idx, valid = queries.margin(
+        None, logits, jnp.array(False), _in_order(unl), unl, jnp.int32(4), 4
+    )
     np.testing.assert_array_equal(np.asarray(idx), np.flatnonzero(np.asarray(unl))[:4])
 
 
