@@ -57,6 +57,7 @@ class RunParams(NamedTuple):
     n_train: Array  # N_q
     eps: Array  # tolerance
     c1: Array  # slack constant
+    delta: Array = 0.05  # confidence level of the guaranteed estimators (SPEC 12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +112,14 @@ SWEPT = RunParams(
         1e3,
         "the slack constant must lie in [0, 1000]",
     ),
+    delta=Swept(
+        np.float32,
+        "confidence levels delta of the guaranteed estimators",
+        1e-6,
+        1.0,
+        "delta must lie in (0, 1), at least 1e-06 (the run computes in float32)",
+        open_high=True,
+    ),
 )
 
 
@@ -129,7 +138,7 @@ def grid_params(*axes, **named) -> RunParams:
 
 
 def device_params(params: RunParams) -> RunParams:
-    """The dtypes a run is compiled for (`SWEPT`): int32 sizes, float32 eps and C1."""
+    """The dtypes a run is compiled for (`SWEPT`): int32 sizes, float32 eps, C1, delta."""
     return RunParams(*(np.asarray(v, d.dtype) for v, d in zip(params, SWEPT)))
 
 

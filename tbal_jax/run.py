@@ -158,7 +158,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     k = dataset.num_classes
     score = SCORES[cfg.score]
     select = QUERIES[cfg.query]
-    estimate = ESTIMATORS[cfg.estimator](k, cfg.max_n_val)
+    estimate = ESTIMATORS[cfg.estimator](
+        k, cfg.max_n_val, cfg.max_rounds if protocol.auto_label_in_loop else 1
+    )
     q_cap, v_cap = cfg.max_n_train, cfg.max_n_val
 
     def init_state(pools: Pools, loop_key: Key, params: config_lib.RunParams):
@@ -221,7 +223,13 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             val_score, val_pred = score(model.logits(params_m, val_x))
             if protocol.auto_label_in_loop:
                 thr = estimate(
-                    val_score, val_pred, val_y, state.val_active, params.eps, params.c1
+                    val_score,
+                    val_pred,
+                    val_y,
+                    state.val_active,
+                    params.eps,
+                    params.c1,
+                    params.delta,
                 )
             else:  # AL and PL never auto-label inside the loop (SPEC section 6)
                 thr = jnp.full(k, jnp.inf)
@@ -308,7 +316,13 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         score_, pred = score(model.logits(state.model, pools.pool_x))
         val_score, val_pred = score(model.logits(state.model, val_x))
         thr = estimate(
-            val_score, val_pred, val_y, state.val_active, params.eps, params.c1
+            val_score,
+            val_pred,
+            val_y,
+            state.val_active,
+            params.eps,
+            params.c1,
+            params.delta,
         )
         open_ = (state.pool_status == UNLABELLED) & state.has_model
         above = score_ >= class_value(thr, pred)

@@ -1,41 +1,55 @@
-"""Per-class threshold estimation, exactly as SPEC section 3 (the paper preset).
+"""Per-class threshold estimation: counts -> bound -> select (SPEC sections 3 and 12).
 
-An estimator is a pure function
-    estimate(scores, preds, labels, active, eps, c1) -> thresholds (k,)
-over a fixed-capacity validation buffer where only `active` entries are the current
-validation set. A class with no feasible threshold gets +inf (nothing auto-labelled).
-New estimators plug in through `ESTIMATORS` without touching the loop.
+An estimator turns the current validation set into one threshold per class, over a
+fixed-capacity validation buffer where only `active` entries are the current set:
 
-SPEC section 3, restated:
-1. Candidates T from the scores of all active points: if n_v > 500 the grid
-   min(s) + k*delta, k = 0..10000, delta = (max s - min s)/10000 (T = {min s} if
-   max - min <= 1e-8); else the raw scores.
-2. For class y, S_y = active points predicted y; for t in T, n_y(t) = #{j in S_y: s_j >= t},
-   kept only if n_y(t) > 25; err_y(t) = fraction of those with label != y; the slack gives
-   u = err + C1*sqrt(err(1-err)) (`sigma`) or err + C1/sqrt(n_y(t)) (`hoeffding`).
-3. t[y] = the smallest kept t with u <= eps, else +inf.
+    estimate(scores, preds, labels, active, eps, c1, delta) -> thresholds (k,)
+
+(+inf for a class with no accepted candidate: nothing is auto-labelled in it). Every
+estimator shares three steps:
+
+1. **counts** (`count_levels`): the candidate set T of SPEC section 3 (the 10,001-point
+   grid when n_v > 500, else the raw scores) and, per class y, the pairs
+   (n_y(t), wrong_y(t)) that T produces. They change only where a point of class y
+   crosses a candidate, so they are evaluated at the occupied candidates only: a co-sort
+   of the validation points by (predicted class, candidate index) makes one *level* per
+   block of points sharing a candidate, carrying its counts and the smallest candidate
+   that yields them. O(N_v log N_v) time and O(N_v) memory for any k (the previous
+   k x 10,001 histogram took 1.6 GiB per 64 runs at k = 200, N_v = 10,000).
+2. **bound** (`Estimator.bound`): an upper bound u(n, wrong) on the error of the points
+   above a candidate, compared with eps. `Estimator.accept` is the same decision
+   computed the cheapest exact way (for the binomial bounds: the binomial tail at eps,
+   which is <= delta' exactly when the Clopper-Pearson limit is <= eps).
+3. **select**: which accepted candidate is used: the smallest (`smallest`, SPEC 3 and the
+   `clopper_pearson` of SPEC 12), the last of a fixed sequence walked down from the top
+   (`fixed_sequence`, `ltt`), or the end of a binary search (`binary_search`, `sgr`).
+
+The paper preset (`sigma`, with C1 = 0 in all published runs) keeps its exact outputs:
+the same candidates, the same float32 err = wrong / n, the same comparisons.
 
 Ties: exact arithmetic accepts u == eps (e.g. 2/40 = 0.05); the reference's float64
 `1 - correct/n` rejects some such ties by one ulp. Here err = wrong/n is a correctly
 rounded float32 division, which equals float32(eps) whenever wrong/n == eps exactly, so
-with C1 = 0 exact ties are accepted as they are. The comparison u <= eps * (1 + TIE_RTOL)
-only absorbs rounding in the slack arithmetic when C1 > 0; for an eps with few
-significant digits (0.01, 0.05, ...) no non-tie err lies that close to it.
+with C1 = 0 exact ties are accepted as they are. For the paper's slacks only, the
+comparison u <= eps * (1 + TIE_RTOL) absorbs rounding in the slack arithmetic when C1 > 0;
+a guaranteed estimator never gets that tolerance.
 
-Implementation: counts are packed as n + 2^16 * wrong in one int32 per point, so one
-integer sum carries both. The grid path bins each score to the last grid point at or below
-it (`segment_sum` histogram per predicted class, then suffix sums): O(n + grid), no sort. The raw path (at most
-500 points) compacts the active points, sorts them by score and counts with a cumulative
-sum, evaluated at the end of each block of tied scores. Both are exact for their definition; under `vmap` both run and the right
-one is selected per round.
+Float32 accuracy of the binomial tails: `jax.scipy.special.betainc` in float32 is within
+2% (relative) of scipy's float64 binomial CDF for n <= 10^4 and tail values in
+[1e-8, 0.5] (measured by tests/test_estimators.py, which asserts 3%). A candidate is
+accepted only if tail * (1 + BINOMIAL_RTOL) <= delta', so the rounding can only make an
+estimator more conservative, never less.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import math
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import betainc
 
 from tbal_jax.types import Array
 
@@ -43,11 +57,135 @@ GRID_SIZE = 10_001
 GRID_ABOVE = 500  # grid candidates when n_v > GRID_ABOVE, raw scores otherwise
 MIN_COUNT = 25  # a threshold is kept only if more than MIN_COUNT points lie above it
 FLAT_SPAN = 1e-8
-TIE_RTOL = 1e-6
-_WRONG = 1 << 16  # counts are packed as n + _WRONG * wrong in one int32
-MAX_CAPACITY = (1 << 15) - 1  # so that packed sums stay below 2^31
+TIE_RTOL = 1e-6  # paper slacks only
+BINOMIAL_RTOL = 0.05  # float32 betainc error margin, applied conservatively
+MAX_CAPACITY = 1 << 20  # validation buffer; class x candidate sort keys stay in int32
+DEFAULT_DELTA = 0.05
+_KEY_STRIDE = MAX_CAPACITY + GRID_SIZE  # > any candidate index
 
-Estimator = Callable[[Array, Array, Array, Array, Array, Array], Array]
+
+class Levels(NamedTuple):
+    """The validation points co-sorted by (predicted class, candidate index descending);
+    entry i is the level "the first n points of class `cls[i]`" (SPEC 3, step 2)."""
+
+    cls: Array  # (V,) predicted class; k for inactive points (sorted last)
+    cand: Array  # (V,) candidate index of the point (largest candidate <= its score)
+    n: Array  # (V,) n_y(t): points of the class at or above the level's candidates
+    wrong: Array  # (V,) wrong_y(t) of those
+    first_cand: Array  # (V,) smallest candidate index with these counts
+    valid: Array  # (V,) a real level: active and the last point of its candidate block
+    wrong_cum: Array  # (V,) inclusive cumulative count of wrong points, sorted order
+    start: Array  # (k + 1,) first sorted position of each class
+    n_candidates: Array  # |T|: 10,001 (1 when flat) on the grid, else distinct scores
+    value: Callable[[Array], Array]  # candidate index -> threshold value
+
+
+def _grid_bins(scores, active):
+    """Grid candidates (SPEC 3, step 1): each score's bin is the index of the last grid
+    point at or below it; returns (bins, grid value function, flat)."""
+    lo = jnp.min(jnp.where(active, scores, jnp.inf))
+    hi = jnp.max(jnp.where(active, scores, -jnp.inf))
+    flat = (hi - lo) <= FLAT_SPAN
+    delta = jnp.where(flat, 1.0, (hi - lo) / (GRID_SIZE - 1))
+
+    def grid(k):  # the k-th candidate, computed the same way wherever it is needed
+        return lo + k.astype(scores.dtype) * delta
+
+    b = jnp.clip(jnp.floor((scores - lo) / delta), 0, GRID_SIZE - 1).astype(jnp.int32)
+    b = jnp.where(scores < grid(b), b - 1, b)  # one correction each way for rounding
+    b = jnp.where((b < GRID_SIZE - 1) & (scores >= grid(b + 1)), b + 1, b)
+    return jnp.where(active, jnp.clip(b, 0, GRID_SIZE - 1), 0), grid, flat
+
+
+def _raw_ranks(scores, active):
+    """Raw candidates: each active score's rank among the distinct active scores, the
+    value of each rank, and the number of distinct scores."""
+    capacity = scores.shape[0]
+    s, order = jax.lax.sort(
+        (jnp.where(active, scores, jnp.inf), jnp.arange(capacity)), num_keys=1
+    )
+    new = jnp.concatenate([jnp.ones(1, bool), s[1:] != s[:-1]])
+    rank = jnp.cumsum(new) - 1
+    ranks = jnp.zeros(capacity, jnp.int32).at[order].set(rank)
+    values = jnp.zeros(capacity, scores.dtype).at[rank].set(s)
+    return ranks, values, jnp.sum(new & jnp.isfinite(s))
+
+
+def count_levels(
+    scores: Array, preds: Array, labels: Array, active: Array, num_classes: int
+) -> Levels:
+    """Step 1, counts: (n, wrong) per class at every occupied candidate, O(N_v)."""
+    capacity = scores.shape[0]
+    grid_mode = jnp.sum(active) > GRID_ABOVE
+    bins, grid, flat = _grid_bins(scores, active)
+    ranks, raw_values, n_distinct = _raw_ranks(scores, active)
+    cand = jnp.where(grid_mode, bins, ranks)
+    cls = jnp.where(active, preds, num_classes).astype(jnp.int32)
+    wrong = (active & (labels != preds)).astype(jnp.int32)
+    cls, neg_cand, wrong = jax.lax.sort((cls, -cand, wrong), num_keys=2)
+    cand = -neg_cand
+    pos = jnp.arange(capacity)
+    start = jnp.searchsorted(cls, jnp.arange(num_classes + 1), side="left")
+    wrong_cum = jnp.cumsum(wrong)
+    before = (wrong_cum - wrong)[start[cls]]
+    same_next = jnp.append(cls[1:] == cls[:-1], False)
+    next_cand = jnp.where(same_next, jnp.append(cand[1:], 0), -1)
+
+    def value(k):
+        return jnp.where(
+            grid_mode, grid(k), raw_values[jnp.clip(k, 0, capacity - 1)]
+        )
+
+    return Levels(
+        cls=cls,
+        cand=cand,
+        n=(pos + 1 - start[cls]).astype(jnp.int32),
+        wrong=wrong_cum - before,
+        first_cand=next_cand + 1,
+        valid=(cls < num_classes) & (cand != next_cand),
+        wrong_cum=wrong_cum,
+        start=start,
+        n_candidates=jnp.where(grid_mode, jnp.where(flat, 1, GRID_SIZE), n_distinct),
+        value=value,
+    )
+
+
+def counts_at(levels: Levels, num_classes: int, cand: Array) -> tuple[Array, Array]:
+    """(n_y(t), wrong_y(t)) for each class y at candidate index cand[y]: a binary search
+    in the class's block, which is sorted by candidate index descending."""
+    first = levels.start[:num_classes]
+    key = levels.cls * _KEY_STRIDE - levels.cand  # ascending in the co-sorted order
+    end = jnp.searchsorted(key, jnp.arange(num_classes) * _KEY_STRIDE - cand, "right")
+    n = end - first
+    cum = jnp.append(0, levels.wrong_cum)  # cum[i] = wrong points before position i
+    return n, cum[end] - cum[first]
+
+
+# ---- step 2: bounds --------------------------------------------------------------
+
+
+def binomial_cdf(wrong: Array, n: Array, p: Array) -> Array:
+    """P(Bin(n, p) <= wrong) = I_{1-p}(n - wrong, wrong + 1); 1 when wrong >= n."""
+    a = jnp.maximum(n - wrong, 1).astype(jnp.float32)
+    tail = betainc(a, (wrong + 1).astype(jnp.float32), 1.0 - p)
+    return jnp.where(wrong >= n, 1.0, tail)
+
+
+def clopper_pearson_upper(wrong: Array, n: Array, level: Array, steps: int = 40):
+    """The exact binomial upper confidence limit at `level` (SPEC 12): the largest p
+    with P(Bin(n, p) <= wrong) >= level, found by bisection and returned from the upper
+    end of the bracket (so it is never below the exact limit by more than the float32
+    tail error); 1 when wrong >= n."""
+
+    def step(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        keep_low = binomial_cdf(wrong, n, mid) * (1 + BINOMIAL_RTOL) >= level
+        return jnp.where(keep_low, mid, lo), jnp.where(keep_low, hi, mid)
+
+    lo = jnp.zeros_like(level, jnp.float32) + wrong / jnp.maximum(n, 1)
+    _, hi = jax.lax.fori_loop(0, steps, step, (lo, jnp.ones_like(lo)))
+    return jnp.where(wrong >= n, 1.0, hi)
 
 
 def sigma_slack(err: Array, n: Array, c1: Array) -> Array:
@@ -57,88 +195,242 @@ def sigma_slack(err: Array, n: Array, c1: Array) -> Array:
 
 
 def hoeffding_slack(err: Array, n: Array, c1: Array) -> Array:
-    """`hoeffding`: err + C1/sqrt(n)."""
+    """`hoeffding`: err + C1/sqrt(n) (C1 plays sqrt(ln(1/delta)/2); no union bound)."""
     return err + c1 / jnp.sqrt(n)
 
 
-def _feasible(packed_counts: Array, eps: Array, c1: Array, slack) -> Array:
-    """Packed suffix counts n + 2^16 * wrong -> the feasibility test of SPEC 3, step 2-3."""
-    n = (packed_counts & (_WRONG - 1)).astype(jnp.float32)
-    wrong = (packed_counts >> 16).astype(jnp.float32)
-    err = wrong / jnp.maximum(n, 1.0)
-    upper = slack(err, jnp.maximum(n, 1.0), c1)
-    return (n > MIN_COUNT) & (upper <= eps * (1.0 + TIE_RTOL))
+def plugin_slack(err: Array, n: Array, c1: Array) -> Array:
+    """`plugin`: the empirical error itself (SPEC 12; section 3 with C1 = 0)."""
+    del n, c1
+    return err
 
 
-def _grid_thresholds(scores, preds, packed, active, eps, c1, slack, num_classes):
-    lo = jnp.min(jnp.where(active, scores, jnp.inf))
-    hi = jnp.max(jnp.where(active, scores, -jnp.inf))
-    flat = (hi - lo) <= FLAT_SPAN
-    delta = jnp.where(flat, 1.0, (hi - lo) / (GRID_SIZE - 1))
+def _slack_bound(slack):
+    def bound(n, wrong, eps, c1, level):
+        del eps, level
+        return slack(wrong / jnp.maximum(n, 1).astype(jnp.float32), n, c1)
 
-    def grid(k):  # the k-th candidate, computed the same way wherever it is needed
-        return lo + k.astype(scores.dtype) * delta
+    return bound
 
-    # bin = index of the last grid point <= score (one correction each way for rounding)
-    b = jnp.clip(jnp.floor((scores - lo) / delta), 0, GRID_SIZE - 1).astype(jnp.int32)
-    b = jnp.where(scores < grid(b), b - 1, b)
-    b = jnp.where((b < GRID_SIZE - 1) & (scores >= grid(b + 1)), b + 1, b)
-    b = jnp.where(active, jnp.clip(b, 0, GRID_SIZE - 1), 0)
-    # one histogram row per predicted class; suffix sums give n_y(t_k), wrong_y(t_k)
-    hist = jax.ops.segment_sum(
-        packed, preds * GRID_SIZE + b, num_segments=num_classes * GRID_SIZE
+
+def _clopper_pearson_bound(n, wrong, eps, c1, level):
+    del eps, c1
+    return clopper_pearson_upper(wrong, n, level)
+
+
+def _binomial_accept(n, wrong, eps, c1, level):
+    """Clopper-Pearson limit <= eps  <=>  P(Bin(n, eps) <= wrong) <= level (both tails
+    computed in float32; the margin BINOMIAL_RTOL makes it conservative)."""
+    del c1
+    return (wrong < n) & (binomial_cdf(wrong, n, eps) * (1 + BINOMIAL_RTOL) <= level)
+
+
+# ---- step 3: selection -----------------------------------------------------------
+
+
+_NONE = jnp.iinfo(jnp.int32).max  # "no candidate" as a candidate index
+
+
+def _per_class_min(levels: Levels, num_classes: int, values: Array, where: Array):
+    return jax.ops.segment_min(
+        jnp.where(where, values, _NONE), levels.cls, num_segments=num_classes + 1
+    )[:num_classes]
+
+
+def _of_class(per_class: Array, cls: Array) -> Array:
+    """per_class[cls] for co-sorted entries (inactive ones, class k, read class k-1)."""
+    return per_class[jnp.minimum(cls, per_class.shape[0] - 1)]
+
+
+def _eligible(levels: Levels, n_min: Array) -> Array:
+    """Real levels with n > MIN_COUNT (SPEC 3) and n >= the class's n_min."""
+    return levels.valid & (levels.n > MIN_COUNT) & (levels.n >= _of_class(n_min, levels.cls))
+
+
+def select_smallest(levels, num_classes, accept, n_min):
+    """The smallest accepted candidate (SPEC 3, step 3, and `clopper_pearson`);
+    acceptance need not be monotone in t."""
+    ok = _eligible(levels, n_min) & accept(levels.n, levels.wrong, levels.cls)
+    return _per_class_min(levels, num_classes, levels.first_cand, ok)
+
+
+def select_fixed_sequence(levels, num_classes, accept, n_min):
+    """Learn then Test, fixed sequence (SPEC 12, `ltt`): from the largest candidate
+    with n >= n_min, walk down while the test rejects; the last candidate that did."""
+    eligible = _eligible(levels, n_min)
+    passes = accept(levels.n, levels.wrong, levels.cls)
+    pos = jnp.arange(levels.cls.shape[0])
+    first_fail = _per_class_min(levels, num_classes, pos, eligible & ~passes)
+    before_fail = pos < jnp.append(first_fail, _NONE)[levels.cls]
+    return _per_class_min(
+        levels, num_classes, levels.first_cand, eligible & passes & before_fail
     )
-    counts = jax.lax.cumsum(hist.reshape(num_classes, GRID_SIZE), axis=1, reverse=True)
-    feasible = _feasible(counts, eps, c1, slack)
-    feasible &= ((jnp.arange(GRID_SIZE) == 0) | ~flat)[None, :]  # T = {min s} when flat
-    first = jnp.argmax(feasible, axis=1)
-    return jnp.where(feasible.any(axis=1), grid(first), jnp.inf)
 
 
-def _raw_thresholds(
-    scores, preds, packed, active, eps, c1, slack, num_classes, capacity
-):
-    idx = jnp.nonzero(active, size=capacity, fill_value=0)[0]
-    valid = jnp.arange(capacity) < jnp.sum(active)
-    s = jnp.where(valid, scores[idx], -jnp.inf)
-    neg_s, order = jax.lax.sort((-s, jnp.arange(capacity)), num_keys=1)
-    s = -neg_s  # descending
-    rows = idx[order]
-    per_class = jnp.where(
-        (preds[rows][:, None] == jnp.arange(num_classes)[None, :])
-        & valid[order][:, None],
-        packed[rows][:, None],
-        0,
-    )
-    counts = jnp.cumsum(per_class, axis=0)
-    # a candidate's point set ends at the last point of its tie block
-    block_end = jnp.append(s[1:] != s[:-1], True) & (s > -jnp.inf)
-    feasible = _feasible(counts, eps, c1, slack) & block_end[:, None]
-    return jnp.min(jnp.where(feasible, s[:, None], jnp.inf), axis=0)
+def select_binary_search(levels, num_classes, accept, n_min):
+    """Selection with Guaranteed Risk (SPEC 12, `sgr`): over the `count` candidates
+    with n >= n_min (and > MIN_COUNT), in ascending t, lo = -1, hi = count; test
+    mid = (lo + hi) // 2: accepted, hi = mid, else lo = mid; the candidate at hi (none
+    if hi = count)."""
+    capacity = levels.cls.shape[0]
+    first = levels.start[:num_classes]
+    # count = 1 + the candidate index of the class's ceil(n_min)-th highest point
+    need = jnp.maximum(jnp.ceil(n_min[:num_classes]), MIN_COUNT + 1).astype(jnp.int32)
+    has = levels.start[1:] - first >= need
+    count = jnp.where(has, levels.cand[jnp.minimum(first + need - 1, capacity - 1)] + 1, 0)
+    classes = jnp.arange(num_classes)
+
+    def step(_, bracket):
+        lo, hi = bracket
+        mid = (lo + hi) // 2
+        n, wrong = counts_at(levels, num_classes, jnp.maximum(mid, 0))
+        ok = accept(n, wrong, classes)
+        live = hi - lo > 1
+        return jnp.where(live & ~ok, mid, lo), jnp.where(live & ok, mid, hi)
+
+    steps = math.ceil(math.log2(max(GRID_SIZE, capacity) + 1))
+    _, hi = jax.lax.fori_loop(0, steps, step, (jnp.full_like(count, -1), count))
+    return jnp.where(hi < count, hi, _NONE)
 
 
-def paper_estimator(num_classes: int, capacity: int, slack) -> Estimator:
-    """SPEC section 3 for a validation buffer of static size `capacity`."""
-    if capacity > MAX_CAPACITY:
-        raise ValueError(f"validation capacity {capacity} exceeds {MAX_CAPACITY}")
-    raw_capacity = min(capacity, GRID_ABOVE)
+# ---- estimators ------------------------------------------------------------------
 
-    def estimate(scores, preds, labels, active, eps, c1):
-        packed = jnp.where(active, 1 + _WRONG * (labels != preds), 0).astype(jnp.int32)
-        raw = _raw_thresholds(
-            scores, preds, packed, active, eps, c1, slack, num_classes, raw_capacity
-        )
-        if capacity <= GRID_ABOVE:
-            return raw
-        grid = _grid_thresholds(
-            scores, preds, packed, active, eps, c1, slack, num_classes
-        )
-        return jnp.where(jnp.sum(active) > GRID_ABOVE, grid, raw)
 
-    return estimate
+def _union_classes_candidates_rounds(delta, k, rounds, levels, n_kept):
+    """delta / (k |T| R): every candidate of every class in every round (SPEC 12)."""
+    del n_kept
+    return delta / (k * levels.n_candidates.astype(jnp.float32) * rounds)
+
+
+def _union_classes_rounds(delta, k, rounds, levels, n_kept):
+    """delta / (k R): one fixed-sequence procedure per class and round (SPEC 12)."""
+    del levels, n_kept
+    return delta / (k * rounds)
+
+
+def _union_sgr(delta, k, rounds, levels, n_kept):
+    """delta / (k R s), s = ceil(log2(|T'| + 1)) with |T'| the class's candidates with
+    n > MIN_COUNT: the most tests a binary search with lo = -1, hi <= |T'| makes
+    (SPEC 12 writes ceil(log2 |T'|), one short when |T'| is a power of two)."""
+    del levels
+    steps = jnp.maximum(jnp.ceil(jnp.log2(n_kept.astype(jnp.float32) + 1.0)), 1.0)
+    return delta / (k * rounds * steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimator:
+    """A threshold estimator (SPEC 3 and 12): its bound, its selection and, for the
+    guaranteed ones, the share delta' of delta that each of its tests gets (`level`).
+
+    Calling it with (k, capacity, rounds) gives the pure function
+    `estimate(scores, preds, labels, active, eps, c1, delta=0.05) -> (k,)` for a
+    validation buffer of static size `capacity` in a run that estimates thresholds in at
+    most `rounds` rounds (the R of the union bound)."""
+
+    name: str
+    guarantee: str  # what it promises, and under which assumptions
+    bound: Callable  # (n, wrong, eps, c1, level) -> u, an upper bound on the error
+    select: Callable  # (levels, k, accept, n_min) -> candidate index per class
+    level: Callable | None = None  # (delta, k, R, levels, |T'| per class) -> delta'
+    accept: Callable | None = None  # (n, wrong, eps, c1, level) -> u <= eps, directly
+
+    @property
+    def guaranteed(self) -> bool:
+        return self.level is not None
+
+    def __call__(self, num_classes: int, capacity: int, rounds: int = 1):
+        if capacity > MAX_CAPACITY:
+            raise ValueError(f"validation capacity {capacity} exceeds {MAX_CAPACITY}")
+        k = num_classes
+
+        def estimate(scores, preds, labels, active, eps, c1, delta=DEFAULT_DELTA):
+            levels = count_levels(scores, preds, labels, active, k)
+            if self.guaranteed:
+                first = levels.start[:k]
+                kept = levels.start[1:] - first > MIN_COUNT
+                n_kept = jnp.where(
+                    kept, levels.cand[jnp.minimum(first + MIN_COUNT, capacity - 1)] + 1, 0
+                )
+                level = jnp.broadcast_to(
+                    self.level(delta, k, rounds, levels, n_kept), (k,)
+                )
+                # fewer points than ln(delta') / ln(1 - eps) can never pass (w = 0)
+                n_min = jnp.log(level) / jnp.log1p(-eps)
+
+                def accept(n, wrong, cls):
+                    return self.accept(n, wrong, eps, c1, _of_class(level, cls))
+
+            else:  # the paper's slacks: u <= eps, with the tie tolerance
+                n_min = jnp.zeros(k)
+
+                def accept(n, wrong, cls):
+                    del cls
+                    u = self.bound(n, wrong, eps, c1, None)
+                    return u <= eps * (1.0 + TIE_RTOL)
+
+            idx = self.select(levels, k, accept, n_min)
+            return jnp.where(idx != _NONE, levels.value(idx), jnp.inf)
+
+        return estimate
+
+
+def _slack_estimator(name: str, slack, guarantee: str) -> Estimator:
+    return Estimator(name, guarantee, _slack_bound(slack), select_smallest)
 
 
 ESTIMATORS = {
-    "sigma": lambda k, cap: paper_estimator(k, cap, sigma_slack),
-    "hoeffding": lambda k, cap: paper_estimator(k, cap, hoeffding_slack),
+    e.name: e
+    for e in [
+        _slack_estimator(
+            "sigma",
+            sigma_slack,
+            "none: err + C1 sqrt(err(1-err)) is not a confidence bound; it is 0 when "
+            "err = 0 whatever n (the paper preset)",
+        ),
+        _slack_estimator(
+            "hoeffding",
+            hoeffding_slack,
+            "none as used: err + C1/sqrt(n) is Hoeffding's bound for one fixed "
+            "candidate at delta = exp(-2 C1^2), with no union over candidates, "
+            "classes or rounds",
+        ),
+        _slack_estimator(
+            "plugin",
+            plugin_slack,
+            "none: the empirical error wrong / n (section 3 with C1 = 0)",
+        ),
+        Estimator(
+            "clopper_pearson",
+            "for one round and class, if the model and the candidate set do not "
+            "depend on the validation points, P(population error of {score >= t[y], "
+            "pred = y} > eps) <= delta / (k R), by a union over the |T| candidates; "
+            "over the run, <= delta by a union over classes and rounds",
+            _clopper_pearson_bound,
+            select_smallest,
+            level=_union_classes_candidates_rounds,
+            accept=_binomial_accept,
+        ),
+        Estimator(
+            "ltt",
+            "for one round and class, under the same independence, P(population "
+            "error of the chosen region > eps) <= delta / (k R) by fixed-sequence "
+            "testing from the largest candidate down (Learn then Test), with no union "
+            "over candidates; over the run, <= delta by a union over classes and rounds",
+            _clopper_pearson_bound,
+            select_fixed_sequence,
+            level=_union_classes_rounds,
+            accept=_binomial_accept,
+        ),
+        Estimator(
+            "sgr",
+            "for one round and class, under the same independence, P(population "
+            "error of the chosen region > eps) <= delta / (k R) by a union over the "
+            "at most s tests of the binary search (Selection with Guaranteed Risk); "
+            "over the run, <= delta by a union over classes and rounds",
+            _clopper_pearson_bound,
+            select_binary_search,
+            level=_union_sgr,
+            accept=_binomial_accept,
+        ),
+    ]
 }
