@@ -127,6 +127,9 @@ def grid_params(*axes, **named) -> RunParams:
     """The Cartesian product of the grid axes (given in `RunParams` order, positionally
     or by name), flattened with the last axis varying fastest, as host arrays in 64-bit;
     `device_params` casts them."""
+    from tbal_jax.validate import check_grid  # it imports this module
+
+    check_grid(None, *axes, **named)
     values = RunParams(*axes, **named)
     mesh = np.meshgrid(*(np.asarray(v) for v in values), indexing="ij")
     return RunParams(
@@ -214,7 +217,9 @@ class StaticConfig:
         `dataset` is a `Dataset` or the name of a synthetic one; `protocol` a `Protocol`
         or its name."""
         from tbal_jax.data import get_dataset
+        from tbal_jax.validate import check_for_grid
 
+        check_for_grid(dataset, n_val, n_train, protocol)
         if isinstance(dataset, str):
             dataset = get_dataset(dataset)
         if isinstance(protocol, str):

@@ -24,21 +24,35 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from tbal_jax.config import SWEPT, RunParams, StaticConfig, device_params
+from tbal_jax.errors import ConfigError
 from tbal_jax.run import RoundRecord, RunSummary, make_run, summarise
-from tbal_jax.validate import check_capacity
+from tbal_jax.validate import (
+    check_capacity,
+    check_cells,
+    check_chunking,
+    check_seeds,
+    check_static,
+)
 
 DEFAULT_CHUNK_RUNS = 64  # measured: small chunks keep the vmapped Newton loops short
 DEFAULT_MEMORY_BUDGET_GIB = 8.0  # per chunk; leaves room on a 24 GiB machine
+CPU_MS_PER_RUN = 6.0  # README benchmark, unit ball on a 2-core CPU
+FASHION_MS_PER_RUN = 482.0  # README benchmark, Fashion-MNIST on the same CPU
+LARGE_RUNS = 10_000  # a sweep this large, or
+LARGE_SECONDS = 300.0  # this slow by `rough_seconds`, says so before compiling
 
 
 class SweepOutput(NamedTuple):
@@ -71,15 +85,14 @@ def seed_keys(seeds) -> jax.Array:
     return jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
 
 
-TRACE_COUNT = {"sweep": 0}  # how often the sweep program was traced (tests use it)
-
-
-def _sweep_fn(cfg: StaticConfig):
+def _sweep_fn(cfg: StaticConfig, on_trace=lambda: None):
+    """The jitted sweep over (seed keys, grid, dataset arrays); `on_trace` is called
+    each time it is traced."""
     sim = make_run(cfg)
     n_pool = cfg.dataset.n_pool
 
     def per_seed(key, grid: RunParams, arrays) -> SweepOutput:
-        TRACE_COUNT["sweep"] += 1
+        on_trace()
         data_key, loop_key = jax.random.split(key)
         pools = cfg.dataset.split(data_key, arrays)
 
@@ -98,20 +111,32 @@ def _sweep_fn(cfg: StaticConfig):
     return jax.jit(jax.vmap(per_seed, in_axes=(0, None, None)))
 
 
-_COMPILED: dict = {}
-
-
 def _spec(a, sharding):
     return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding)
 
 
-def compiled_sweep(cfg: StaticConfig, chunk_seeds: int, grid_size: int, arrays=()):
-    """The compiled program for (cfg, chunk shape, data shapes), compiled once per
-    process; returns (compiled, compile seconds)."""
-    split, replicated = _shardings()
-    arrays_spec = jax.tree.map(lambda a: _spec(a, replicated), arrays)
-    cache_key = (cfg, chunk_seeds, grid_size, str(arrays_spec))
-    if cache_key not in _COMPILED:
+class Sweeper:
+    """Owns a process's compiled sweep programs, one per (cfg, chunk shape, data
+    shapes): at most `max_programs`, the least recently used dropped first (each holds
+    its executable's memory). `traces` counts how often a sweep was traced."""
+
+    def __init__(self, max_programs: int = 16):
+        self.max_programs = max_programs
+        self.traces = 0
+        self._programs: OrderedDict = OrderedDict()
+
+    def _traced(self) -> None:
+        self.traces += 1
+
+    def compiled(self, cfg: StaticConfig, chunk_seeds: int, grid_size: int, arrays=()):
+        """The compiled program, compiled at most once while it is held; returns
+        (compiled, compile seconds)."""
+        split, replicated = _shardings()
+        arrays_spec = jax.tree.map(lambda a: _spec(a, replicated), arrays)
+        cache_key = (cfg, chunk_seeds, grid_size, str(arrays_spec))
+        if cache_key in self._programs:
+            self._programs.move_to_end(cache_key)
+            return self._programs[cache_key]
         keys = jax.ShapeDtypeStruct(
             (chunk_seeds,), jax.random.key(0).dtype, sharding=split
         )
@@ -122,9 +147,20 @@ def compiled_sweep(cfg: StaticConfig, chunk_seeds: int, grid_size: int, arrays=(
             )
         )
         start = time.perf_counter()
-        compiled = _sweep_fn(cfg).trace(keys, grid, arrays_spec).lower().compile()
-        _COMPILED[cache_key] = (compiled, time.perf_counter() - start)
-    return _COMPILED[cache_key]
+        fn = _sweep_fn(cfg, self._traced)
+        compiled = fn.trace(keys, grid, arrays_spec).lower().compile()
+        self._programs[cache_key] = (compiled, time.perf_counter() - start)
+        while len(self._programs) > self.max_programs:
+            self._programs.popitem(last=False)
+        return self._programs[cache_key]
+
+
+SWEEPER = Sweeper()  # the default owner of compiled sweeps
+
+
+def compiled_sweep(cfg: StaticConfig, chunk_seeds: int, grid_size: int, arrays=()):
+    """`SWEEPER.compiled`: (compiled program, compile seconds)."""
+    return SWEEPER.compiled(cfg, chunk_seeds, grid_size, arrays)
 
 
 def peak_bytes(compiled) -> int:
@@ -143,13 +179,13 @@ def chunk_seed_count(n_seeds: int, grid_size: int, chunk_runs: int) -> int:
     return -(-per_chunk // n_dev) * n_dev
 
 
-def _fit_chunk(cfg, per_chunk, grid_size, arrays, budget_bytes):
+def _fit_chunk(sweeper, cfg, per_chunk, grid_size, arrays, budget_bytes):
     """Halve the seeds per chunk until XLA's peak-memory estimate fits the budget (or
     the chunk is as small as it can be); returns (compiled, compile s, seeds, peak)."""
     smallest = MIN_BATCH * jax.device_count()
     total_s = 0.0
     while True:
-        compiled, seconds = compiled_sweep(cfg, per_chunk, grid_size, arrays)
+        compiled, seconds = sweeper.compiled(cfg, per_chunk, grid_size, arrays)
         total_s += seconds
         peak = peak_bytes(compiled)
         if peak <= budget_bytes or per_chunk <= smallest:
@@ -158,7 +194,8 @@ def _fit_chunk(cfg, per_chunk, grid_size, arrays, budget_bytes):
 
 
 def _shardings():
-    """(seed axis split over every device, replicated), or (None, None) on one device."""
+    """(seed axis split over every device of every process, replicated), or (None,
+    None) on one device."""
     if jax.device_count() == 1:
         return None, None
     mesh = jax.make_mesh(
@@ -167,9 +204,80 @@ def _shardings():
     return NamedSharding(mesh, P("seeds")), NamedSharding(mesh, P())
 
 
+def _put(tree, sharding):
+    """Host arrays onto the devices. With several processes every process holds the
+    same host arrays and places the parts its own devices hold."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+    return jax.tree.map(
+        lambda a: jax.make_array_from_callback(
+            a.shape, sharding, lambda index: np.asarray(a)[index]
+        ),
+        tree,
+    )
+
+
+def _keys(seeds: np.ndarray, sharding) -> jax.Array:
+    keys = seed_keys(seeds)
+    if jax.process_count() == 1:
+        return jax.device_put(keys, sharding)
+    return jax.random.wrap_key_data(
+        _put(np.asarray(jax.random.key_data(keys)), sharding)
+    )
+
+
+def _fetch(out):
+    """A chunk's output on the host of every process (gathered over processes)."""
+    if jax.process_count() == 1:
+        return jax.device_get(out)
+    return multihost_utils.process_allgather(out, tiled=True)
+
+
 def _pad(a: np.ndarray, size: int) -> np.ndarray:
     """Repeat the last entry up to `size` (padding runs are computed, then dropped)."""
     return np.concatenate([a, np.repeat(a[-1:], size - len(a), axis=0)])
+
+
+def _trim(output, seeds: int, cells: int):
+    """Drop the padding runs: the first `seeds` seeds and `cells` cells."""
+    return jax.tree.map(lambda x: x[:seeds, :cells], output)
+
+
+def rough_seconds(cfg: StaticConfig, runs: int) -> float:
+    """A rough CPU time for `runs` runs, before anything is compiled: the README's CPU
+    benchmark (unit ball ~6 ms per run; Fashion-MNIST, 60,000 x 64 with 10 classes,
+    ~480 ms), scaled by the pool's size x dimension x classes."""
+    d = cfg.dataset
+    size = d.n_pool * d.dim * d.num_classes / (60_000 * 64 * 10)
+    return runs * max(CPU_MS_PER_RUN, FASHION_MS_PER_RUN * size) / 1000
+
+
+def _announce(label: str, cfg: StaticConfig, n_seeds: int, n_cells: int) -> None:
+    """The run count, and for a large sweep a rough time, said before compiling."""
+    runs = n_seeds * n_cells
+    seconds = rough_seconds(cfg, runs)
+    if runs >= LARGE_RUNS or seconds >= LARGE_SECONDS:
+        logging.warning(
+            "%s: %d seeds x %d grid cells = %d runs, roughly %.0f min on a CPU "
+            "(compiling first; the log gives a measured ETA after each chunk)",
+            label,
+            n_seeds,
+            n_cells,
+            runs,
+            seconds / 60,
+        )
+    else:
+        logging.info("%s: %d runs; compiling", label, runs)
+
+
+class Chunk(NamedTuple):
+    """A finished chunk, passed to `run_sweep`'s `on_chunk` on the host: its seeds and
+    their outputs (padding dropped), each field (seeds in chunk, G, ...)."""
+
+    index: int
+    count: int  # chunks in the sweep
+    seeds: np.ndarray
+    output: SweepOutput
 
 
 def run_sweep(
@@ -179,17 +287,28 @@ def run_sweep(
     chunk_runs: int = DEFAULT_CHUNK_RUNS,
     label: str = "sweep",
     memory_budget_gib: float = DEFAULT_MEMORY_BUDGET_GIB,
+    on_chunk: Callable[[Chunk], None] | None = None,
+    sweeper: Sweeper | None = None,
 ) -> SweepResult:
-    """Run all seeds x grid cells; see the module docstring."""
-    seeds = np.asarray(seeds, np.int64)
-    grid = RunParams(*(np.asarray(a) for a in grid))
+    """Run all seeds x grid cells; see the module docstring. Every input is checked
+    before anything compiles (`tbal_jax.validate`). `on_chunk(chunk)` is called after
+    each chunk (`tbal_jax.store` saves it there); `sweeper` owns the compiled programs
+    (default: `SWEEPER`)."""
+    sweeper = sweeper or SWEEPER
+    check_static(cfg)
+    seeds = check_seeds(seeds)
+    check_cells(cfg.dataset, grid)
+    grid = RunParams(*(np.ravel(a) for a in grid))
     check_capacity(cfg, grid.n_val, grid.n_train)
+    check_chunking(chunk_runs, memory_budget_gib)
     n_cells = len(grid.n_val)
     g = max(n_cells, MIN_BATCH)
+    _announce(label, cfg, len(seeds), n_cells)
     on_device = device_params(RunParams(*(_pad(a, g) for a in grid)))
     split, replicated = _shardings()
-    arrays = jax.device_put(cfg.dataset.device_arrays(), replicated)
+    arrays = _put(cfg.dataset.device_arrays(), replicated)
     compiled, compile_s, per_chunk, peak = _fit_chunk(
+        sweeper,
         cfg,
         chunk_seed_count(len(seeds), g, chunk_runs),
         g,
@@ -211,13 +330,15 @@ def run_sweep(
         compile_s,
     )
     outputs = []
-    on_device = jax.device_put(on_device, replicated)
+    on_device = _put(on_device, replicated)
     start = time.perf_counter()
     for c in range(n_chunks):
         chunk = padded[c * per_chunk : (c + 1) * per_chunk]
-        keys = jax.device_put(seed_keys(chunk), split)
-        out = jax.block_until_ready(compiled(keys, on_device, arrays))
-        outputs.append(jax.device_get(out))
+        out = jax.block_until_ready(compiled(_keys(chunk, split), on_device, arrays))
+        real = min(per_chunk, len(seeds) - c * per_chunk)
+        outputs.append(_trim(_fetch(out), real, n_cells))
+        if on_chunk is not None:
+            on_chunk(Chunk(c, n_chunks, chunk[:real], outputs[-1]))
         elapsed = time.perf_counter() - start
         eta = elapsed / (c + 1) * (n_chunks - c - 1)
         logging.info(
@@ -229,9 +350,7 @@ def run_sweep(
             eta,
         )
     run_s = time.perf_counter() - start
-    merged = jax.tree.map(
-        lambda *xs: np.concatenate(xs)[: len(seeds), :n_cells], *outputs
-    )
+    merged = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
     return SweepResult(
         seeds,
         grid,
@@ -247,6 +366,12 @@ def run_sweep(
 
 def run_one(cfg: StaticConfig, seed: int, params: RunParams) -> SweepResult:
     """One (seed, grid cell), computed exactly as inside any sweep."""
+    check_seeds([seed])
+    if not isinstance(params, RunParams) or any(np.size(a) != 1 for a in params):
+        raise ConfigError(
+            f"params={params!r}: give one RunParams of single values, "
+            "e.g. RunParams(400, 500, 0.01, 0.0)"
+        )
     return run_sweep(
-        cfg, [seed], RunParams(*(np.atleast_1d(a) for a in params)), label="run_one"
+        cfg, [seed], RunParams(*(np.ravel(a) for a in params)), label="run_one"
     )

@@ -1,7 +1,10 @@
 """Input checks that run on the host before anything is compiled.
 
-Every check raises `ConfigError` with one line that names the bad value and says what to
-fix; the command line prints that line and exits non-zero, without a traceback.
+One set of checks for the command line and every public function (`run_sweep`,
+`run_one`, `StaticConfig.for_grid`, `grid_params`, `run_experiment`, the loaders). Each
+raises `ConfigError` with one line that names the bad value and says what to fix; the
+command line prints that line and exits with status 2, without a traceback. The ranges
+come from the declaration of the swept values (`config.SWEPT`) and the dataset's pools.
 """
 
 from __future__ import annotations
@@ -9,65 +12,210 @@ from __future__ import annotations
 import math
 import numbers
 
-from tbal_jax.config import SWEPT, RunParams, StaticConfig
+import numpy as np
+
+from tbal_jax.config import SWEPT, Protocol, RunParams, StaticConfig, get_protocol
 from tbal_jax.data import Dataset, get_dataset
-from tbal_jax.errors import ConfigError
-from tbal_jax.thresholds import MAX_CAPACITY
+from tbal_jax.errors import ConfigError, lookup
+from tbal_jax.queries import QUERIES
+from tbal_jax.scores import SCORES
+from tbal_jax.thresholds import ESTIMATORS, MAX_CAPACITY
 
-__all__ = ["ConfigError", "check_grid", "check_seeds", "check_capacity"]
+__all__ = [
+    "ConfigError",
+    "check_axes",
+    "check_capacity",
+    "check_cells",
+    "check_chunking",
+    "check_for_grid",
+    "check_grid",
+    "check_seeds",
+    "check_static",
+]
+SEED_LIMIT = 2**32  # jax.random.key takes a uint32 seed: larger ones would wrap
+DECLARED = SWEPT._asdict()
 
 
-def _numbers(name: str, values) -> list[float]:
-    """Finite real numbers (NumPy scalars included), no repeats: a repeated grid value
-    would count the same runs twice in the summary."""
+def _values(name: str, values) -> list:
+    """A 1-d, non-empty sequence of values (a list, tuple or array)."""
+    if isinstance(values, (str, bytes, dict)) or np.ndim(values) != 1:
+        raise ConfigError(
+            f"{name}={values!r} is not a list of values; give e.g. [1, 2]"
+        )
     values = list(values)
     if not values:
         raise ConfigError(f"{name} is empty: give at least one value")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise ConfigError(f"{name}={v!r} is not a number")
-        if not math.isfinite(v):
-            raise ConfigError(f"{name}={v} is not a finite number")
-    if len(set(values)) < len(values):
-        raise ConfigError(f"{name}={','.join(str(v) for v in values)} repeats a value")
     return values
 
 
-def _upper(dataset: Dataset, high) -> float:
+def _upper(dataset: Dataset | None, high) -> float:
     """A `Swept.high`: a number, or the name of a dataset size (the validation pool is
-    also capped by the threshold search's capacity)."""
+    also capped by the threshold search's capacity); no bound without a dataset."""
+    if not isinstance(high, str):
+        return high
+    if dataset is None:
+        return math.inf
     if high == "n_val_pool":
         return min(dataset.n_val_pool, MAX_CAPACITY)
-    if isinstance(high, str):
-        return getattr(dataset, high)
-    return high
+    return getattr(dataset, high)
 
 
-def check_grid(dataset: Dataset | str, *axes, **named) -> None:
-    """Check every swept axis (given in `RunParams` order, positionally or by name)
-    against its declaration in `config.SWEPT` and the dataset's pools (SPEC 2, 3, 7)."""
+def _check_value(name: str, v, dataset: Dataset | None) -> None:
+    """One swept value: a finite real number (NumPy scalars included), whole where the
+    declaration is an integer, inside the declared range."""
+    decl = DECLARED[name]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise ConfigError(f"{name}={v!r} is not a number")
+    if not math.isfinite(v):
+        raise ConfigError(f"{name}={v} is not a finite number")
+    if decl.integer and float(v) != int(v):
+        raise ConfigError(f"{name}={v} is not a whole number")
+    high = _upper(dataset, decl.high)
+    above = v >= high if decl.open_high else v > high
+    if v < decl.low or above:
+        where = f" for {dataset.name}" if dataset is not None else ""
+        raise ConfigError(
+            f"{name}={v} is out of range: {decl.why} ({decl.low:g}..{high:g}{where})"
+        )
+
+
+def _dataset(dataset) -> Dataset:
     if isinstance(dataset, str):
-        dataset = get_dataset(dataset)
-    for name, values, decl in zip(RunParams._fields, RunParams(*axes, **named), SWEPT):
-        high = _upper(dataset, decl.high)
-        for v in _numbers(name, values):
-            if decl.integer and float(v) != int(v):
-                raise ConfigError(f"{name}={v} is not a whole number")
-            above = v >= high if decl.open_high else v > high
-            if v < decl.low or above:
-                raise ConfigError(
-                    f"{name}={v} is out of range: {decl.why} "
-                    f"({decl.low:g}..{high:g} for {dataset.name})"
-                )
+        return get_dataset(dataset)
+    if not isinstance(dataset, Dataset):
+        raise ConfigError(
+            f"dataset={dataset!r} is not a Dataset; give a name (unit_ball, circles) "
+            "or tbal_jax.loaders.load_dataset(...)"
+        )
+    return dataset
 
 
-def check_seeds(seeds) -> None:
-    seeds = list(seeds)
-    if not seeds:
-        raise ConfigError("no seeds: give --seeds=S with S >= 1")
+def check_axes(dataset: Dataset | str | None, **axes) -> None:
+    """Named grid axes (`RunParams` fields): each a non-empty list of valid values
+    without repeats (a repeated value would count the same runs twice); `dataset=None`
+    checks everything but the dataset's pool sizes."""
+    if dataset is not None:
+        dataset = _dataset(dataset)
+    for name, values in axes.items():
+        lookup(DECLARED, name, "swept value")
+        values = _values(name, values)
+        for v in values:
+            _check_value(name, v, dataset)
+        if len(set(values)) < len(values):
+            raise ConfigError(
+                f"{name}={','.join(str(v) for v in values)} repeats a value"
+            )
+
+
+def _named(axes: tuple, named: dict) -> dict:
+    """Axes given positionally (in `RunParams` order) or by name, as one dict; the axes
+    with defaults (`delta`) may be left out."""
+    if len(axes) > len(RunParams._fields):
+        raise ConfigError(
+            f"{len(axes)} grid axes given; the swept values are "
+            + ", ".join(RunParams._fields)
+        )
+    given = dict(zip(RunParams._fields, axes))
+    for name in named:
+        lookup(DECLARED, name, "swept value")
+        if name in given:
+            raise ConfigError(f"{name} is given twice")
+    given |= named
+    missing = [f for f in RunParams._fields if f not in given]
+    missing = [f for f in missing if f not in RunParams._field_defaults]
+    if missing:
+        raise ConfigError(f"no values for {', '.join(missing)}: give every grid axis")
+    return given
+
+
+def check_grid(dataset: Dataset | str | None, *axes, **named) -> None:
+    """Check every grid axis (given in `RunParams` order, positionally or by name)
+    against its declaration in `config.SWEPT` and the dataset's pools (SPEC 2, 3, 7)."""
+    check_axes(dataset, **_named(axes, named))
+
+
+def check_for_grid(dataset, n_val, n_train, protocol) -> None:
+    """`StaticConfig.for_grid`'s arguments: a dataset, its N_v and N_q axes, a method."""
+    check_axes(dataset, n_val=n_val, n_train=n_train)
+    if not isinstance(protocol, Protocol):
+        get_protocol(protocol)
+
+
+def check_cells(dataset: Dataset, grid) -> None:
+    """A flattened grid (one entry per cell, as `grid_params` makes it): every axis of
+    the same length, every value valid, no cell twice."""
+    if not isinstance(grid, RunParams):
+        raise ConfigError(
+            f"grid={type(grid).__name__} is not a RunParams; build it with grid_params"
+        )
+    lengths = {name: np.size(v) for name, v in grid._asdict().items()}
+    if len(set(lengths.values())) > 1:
+        raise ConfigError(
+            "grid axes have different lengths ("
+            + ", ".join(f"{n} {k}" for n, k in lengths.items())
+            + "); build the grid with grid_params"
+        )
+    columns = {name: _values(name, np.ravel(v)) for name, v in grid._asdict().items()}
+    for name, values in columns.items():
+        for v in set(values):
+            _check_value(name, v, dataset)
+    cells = list(zip(*columns.values()))
+    if len(set(cells)) < len(cells):
+        raise ConfigError("the grid holds a cell twice: it would count its runs twice")
+
+
+def check_seeds(seeds) -> np.ndarray:
+    """Seeds: integers in [0, 2^32) without repeats (a repeat would count its runs
+    twice); returned as an int64 array."""
+    seeds = _values("seeds", seeds)
     for s in seeds:
-        if int(s) != s or not 0 <= s < 2**32:
-            raise ConfigError(f"seed {s} is not a whole number in [0, 2^32)")
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
+            raise ConfigError(f"seed {s!r} is not an integer")
+        if not 0 <= s < SEED_LIMIT:
+            raise ConfigError(f"seed {s} is out of range: give seeds in [0, 2^32)")
+    if len({int(s) for s in seeds}) < len(seeds):
+        repeated = sorted({int(s) for s in seeds if seeds.count(s) > 1})
+        raise ConfigError(f"seeds repeat {', '.join(map(str, repeated))}")
+    return np.asarray(seeds, np.int64)
+
+
+def check_chunking(chunk_runs, memory_budget_gib) -> None:
+    """Runs per compiled chunk (an integer >= 1) and a memory budget (GiB > 0)."""
+    if isinstance(chunk_runs, bool) or not isinstance(chunk_runs, numbers.Integral):
+        raise ConfigError(f"chunk_runs={chunk_runs!r} is not an integer")
+    if chunk_runs < 1:
+        raise ConfigError(f"chunk_runs={chunk_runs}: must be at least 1")
+    if (
+        isinstance(memory_budget_gib, bool)
+        or not isinstance(memory_budget_gib, numbers.Real)
+        or not 0 < memory_budget_gib < math.inf
+    ):
+        raise ConfigError(
+            f"memory_budget={memory_budget_gib!r}: give GiB above 0 (a finite number)"
+        )
+
+
+def check_static(cfg) -> None:
+    """A `StaticConfig` with a dataset, a protocol, known score, query and estimator
+    names and positive capacities."""
+    if not isinstance(cfg, StaticConfig):
+        raise ConfigError(
+            f"cfg={type(cfg).__name__} is not a StaticConfig; build one with "
+            "StaticConfig.for_grid"
+        )
+    _dataset(cfg.dataset)
+    if not isinstance(cfg.protocol, Protocol):
+        get_protocol(cfg.protocol)
+        raise ConfigError(
+            f"protocol={cfg.protocol!r} is a name; give config.get_protocol(name)"
+        )
+    lookup(SCORES, cfg.score, "score")
+    lookup(QUERIES, cfg.query, "query")
+    lookup(ESTIMATORS, cfg.estimator, "estimator")
+    for name in ("max_n_val", "max_n_train", "max_rounds", "round_segments"):
+        value = getattr(cfg, name)
+        if not isinstance(value, numbers.Integral) or value < 1:
+            raise ConfigError(f"{name}={value!r} must be an integer >= 1")
 
 
 def check_capacity(cfg: StaticConfig, n_val, n_train) -> None:

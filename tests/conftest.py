@@ -1,9 +1,26 @@
-"""Shared test setup: small static configs, keys and a float64 NumPy reference."""
+"""Shared test setup: deterministic CPU kernels, a persistent compilation cache shared
+with the tests' subprocesses and notebook kernels, strict rank promotion, the `slow`
+tier."""
+
+from pathlib import Path
 
 import jax
 import pytest
 
+from tbal_jax import runtime
+
+runtime.deterministic_cpu()  # before JAX's first computation (tbal_jax.runtime)
+runtime.compilation_cache(Path(__file__).parent.parent / ".pytest_cache" / "jax")
 jax.config.update("jax_numpy_rank_promotion", "raise")  # equinox's strictness
+
+# Monte-Carlo checks and the notebooks: `pytest -m "not slow"` leaves them out, CI runs them
+SLOW_MODULES = {"test_notebooks", "test_bounds_mc"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

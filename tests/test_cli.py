@@ -67,11 +67,11 @@ def test_unparseable_flag_fails_cleanly():
 
 
 def test_bad_input_is_caught_before_compiling(tmp_path):
-    traces = sweep.TRACE_COUNT["sweep"]
+    traces = sweep.SWEEPER.traces
     exp = get_experiment("unit_ball_val").with_grid(eps=[2.0])
     with pytest.raises(ConfigError, match="eps=2.0"):
         run_experiment(exp, [0], tmp_path)
-    assert sweep.TRACE_COUNT["sweep"] == traces
+    assert sweep.SWEEPER.traces == traces
 
 
 def test_list():

@@ -74,9 +74,9 @@ def test_new_grid_values_do_not_recompile(sweep_result):
     jax.block_until_ready(fn(keys, C.device_params(GRID), ()))
     jax.block_until_ready(fn(keys, C.device_params(other), ()))
     assert fn._cache_size() == 1
-    traces = S.TRACE_COUNT["sweep"]
+    traces = S.SWEEPER.traces
     S.run_sweep(CFG, [0, 7, 14], other)
-    assert S.TRACE_COUNT["sweep"] == traces  # the cached program served the new grid
+    assert S.SWEEPER.traces == traces  # the cached program served the new grid
 
 
 def test_different_seeds_differ(sweep_result):

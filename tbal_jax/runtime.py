@@ -1,0 +1,89 @@
+"""What an entry point asks of JAX before it starts: nothing here runs at import.
+
+- `deterministic_cpu()`: XLA's CPU backend rounds a dot differently with its experimental
+  YNNPACK fusions on, and differently for each batch size, so a run's result would depend
+  on the sweep it ran in (see `tbal_jax.sweep`). This turns those fusions off (about 10%
+  slower on CPU) through `XLA_FLAGS`, which XLA reads once, when its backend starts; it is
+  only set where the installed jaxlib knows the flag (XLA aborts on an unknown flag, and
+  older jaxlibs have no YNNPACK fusions to turn off).
+- `compilation_cache(folder)`: JAX's persistent compilation cache, so a later process
+  loads compiled sweeps instead of compiling them again (JAX docs, "Persistent
+  compilation cache").
+- `distributed(...)`: `jax.distributed.initialize`, for a sweep over several hosts.
+
+The command line, the tests (conftest.py) and the notebooks call the first two.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+
+
+def _jaxlib_knows(flag: str) -> bool:
+    """Whether a shared library of the installed jaxlib holds the flag's name."""
+    import jaxlib
+
+    name = flag.lstrip("-").encode()
+    for lib in sorted(Path(jaxlib.__file__).parent.glob("*.so")):
+        if lib.stat().st_size == 0:
+            continue
+        with (
+            open(lib, "rb") as f,
+            mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m,
+        ):
+            if m.find(name) >= 0:
+                return True
+    return False
+
+
+def _backend_started() -> bool:
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
+
+
+def deterministic_cpu() -> bool:
+    """Turn XLA's CPU YNNPACK fusions off (module docstring); returns whether the flag is
+    set. Call it before JAX starts its backend (before the first computation)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if YNN_FLAG in flags:
+        return True
+    if not _jaxlib_knows(YNN_FLAG):
+        return False
+    if _backend_started():
+        raise RuntimeError(
+            "deterministic_cpu() must run before JAX's first computation; "
+            "call it at the top of the program"
+        )
+    os.environ["XLA_FLAGS"] = f"{flags} {YNN_FLAG}=".strip()
+    return True
+
+
+def compilation_cache(folder: str | os.PathLike) -> None:
+    """Keep compiled programs in `folder` across processes (every program, however
+    quick its compile). Child processes inherit it through the environment."""
+    import jax
+
+    folder = str(Path(folder).absolute())
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def distributed(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Join a multi-process JAX job (`jax.distributed.initialize`). Without arguments
+    JAX reads them from the cluster (SLURM, Open MPI, Kubernetes, TPU pods); on CPU the
+    processes exchange results through gloo."""
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator, num_processes, process_id)
