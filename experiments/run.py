@@ -9,6 +9,10 @@ them --val_fraction of the points is split off per seed), --data_dir for Fashion
 `--list` lists the experiments; `--experiment=all` runs every one into DIR/<experiment>/
 (the Fashion-MNIST ones only where their files are).
 Bad input and bad data get a one-line error and exit status 2, before any compilation.
+Each finished chunk is saved in DIR as it finishes (`tbal_jax.store`): after Ctrl-C
+(exit 130), a full disk (exit 1) or a kill, the same command resumes; a DIR holding
+another configuration's results is refused unless --overwrite. --distributed runs one
+sweep over several processes (README, "Many GPUs and clusters").
 """
 
 from __future__ import annotations
@@ -16,21 +20,27 @@ from __future__ import annotations
 import sys
 import time
 
+import matplotlib
 from absl import app, flags
 
+from tbal_jax import deterministic_cpu
 from tbal_jax.config import SWEPT
+from tbal_jax.errors import Stopped
 from tbal_jax.experiments import (
     EXPERIMENTS,
+    PAPER_SEED_STRIDE,
     available_experiments,
     get_experiment,
     paper_seeds,
     run_experiment,
 )
 from tbal_jax.loaders import DEFAULT_FASHION_DIR, load_dataset
+from tbal_jax.runtime import distributed
 from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, DEFAULT_MEMORY_BUDGET_GIB
-from tbal_jax.validate import ConfigError
+from tbal_jax.validate import SEED_LIMIT, ConfigError
 
 FLAGS = flags.FLAGS
+MAX_SEEDS = (SEED_LIMIT - 1) // PAPER_SEED_STRIDE + 1  # seeds 0, 7, ... below 2^32
 flags.DEFINE_string(
     "experiment",
     "unit_ball_val",
@@ -61,6 +71,20 @@ flags.DEFINE_float(
     "share of an .npz without x_val split off per seed as the validation pool",
 )
 flags.DEFINE_bool("list", False, "list the experiments and exit")
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "replace the results of another configuration in --out (and its stale files)",
+)
+flags.DEFINE_bool(
+    "distributed",
+    False,
+    "join a multi-process run (jax.distributed.initialize; the cluster's settings "
+    "unless --coordinator, --num_processes and --process_id are given)",
+)
+flags.DEFINE_string("coordinator", None, "HOST:PORT of process 0, for --distributed")
+flags.DEFINE_integer("num_processes", None, "processes in a --distributed run")
+flags.DEFINE_integer("process_id", None, "this process's index in a --distributed run")
 
 
 def _numbers(name: str, values, kind):
@@ -105,22 +129,29 @@ def _experiments():
     return exps, skipped
 
 
-def main(argv):
+def main(argv) -> int:
     if len(argv) > 1:
         raise ConfigError(
             f"unexpected argument {argv[1]!r}; flags look like --seeds=10"
         )
     if FLAGS.list:
         for name, exp in EXPERIMENTS.items():
-            print(f"{name:20s} {exp.dataset:14s} x={exp.axis:8s} {exp.figure_title}")
+            print(f"{name:20s} {exp.dataset:14s} x={exp.axis:8s} {exp.figure_title()}")
         return 0
+    if FLAGS.distributed or FLAGS.coordinator:
+        distributed(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
     if FLAGS.memory_budget <= 0:
         raise ConfigError(f"--memory_budget={FLAGS.memory_budget}: give GiB above 0")
+    if FLAGS.out is not None and not FLAGS.out.strip():
+        raise ConfigError("--out is empty: give --out=FOLDER, or leave it out")
     exps, skipped = _experiments()
     for line in skipped:
         print(f"skipped {line}")
-    if FLAGS.seeds < 1:
-        raise ConfigError(f"--seeds={FLAGS.seeds}: give at least one seed")
+    if not 1 <= FLAGS.seeds <= MAX_SEEDS:
+        raise ConfigError(
+            f"--seeds={FLAGS.seeds}: give 1 to {MAX_SEEDS} seeds (the paper's seeds "
+            "0, 7, 14, ... must stay below 2^32)"
+        )
     if FLAGS.chunk_runs < 1:
         raise ConfigError(f"--chunk_runs={FLAGS.chunk_runs}: must be at least 1")
     start = time.perf_counter()
@@ -136,6 +167,7 @@ def main(argv):
             FLAGS.chunk_runs,
             dataset=dataset,
             memory_budget_gib=FLAGS.memory_budget,
+            overwrite=FLAGS.overwrite,
         )
         written = [
             str(p)
@@ -143,17 +175,61 @@ def main(argv):
             if key != "summary_rows"
             for p in (value if isinstance(value, list) else [value])
         ]
-        print(f"{exp.name}: wrote " + ", ".join(written))
+        if written:
+            print(f"{exp.name}: wrote " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 
-def run():
+def _parse(argv: list[str]) -> list[str]:
+    """Parse the flags (afresh: tests call this more than once); an unparseable flag is
+    a `ConfigError` of one line."""
+    FLAGS.unparse_flags()
     try:
-        app.run(main)
+        return FLAGS(argv)
+    except flags.Error as err:
+        raise ConfigError(" ".join(str(err).split())) from None
+
+
+def _status(argv: list[str]) -> int:
+    """`main` with its errors as one line on stderr: 2 for bad input, 130 for Ctrl-C,
+    1 for a full disk."""
+    try:
+        return main(argv)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Stopped as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        return 130 if err.interrupted else 1
+    except KeyboardInterrupt:
+        print("stopped: interrupted before any result was saved", file=sys.stderr)
+        return 130
+
+
+def cli(argv: list[str]) -> int:
+    """The command line in this process (argv[0] is the program name): its exit
+    status. Call `deterministic_cpu()` first, as `run` does."""
+    try:
+        rest = _parse(argv)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return _status(rest)
+
+
+def _parse_or_exit(argv: list[str]) -> list[str]:
+    try:
+        return _parse(argv)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def run():
+    deterministic_cpu()
+    matplotlib.use("Agg")  # figures go to files only
+    app.run(lambda argv: sys.exit(_status(argv)), flags_parser=_parse_or_exit)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The one error type of bad input, raised on the host before anything compiles."""
+"""The error types of bad input (raised on the host before anything compiles) and of
+a run stopped part way (Ctrl-C, a full disk)."""
 
 
 class ConfigError(ValueError):
@@ -12,3 +13,12 @@ def lookup(registry: dict, name: str, kind: str, hint: str = ""):
             f"unknown {kind} {name!r}; choose one of {', '.join(registry)}{hint}"
         )
     return registry[name]
+
+
+class Stopped(Exception):
+    """A run stopped by Ctrl-C or a full disk after saving what it finished: one line
+    that says what was saved and how to resume."""
+
+    def __init__(self, message: str, interrupted: bool):
+        super().__init__(message)
+        self.interrupted = interrupted

@@ -11,6 +11,7 @@ passes `--data`, `--data_dir` and `--val_fraction` that way).
 from __future__ import annotations
 
 import dataclasses
+import types
 from pathlib import Path
 
 import jax
@@ -29,13 +30,15 @@ from tbal_jax.data import Dataset, host_pools
 from tbal_jax.errors import lookup
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.run import make_run
+from tbal_jax.store import FULL_DISK, ResultStore, array_digest, atomic_path
 from tbal_jax.sweep import (
     DEFAULT_CHUNK_RUNS,
     DEFAULT_MEMORY_BUDGET_GIB,
+    SweepResult,
     run_sweep,
     seed_keys,
 )
-from tbal_jax.validate import ConfigError, check_grid, check_seeds
+from tbal_jax.validate import ConfigError, check_chunking, check_grid, check_seeds
 
 PAPER_SEED_STRIDE = 7  # the paper's seeds are 0, 7, 14, ...
 C1_VALUES = (0.0, 0.25)
@@ -48,15 +51,26 @@ DATASET_LABELS = {
     "digits": "Digits",
     "npz": "Your data",
 }
-AXIS_SYMBOLS = {"n_val": "$N_v$", "n_train": "$N_q$", "eps": r"$\epsilon$"}
+AXIS_SYMBOLS = {
+    "n_val": "$N_v$",
+    "n_train": "$N_q$",
+    "eps": r"$\epsilon$",
+    "c1": "$C_1$",
+}
+AXIS_NAMES = {
+    "n_val": "validation size",
+    "n_train": "training budget",
+    "eps": "tolerance",
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """A named grid: dataset, the swept axis `x`, and the values of every axis.
 
-    `x="auto"` takes the axis with several values (N_v if none has); an empty `title`
-    is made from the dataset, the swept axis and the fixed values."""
+    `x="auto"` takes the axis with several values (N_v if none has); `title` heads the
+    figure's title (default: the dataset's name), the rest of which comes from the grid
+    (`figure_title`)."""
 
     name: str
     dataset: str
@@ -84,17 +98,23 @@ class Experiment:
             return self.x
         return next((a for a in SWEEP_AXES if len(getattr(self, a)) > 1), "n_val")
 
-    @property
-    def figure_title(self) -> str:
-        if self.title:
-            return self.title
-        fixed = ", ".join(
+    def figure_title(self, seeds=None) -> str:
+        """The title, from the grid itself: `title` (default: the dataset's name), the
+        swept axis, every axis with one value, and the seeds (how many, or which one a
+        scatter shows)."""
+        heading = self.title or DATASET_LABELS.get(self.dataset, self.dataset)
+        fixed = [
             f"{AXIS_SYMBOLS[a]} = {getattr(self, a)[0]:g}"
-            for a in SWEEP_AXES
-            if a != self.axis and len(getattr(self, a)) == 1
-        )
-        label = DATASET_LABELS.get(self.dataset, self.dataset)
-        return f"{label}: {plots.AXIS_LABELS[self.axis]} ({fixed})"
+            for a in (*SWEEP_AXES, "c1")
+            if len(getattr(self, a)) == 1 and (a != self.axis or self.kind == "scatter")
+        ]
+        if self.kind == "scatter":
+            seed = "" if seeds is None else f", seed {int(seeds[0])}"
+            return f"{heading}{seed} ({', '.join(fixed)})"
+        if seeds is not None:
+            fixed.append(f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+        what = "bounds vs observed" if self.kind == "bounds" else AXIS_NAMES[self.axis]
+        return f"{heading}: {what} ({', '.join(fixed)})"
 
     def check(self, dataset: Dataset | None = None) -> None:
         """Check the grid against `dataset` (default: this experiment's, loaded)."""
@@ -139,7 +159,6 @@ EXPERIMENTS = {
             UNIT_BALL_N_VAL,
             (500,),
             (0.01,),
-            title=r"Unit ball: validation size ($N_q$ = 500)",
         ),
         Experiment(
             "unit_ball_train",
@@ -148,7 +167,6 @@ EXPERIMENTS = {
             (4000,),
             (100, 150, 200, 250) + tuple(range(300, 1001, 100)),
             (0.01,),
-            title=r"Unit ball: training budget ($N_v$ = 4000)",
         ),
         Experiment(
             "unit_ball_eps",
@@ -157,7 +175,6 @@ EXPERIMENTS = {
             (4000,),
             (500,),
             (0.001, 0.005, 0.01, 0.03, 0.05),
-            title=r"Unit ball: tolerance ($N_q$ = 500, $N_v$ = 4000)",
         ),
         Experiment(
             "circles_train",
@@ -166,7 +183,6 @@ EXPERIMENTS = {
             (2000,),
             tuple(range(100, 1501, 100)),
             (0.01,),
-            title=r"Circles: training budget ($N_v$ = 2000)",
         ),
         Experiment(
             "circles_scatter",
@@ -178,7 +194,6 @@ EXPERIMENTS = {
             c1=(0.0,),
             kind="scatter",
             methods=("tbal", "al"),
-            title=r"Circles, first seed ($N_q$ = 500, $N_v$ = 2000, $C_1$ = 0)",
         ),
         Experiment(
             "bounds_vs_empirics",
@@ -190,7 +205,6 @@ EXPERIMENTS = {
             c1=(0.0,),
             kind="bounds",
             methods=("tbal",),
-            title=r"Unit ball: bounds vs observed ($N_q$ = 500, $C_1$ = 0)",
         ),
         Experiment(
             "fashion_mnist_val",
@@ -199,7 +213,7 @@ EXPERIMENTS = {
             (500, 1000, 2000, 4000, 6000, 8000, 10000),
             (1000,),
             (0.05,),
-            title=r"Fashion-MNIST, softmax regression: validation size ($N_q$ = 1000)",
+            title="Fashion-MNIST, softmax regression",
         ),
         Experiment(
             "fashion_mnist_train",
@@ -208,7 +222,7 @@ EXPERIMENTS = {
             (5000,),
             (200, 500, 1000, 2000, 3000, 5000),
             (0.05,),
-            title=r"Fashion-MNIST, softmax regression: training budget ($N_v$ = 5000)",
+            title="Fashion-MNIST, softmax regression",
         ),
         Experiment(
             "npz",
@@ -253,85 +267,194 @@ def run_experiment(
     chunk_runs: int = DEFAULT_CHUNK_RUNS,
     dataset: Dataset | None = None,
     memory_budget_gib: float = DEFAULT_MEMORY_BUDGET_GIB,
+    overwrite: bool = False,
 ) -> dict:
     """Sweep `exp` over `seeds` and write every output into `out_dir`.
 
-    `dataset` is the loaded data (default: `load_dataset(exp.dataset)`). Inputs are
-    checked first (a `ConfigError` says what to fix); the results are written before any
-    figure, so a plotting failure loses nothing computed. Each method is one compiled
-    sweep; "al" and "pl" rows come with their "_sc" twins.
+    `dataset` is the loaded data (default: `load_dataset(exp.dataset)`). Inputs and the
+    folder are checked first (a `ConfigError` says what to fix); each finished chunk is
+    saved at once (`tbal_jax.store`), so a stopped run resumes where it stopped when it is
+    run again (Ctrl-C and a full disk raise a one-line `Stopped`); a folder holding
+    another configuration's results is refused unless `overwrite`. The results are
+    written before any figure, so a plotting failure loses nothing computed. Each method
+    is one compiled sweep; "al" and "pl" rows come with their "_sc" twins.
     """
+    if not isinstance(exp, Experiment):
+        raise ConfigError(f"exp={exp!r} is not an Experiment; use get_experiment(name)")
     dataset = dataset or load_dataset(exp.dataset)
     exp.check(dataset)
-    check_seeds(seeds)
-    if exp.kind == "scatter":
-        return _scatter(exp, dataset, int(seeds[0]), Path(out_dir))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    seeds = check_seeds(seeds)
+    check_chunking(chunk_runs, memory_budget_gib)
+    store = ResultStore(
+        out_dir,
+        _fingerprint(exp, dataset, seeds),
+        overwrite,
+        stale=_output_patterns(),
+        writer=jax.process_index() == 0,
+    )
+    with store:
+        try:
+            if exp.kind == "scatter":
+                out = _scatter(exp, dataset, seeds, store.folder)
+                store.finish(out["figure"])
+                return out
+            sweeps = {
+                method: _sweep(
+                    exp, method, dataset, seeds, store, chunk_runs, memory_budget_gib
+                )
+                for method in exp.methods
+            }
+            if not store.writer:
+                return {}
+            return _write_outputs(exp, dataset, sweeps, store, memory_budget_gib)
+        except KeyboardInterrupt as err:
+            raise store.stopped(err) from None
+        except OSError as err:
+            if err.errno in FULL_DISK:
+                raise store.stopped(err) from None
+            raise
+
+
+def _fingerprint(exp: Experiment, dataset: Dataset, seeds: np.ndarray) -> dict:
+    """What a run's results depend on: the grid, the data, the seeds, the versions."""
+    arrays = dataset.arrays or ()
+    return {
+        "experiment": dataclasses.asdict(exp),
+        "dataset": results.describe_dataset(dataset) | {"digest": array_digest(arrays)},
+        "seeds": [int(s) for s in seeds],
+        "versions": {
+            k: v
+            for k, v in results.environment()["versions"].items()
+            if k in ("tbal-jax", "jax", "jaxlib")
+        },
+    }
+
+
+def _output_patterns() -> tuple[str, ...]:
+    """The names of the files `run_experiment` writes (for `--overwrite` to clear)."""
+    figures = tuple(f"{n}{tail}" for n in EXPERIMENTS for tail in (".p*", "_c1_*.p*"))
+    return ("results.csv", "summary.csv", "meta.json", "bounds.csv", "table*", *figures)
+
+
+def _sweep(exp, method, dataset, seeds, store, chunk_runs, memory_budget_gib):
+    """One method's sweep over the seeds the store does not hold yet, each chunk saved
+    as it finishes; returns (all seeds' `SweepResult` from the store, timings)."""
+    cfg = exp.static_config(dataset, method)
     grid = grid_params(exp.n_val, exp.n_train, exp.eps, exp.c1)
-    rows, timings, sweeps = [], {}, {}
-    for method in exp.methods:
-        cfg = exp.static_config(dataset, method)
-        sweeps[method] = run_sweep(
+    todo = store.todo(method, seeds)
+
+    def save(chunk):
+        part = types.SimpleNamespace(
+            seeds=chunk.seeds, grid=grid, outcomes=chunk.output.outcomes
+        )
+        rows = results.run_rows(exp.name, cfg, part)
+        store.save_chunk(
+            method, chunk, lambda p: results.write_csv(p, rows, results.RUN_COLUMNS)
+        )
+
+    timing = {
+        "static_config": results.describe_config(cfg),
+        "resumed_seeds": len(seeds) - len(todo),  # saved by an earlier, stopped run
+        "compile_seconds": 0.0,
+        "run_seconds": 0.0,
+        "chunks": 0,
+        "seeds_per_chunk": 0,
+        "peak_bytes_per_chunk": 0,
+    }
+    if len(todo):
+        done = run_sweep(
             cfg,
-            seeds,
+            todo,
             grid,
             chunk_runs=chunk_runs,
             label=f"{exp.name}/{method}",
             memory_budget_gib=memory_budget_gib,
+            on_chunk=save,
         )
-        rows += results.run_rows(exp.name, cfg, sweeps[method])
-        timings[method] = {
-            "static_config": results.describe_config(cfg),
-            "compile_seconds": sweeps[method].compile_seconds,
-            "run_seconds": sweeps[method].run_seconds,
-            "chunks": sweeps[method].chunks,
-            "seeds_per_chunk": sweeps[method].seeds_per_chunk,
-            "peak_bytes_per_chunk": sweeps[method].peak_bytes,
+        timing |= {
+            "compile_seconds": done.compile_seconds,
+            "run_seconds": done.run_seconds,
+            "chunks": done.chunks,
+            "seeds_per_chunk": done.seeds_per_chunk,
+            "peak_bytes_per_chunk": done.peak_bytes,
         }
+    if not store.writer:
+        return None, timing
+    out = store.output(method, seeds)
+    keys = ("compile_seconds", "run_seconds", "chunks", "seeds_per_chunk")
+    return SweepResult(
+        seeds,
+        grid,
+        out.outcomes,
+        out.rounds,
+        *(timing[k] for k in keys),
+        timing["peak_bytes_per_chunk"],
+    ), timing
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    with atomic_path(path) as tmp:
+        results.write_csv(tmp, rows, columns)
+    return path
+
+
+def _write_outputs(exp, dataset, sweeps, store, memory_budget_gib) -> dict:
+    """results.csv, summary.csv, meta.json, then the tables and figures."""
+    out_dir = store.folder
+    rows = []
+    for method, (sweep, _) in sweeps.items():
+        rows += results.run_rows(exp.name, exp.static_config(dataset, method), sweep)
     summary = results.summarise_rows(rows)
+    timings = {method: timing for method, (_, timing) in sweeps.items()}
+    seeds = next(iter(sweeps.values()))[0].seeds
     paths = {
-        "results": out_dir / "results.csv",
-        "summary": out_dir / "summary.csv",
+        "results": _write_csv(out_dir / "results.csv", rows, results.RUN_COLUMNS),
+        "summary": _write_csv(
+            out_dir / "summary.csv", summary, results.SUMMARY_COLUMNS
+        ),
         "meta": out_dir / "meta.json",
     }
-    results.write_csv(paths["results"], rows, results.RUN_COLUMNS)
-    results.write_csv(paths["summary"], summary, results.SUMMARY_COLUMNS)
-    results.write_json(
-        paths["meta"],
-        {
-            "experiment": dataclasses.asdict(exp),
-            "dataset": results.describe_dataset(dataset),
-            "seeds": [int(s) for s in seeds],
-            "runs": len(rows),
-            "methods": timings,
-            "compile_seconds": sum(t["compile_seconds"] for t in timings.values()),
-            "run_seconds": sum(t["run_seconds"] for t in timings.values()),
-            "memory_budget_gib": memory_budget_gib,
-            **results.environment(),
-        },
-    )
+    with atomic_path(paths["meta"]) as tmp:
+        results.write_json(
+            tmp,
+            {
+                "experiment": dataclasses.asdict(exp),
+                "dataset": results.describe_dataset(dataset),
+                "seeds": [int(s) for s in seeds],
+                "runs": len(rows),
+                "methods": timings,
+                "compile_seconds": sum(t["compile_seconds"] for t in timings.values()),
+                "run_seconds": sum(t["run_seconds"] for t in timings.values()),
+                "memory_budget_gib": memory_budget_gib,
+                **results.environment(),
+            },
+        )
     out = paths | {"summary_rows": summary, "tables": [], "figure": []}
     if exp.kind == "bounds":
-        return out | _write_bounds(exp, sweeps["tbal"], out_dir)
+        out |= _write_bounds(exp, sweeps["tbal"][0], out_dir)
+        store.finish([*paths.values(), out["bounds"], *out["figure"]])
+        return out
     for c1 in exp.c1:
         suffix = f"_c1_{c1:g}".replace(".", "p") if len(exp.c1) > 1 else ""
         in_c1 = [r for r in summary if r["c1"] == c1]
-        title = exp.figure_title + (f", $C_1$ = {c1:g}" if len(exp.c1) > 1 else "")
+        title = exp.with_grid(c1=[c1]).figure_title(seeds)
         out["figure"] += plots.sweep_figure(
             in_c1, exp.axis, title, out_dir / f"{exp.name}{suffix}"
         )
         markdown, latex = tables.sweep_table(summary, exp.axis, c1)
         for text, ext in ((markdown, ".md"), (latex, ".tex")):
             path = out_dir / f"table{suffix}{ext}"
-            path.write_text(text + "\n")
+            with atomic_path(path) as tmp:
+                tmp.write_text(text + "\n")
             out["tables"].append(path)
+    store.finish([*paths.values(), *out["tables"], *out["figure"]])
     return out
 
 
-def _scatter(exp: Experiment, dataset: Dataset, seed: int, out_dir: Path) -> dict:
-    """Where each method's labels land on one run of a 2-d dataset (SPEC section 9)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _scatter(exp: Experiment, dataset: Dataset, seeds, out_dir: Path) -> dict:
+    """Where each method's labels land on one run (the first seed) of a 2-d dataset
+    (SPEC section 9)."""
+    seed = int(seeds[0])
     params = device_params(
         RunParams(exp.n_val[0], exp.n_train[0], exp.eps[0], exp.c1[0])
     )
@@ -344,7 +467,11 @@ def _scatter(exp: Experiment, dataset: Dataset, seed: int, out_dir: Path) -> dic
         wanted = get_protocol(method).outcomes[-1]  # TBAL, AL+SC, PL+SC
         panels[plots.METHOD_LABELS[wanted]] = np.asarray(labels[wanted])
     figure = plots.labels_scatter(
-        pools.pool_x, pools.pool_y, panels, exp.figure_title, out_dir / exp.name
+        pools.pool_x,
+        pools.pool_y,
+        panels,
+        exp.figure_title([seed]),
+        out_dir / exp.name,
     )
     return {"figure": figure, "summary_rows": []}
 
@@ -373,6 +500,6 @@ def _write_bounds(exp: Experiment, sweep, out_dir: Path) -> dict:
         ],
     }
     figure = plots.bound_overlay(
-        n_val, errors, curves, eps, out_dir / exp.name, exp.figure_title
+        n_val, errors, curves, eps, out_dir / exp.name, exp.figure_title(sweep.seeds)
     )
     return {"bounds": path, "figure": figure}
