@@ -90,7 +90,7 @@ def _sync_dir(folder: Path) -> None:
 def check_folder(folder) -> Path:
     """An output folder that exists (created if need be) and can be written; a
     `ConfigError` naming it otherwise."""
-    if str(folder).strip() == "":
+    if folder is None or str(folder).strip() == "":
         raise ConfigError("the output folder is empty: give --out=FOLDER")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -141,7 +141,7 @@ class ResultStore:
         stale: tuple[str, ...] = (),
         writer: bool = True,
     ):
-        self.folder = Path(folder)
+        self.folder = check_folder(folder) if writer else Path(folder)
         self.config = config
         self.hash = config_hash(config)
         self.overwrite = overwrite
@@ -152,7 +152,6 @@ class ResultStore:
 
     def __enter__(self):
         if self.writer:
-            check_folder(self.folder)
             self._take_lock()
             self._read_manifest()
         return self

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments import run as run_module
 from tbal_jax import sweep
 from tbal_jax.experiments import get_experiment, run_experiment
 from tbal_jax.validate import ConfigError
@@ -21,6 +22,13 @@ def cli(*args, cwd=None):
         timeout=600,
         cwd=cwd,
     )
+
+
+def cli_here(capsys, *args) -> tuple[int, list[str]]:
+    """The command line in this process: (exit status, non-empty stderr lines)."""
+    code = run_module.cli(["experiments.run", *args])
+    err = capsys.readouterr().err
+    return code, [line for line in err.splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize(
@@ -37,6 +45,8 @@ def cli(*args, cwd=None):
         (["--n_val=abc"], "--n_val=abc"),
         (["--experiment=nope"], "'nope'"),
         (["--seeds=0"], "--seeds=0"),
+        (["--seeds=100000000000000000000"], "--seeds=100000000000000000000"),
+        (["--seeds=10^20"], "--seeds"),
         (["--chunk_runs=0"], "--chunk_runs=0"),
         (["stray"], "'stray'"),
         (["--methods=tbal,xx"], "'xx'"),
@@ -47,23 +57,30 @@ def cli(*args, cwd=None):
         (["--n_train=200,500"], "one value of n_train"),
         (["--experiment=bounds_vs_empirics", "--eps=0.01,0.05"], "one value of eps"),
         (["--experiment=bounds_vs_empirics", "--methods=pl"], "keep tbal"),
+        (["--no_such_flag"], "no_such_flag"),
     ],
 )
-def test_bad_input_is_one_line_without_traceback(args, names, tmp_path):
-    result = cli(*args, f"--out={tmp_path}")
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+def test_bad_input_is_one_line_without_traceback(args, names, tmp_path, capsys):
+    code, lines = cli_here(capsys, *args, f"--out={tmp_path}")
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], (
         lines
     )
-    assert "Traceback" not in result.stderr + result.stdout
     assert not any(tmp_path.iterdir())  # nothing written
 
 
-def test_unparseable_flag_fails_cleanly():
+def test_empty_out_is_refused(capsys):
+    code, lines = cli_here(capsys, "--out=")
+    assert code == 2 and lines == [
+        "error: --out is empty: give --out=FOLDER, or leave it out"
+    ]
+
+
+def test_unparseable_flag_is_one_line_exit_2():
     result = cli("--seeds=abc")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "--seeds" in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "--seeds" in lines[0]
 
 
 def test_bad_input_is_caught_before_compiling(tmp_path):
@@ -74,11 +91,23 @@ def test_bad_input_is_caught_before_compiling(tmp_path):
     assert sweep.SWEEPER.traces == traces
 
 
-def test_list():
-    result = cli("--list")
-    assert result.returncode == 0
+def test_list(capsys):
+    assert run_module.cli(["experiments.run", "--list"]) == 0
+    listed = capsys.readouterr().out
     for name in ("unit_ball_val", "unit_ball_train", "unit_ball_eps", "circles_train"):
-        assert name in result.stdout
+        assert name in listed
+
+
+def test_titles_come_from_the_grid_and_the_seeds():
+    val = get_experiment("unit_ball_val").with_grid(n_train=[200], c1=[0.25])
+    title = val.figure_title([0, 7])
+    assert "validation size" in title and "$N_q$ = 200" in title
+    assert "$C_1$ = 0.25" in title and "2 seeds" in title and "$N_v$" not in title
+    scatter = get_experiment("circles_scatter").with_grid(c1=[0.25])
+    title = scatter.figure_title([14])
+    assert "seed 14" in title and "$C_1$ = 0.25" in title
+    bounds = get_experiment("bounds_vs_empirics").with_grid(n_train=[300])
+    assert "$N_q$ = 300" in bounds.figure_title([0])
 
 
 def test_small_run_end_to_end(tmp_path):
@@ -95,7 +124,7 @@ def test_small_run_end_to_end(tmp_path):
     assert len(runs) == 12 and set(runs.seed) == {0, 7}
     assert set(runs.method) == {"tbal", "pl", "pl_sc"}
     runs = runs[runs.method == "tbal"]
-    assert list(runs.columns[:15]) == [
+    assert list(runs.columns[:16]) == [
         "experiment",
         "dataset",
         "model",
@@ -106,6 +135,7 @@ def test_small_run_end_to_end(tmp_path):
         "n_train",
         "eps",
         "c1",
+        "delta",
         "auto_error",
         "coverage",
         "n_auto",
@@ -179,13 +209,12 @@ def _blobs_npz(path, n=3000, k=4, dim=8, with_val=False):
         (lambda p: [f"--data={_blobs_npz(p / 'ok.npz')}", "--val_fraction=1.5"], "1.5"),
     ],
 )
-def test_data_errors_are_one_line(make, names, tmp_path):
+def test_data_errors_are_one_line(make, names, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     out = tmp_path / "out"
-    result = cli("--experiment=npz", *make(data), f"--out={out}")
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    code, lines = cli_here(capsys, "--experiment=npz", *make(data), f"--out={out}")
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], (
         lines
     )
