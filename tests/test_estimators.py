@@ -1,0 +1,208 @@
+"""The estimators of SPEC section 12: binomial tails against scipy, selection against the
+literal reference, and the guarantee itself by Monte Carlo, with broken variants that
+the same check must catch."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from tbal_jax import thresholds as T
+from tests import reference
+
+GUARANTEED = ("clopper_pearson", "ltt", "sgr")
+
+
+def _tail(w, n, p):
+    return np.asarray(
+        T.binomial_lower_tail(
+            jnp.asarray(w, jnp.int32), jnp.asarray(n, jnp.int32), jnp.float32(p)
+        ),
+        np.float64,
+    )
+
+
+@pytest.mark.parametrize("n", [26, 100, 1000, 4000, 10_000])
+@pytest.mark.parametrize("p", [1e-4, 0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 0.9, 0.999])
+def test_binomial_tail_bounds_scipy_in_both_tails(n, p):
+    """An upper bound on the lower tail once the rounding margin BINOMIAL_RTOL is
+    applied (down to tails of 1e-30), and within 4% above where the tail is in
+    [1e-8, 1e-2]; the upper tail by symmetry (P(Bin(n, p) >= w) =
+    P(Bin(n, 1 - p) <= n - w))."""
+    w = np.unique(np.linspace(0, n, 301).round().astype(int))
+    lower = _tail(w, np.full_like(w, n), p)
+    ref = stats.binom.cdf(w, n, p)
+    upper = _tail(n - w, np.full_like(w, n), 1 - p)
+    ref_upper = stats.binom.sf(w - 1, n, p)
+    for got, want in ((lower, ref), (upper, ref_upper)):
+        meaningful = want > 1e-30
+        assert (got[meaningful] * (1 + T.BINOMIAL_RTOL) >= want[meaningful]).all()
+        assert (got <= 1).all()
+        tail = (want > 1e-8) & (want < 1e-2)
+        assert (got[tail] <= want[tail] * 1.04).all()
+
+
+@pytest.mark.parametrize("n,w", [(30, 0), (100, 3), (1000, 10), (4000, 25), (10_000, 900)])
+@pytest.mark.parametrize("level", [0.05, 1e-4, 1e-7])
+def test_clopper_pearson_upper_matches_scipy(n, w, level):
+    got = float(T.clopper_pearson_upper(jnp.int32(w), jnp.int32(n), jnp.float32(level)))
+    exact = stats.beta.ppf(1 - level, w + 1, n - w)
+    assert exact * (1 - 1e-4) <= got <= exact * 1.01 + 1e-6
+
+
+def test_clopper_pearson_bound_and_acceptance_agree():
+    """The bound (bisection) and the acceptance test (tail at eps) are one decision."""
+    est = T.ESTIMATORS["clopper_pearson"]
+    rng = np.random.default_rng(0)
+    n = jnp.asarray(rng.integers(26, 5000, 400), jnp.int32)
+    w = jnp.asarray(rng.integers(0, 60, 400), jnp.int32)
+    eps, level = jnp.float32(0.02), jnp.float32(1e-4)
+    u = est.bound(n, w, eps, 0.0, level)
+    accepted = np.asarray(est.accept(n, w, eps, 0.0, level))
+    far = np.abs(np.asarray(u) / 0.02 - 1) > 1e-3  # away from the boundary
+    np.testing.assert_array_equal(accepted[far], (np.asarray(u) <= 0.02)[far])
+    assert 20 < accepted.sum() < 380  # both decisions occur
+
+
+def _case(rng, n, k, levels=None):
+    scores = rng.uniform(0.5, 1.0, n)
+    if levels:  # ties
+        scores = np.round(scores * levels) / levels
+    preds = rng.integers(0, k, n)
+    flip = rng.uniform(size=n) < 0.1 * (1.0 - scores)
+    labels = np.where(flip, (preds + 1) % k, preds)
+    return scores.astype(np.float32), preds.astype(np.int32), labels.astype(np.int32)
+
+
+def _passes(eps):
+    def passes(w, n, level):
+        tail = float(_tail(np.array([w]), np.array([n]), eps)[0])
+        return tail * (1 + T.BINOMIAL_RTOL) <= np.float32(level)
+
+    return passes
+
+
+@pytest.mark.parametrize("method", GUARANTEED)
+@pytest.mark.parametrize(
+    "n,k,ties", [(300, 2, None), (450, 3, 40), (900, 2, None), (3000, 10, 200)]
+)
+def test_guaranteed_selection_matches_reference(method, n, k, ties):
+    rng = np.random.default_rng(n + k)
+    s, p, y = _case(rng, n, k, ties)
+    capacity, rounds, eps, delta = n + 50, 3, 0.1, 0.1
+    pad = capacity - n
+    est = T.ESTIMATORS[method](k, capacity, rounds)
+    got = np.asarray(
+        est(
+            jnp.asarray(np.append(s, np.zeros(pad, np.float32))),
+            jnp.asarray(np.append(p, np.zeros(pad, np.int32))),
+            jnp.asarray(np.append(y, np.zeros(pad, np.int32))),
+            jnp.asarray(np.arange(capacity) < n),
+            jnp.float32(eps),
+            jnp.float32(0.0),
+            jnp.float32(delta),
+        )
+    )
+    want = reference.guaranteed_thresholds(
+        s, p, y, eps, delta, k, rounds, method, _passes(eps), T.BINOMIAL_RTOL
+    )
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    assert np.isfinite(got).any(), "the case should let some class be auto-labelled"
+
+
+# ---- the guarantee, by Monte Carlo -------------------------------------------------
+# One round, one predicted class: scores U(0, 1) and P(wrong | s) = A (1 - s), so the
+# population error of {score >= t} is A (1 - t) / 2, exactly.
+A, EPS, DELTA, N_VAL, SEEDS = 0.3, 0.05, 0.05, 2000, 400
+
+
+def _violation_rate(estimator: T.Estimator) -> float:
+    estimate = estimator(2, N_VAL, 1)
+
+    def one(key):
+        ks, kw = jax.random.split(key)
+        s = jax.random.uniform(ks, (N_VAL,))
+        wrong = jax.random.uniform(kw, (N_VAL,)) < A * (1 - s)
+        preds = jnp.zeros(N_VAL, jnp.int32)
+        t = estimate(
+            s,
+            preds,
+            wrong.astype(jnp.int32),
+            jnp.ones(N_VAL, bool),
+            jnp.float32(EPS),
+            jnp.float32(0.0),
+            jnp.float32(DELTA),
+        )[0]
+        return jnp.isfinite(t) & (A * (1 - t) / 2 > EPS)
+
+    keys = jax.random.split(jax.random.key(2024), SEEDS)
+    return float(jnp.mean(jax.jit(jax.vmap(one))(keys)))
+
+
+def _broken(est: T.Estimator, factor: float) -> T.Estimator:
+    return dataclasses.replace(est, level=lambda *a: factor * est.level(*a))
+
+
+# the break: delta x 20, and for the estimators with a union over candidates or
+# search steps, that union dropped as well
+BREAKS = {"clopper_pearson": 20 * 10_001, "ltt": 20, "sgr": 20 * 14}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", GUARANTEED)
+def test_violation_rate_within_delta_and_breaks_are_caught(method):
+    margin = 3 * np.sqrt(DELTA * (1 - DELTA) / SEEDS)
+    est = T.ESTIMATORS[method]
+    intact = _violation_rate(est)
+    broken = _violation_rate(_broken(est, BREAKS[method]))
+    assert intact <= DELTA + margin, intact
+    assert broken > DELTA + margin, f"the check cannot see a broken {method}: {broken}"
+
+
+def test_plugin_violates_the_check():
+    """The empirical error is not a confidence bound: it fails the same check."""
+    assert _violation_rate(T.ESTIMATORS["plugin"]) > DELTA + 0.1
+
+
+def test_below_the_needed_validation_size_guaranteed_estimators_label_nothing():
+    """With n < ln(delta')/ln(1 - eps) validation points, even zero errors cannot pass
+    (SPEC 12): at N_v = 200 and eps = 0.01, delta' <= 0.05 / 2 needs n >= 367."""
+    rng = np.random.default_rng(1)
+    s = rng.uniform(0.5, 1.0, 200).astype(np.float32)
+    p = np.zeros(200, np.int32)
+    for method in GUARANTEED:
+        t = T.ESTIMATORS[method](2, 200, 1)(
+            jnp.asarray(s),
+            jnp.asarray(p),
+            jnp.asarray(p),  # no errors at all
+            jnp.ones(200, bool),
+            jnp.float32(0.01),
+            jnp.float32(0.0),
+            jnp.float32(0.05),
+        )
+        assert np.isinf(np.asarray(t)).all(), method
+    # and with eps = 0.05 (n_min = 72) the same error-free data is labelled
+    t = T.ESTIMATORS["ltt"](2, 200, 1)(
+        jnp.asarray(s), jnp.asarray(p), jnp.asarray(p), jnp.ones(200, bool),
+        jnp.float32(0.05), jnp.float32(0.0), jnp.float32(0.05),
+    )
+    assert np.isfinite(np.asarray(t)[0])
+
+
+def test_counts_memory_is_linear_in_the_validation_size():
+    """No k x 10,001 table: at k = 200 and N_v = 10,000 the estimate's temporaries stay
+    within a few arrays of N_v (the histogram took 8 MB per run)."""
+    est = T.ESTIMATORS["sigma"](200, 10_000, 1)
+    args = (
+        jax.ShapeDtypeStruct((10_000,), jnp.float32),
+        jax.ShapeDtypeStruct((10_000,), jnp.int32),
+        jax.ShapeDtypeStruct((10_000,), jnp.int32),
+        jax.ShapeDtypeStruct((10_000,), bool),
+        jax.ShapeDtypeStruct((), jnp.float32),
+        jax.ShapeDtypeStruct((), jnp.float32),
+    )
+    mem = jax.jit(est).lower(*args).compile().memory_analysis()
+    assert mem.temp_size_in_bytes < 40 * 10_000 * 4, mem.temp_size_in_bytes
