@@ -36,6 +36,7 @@ from tbal_jax.experiments import (
 )
 from tbal_jax.loaders import DEFAULT_FASHION_DIR, load_dataset
 from tbal_jax.runtime import distributed
+from tbal_jax.store import check_folder
 from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, DEFAULT_MEMORY_BUDGET_GIB
 from tbal_jax.validate import SEED_LIMIT, ConfigError
 
@@ -104,6 +105,14 @@ def _dataset(name: str):
     )
 
 
+def _out(exp) -> str:
+    """An experiment's output folder: --out, or outputs/<experiment>; with `all`,
+    <out>/<experiment>."""
+    if FLAGS.experiment == "all":
+        return f"{FLAGS.out or 'outputs'}/{exp.name}"
+    return FLAGS.out or f"outputs/{exp.name}"
+
+
 def _experiments():
     """(experiment, dataset) pairs to run, with the flags' overrides, all checked
     before any compiling; and the experiments `all` skipped."""
@@ -154,12 +163,11 @@ def main(argv) -> int:
         )
     if FLAGS.chunk_runs < 1:
         raise ConfigError(f"--chunk_runs={FLAGS.chunk_runs}: must be at least 1")
+    folders = [_out(exp) for exp, _ in exps]
+    for folder in folders:
+        check_folder(folder)  # every one, before anything compiles
     start = time.perf_counter()
-    for exp, dataset in exps:
-        if FLAGS.experiment == "all":
-            out = f"{FLAGS.out or 'outputs'}/{exp.name}"
-        else:
-            out = FLAGS.out or f"outputs/{exp.name}"
+    for (exp, dataset), out in zip(exps, folders):
         paths = run_experiment(
             exp,
             paper_seeds(FLAGS.seeds),

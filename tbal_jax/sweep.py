@@ -3,20 +3,29 @@
 `run_sweep(cfg, seeds, grid)` runs every (seed, grid cell) pair: the seeds are `vmap`ped on
 the outside and the grid cells inside, so each seed's pools are drawn once and shared by its
 cells. Grid values are traced arrays: new values never recompile, only a new grid *size* or
-a new `StaticConfig` does. Long sweeps run in chunks of whole seeds, padded to one fixed
-chunk shape, so a sweep of any size compiles once and its memory stays bounded; progress is
-logged through absl. A chunk's size also respects a memory budget: its compiled program's
-peak memory (XLA's own `memory_analysis`) must fit, else the chunk is halved. A fixed
-dataset's arrays are an argument of the compiled program that is not vmapped: one copy on
-each device, shared by every seed and run. With several devices the seeds of a chunk are split over all of them
-(a `NamedSharding` of the seed axis). A run depends only on its seed and its grid cell
-(keys are `jax.random.key(seed)`), never on the chunk, batch or device it ran on.
+a new `StaticConfig` does. Every input is checked first (`tbal_jax.validate`), and a large
+sweep says how many runs it has and roughly how long they take, before compiling.
+
+Long sweeps run in chunks of whole seeds, padded to one fixed chunk shape, so a sweep of any
+size compiles once and its memory stays bounded; progress is logged through absl, and
+`on_chunk` receives each finished chunk (`tbal_jax.store` saves it there). A chunk's size
+also respects a memory budget: its compiled program's peak memory (XLA's own
+`memory_analysis`) must fit, else the chunk is halved. A fixed dataset's arrays are an
+argument of the compiled program that is not vmapped: one copy on each device, shared by
+every seed and run. The compiled programs belong to a `Sweeper`, which holds a bounded
+number of them (`SWEEPER` by default).
+
+With several devices, or several processes joined by `jax.distributed`
+(`tbal_jax.runtime.distributed`), the seeds of a chunk are split over every device of
+every process (a `NamedSharding` of the seed axis) and every process receives every row. A
+run depends only on its seed and its grid cell (keys are `jax.random.key(seed)`), never on
+the chunk, batch, device or process it ran on.
 
 Bitwise reproducibility needs every run to go through the same kernels. XLA's CPU backend
 rounds a dot differently when it is unbatched, and its YNNPACK fusions differ with the
-batch size; so `tbal_jax` switches those fusions off (see `tbal_jax/__init__.py`) and pads
-both batch axes to at least two. `run_one` replays a single (seed, cell) this way and
-gives exactly the row a sweep of any size gives.
+batch size; so entry points call `tbal_jax.deterministic_cpu()` to switch those fusions off,
+and both batch axes are padded to at least two. `run_one` replays a single (seed, cell)
+this way and gives exactly the row a sweep of any size gives.
 """
 
 from __future__ import annotations

@@ -13,13 +13,19 @@ runtime.deterministic_cpu()  # before JAX's first computation (tbal_jax.runtime)
 runtime.compilation_cache(Path(__file__).parent.parent / ".pytest_cache" / "jax")
 jax.config.update("jax_numpy_rank_promotion", "raise")  # equinox's strictness
 
-# Monte-Carlo checks and the notebooks: `pytest -m "not slow"` leaves them out, CI runs them
+# Monte-Carlo checks and the notebooks: `pytest -m "not slow"` leaves them out, CI runs
+# them. Whole modules here; a single test can also carry @pytest.mark.slow itself.
 SLOW_MODULES = {"test_notebooks", "test_bounds_mc"}
+SLOW_TESTS = {  # 20 seeds of the paper preset against the published table
+    "test_faithful_to_the_published_table",
+    "test_baselines_faithful_to_the_published_table",
+}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES or item.originalname in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 

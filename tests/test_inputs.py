@@ -94,6 +94,11 @@ def test_run_experiment_checks_before_writing(args, names, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_large_sweep_says_its_size_before_compiling(caplog):
+    S._announce("big", CFG, 1000, 20)
+    assert "20000 runs" in caplog.text and "min" in caplog.text
+
+
 def test_a_sweeper_holds_at_most_its_bound():
     sweeper = S.Sweeper(max_programs=1)
     for n_train in ([100], [120]):
