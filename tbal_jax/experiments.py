@@ -30,7 +30,13 @@ from tbal_jax.data import Dataset, host_pools
 from tbal_jax.errors import lookup
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.run import make_run
-from tbal_jax.store import FULL_DISK, ResultStore, array_digest, atomic_path
+from tbal_jax.store import (
+    FULL_DISK,
+    ResultStore,
+    array_digest,
+    atomic_path,
+    code_digest,
+)
 from tbal_jax.sweep import (
     DEFAULT_CHUNK_RUNS,
     DEFAULT_MEMORY_BUDGET_GIB,
@@ -316,7 +322,8 @@ def run_experiment(
 
 
 def _fingerprint(exp: Experiment, dataset: Dataset, seeds: np.ndarray) -> dict:
-    """What a run's results depend on: the grid, the data, the seeds, the versions."""
+    """What a run's results depend on: the grid, the data, the seeds, the versions and
+    the package's code."""
     arrays = dataset.arrays or ()
     return {
         "experiment": dataclasses.asdict(exp),
@@ -327,6 +334,7 @@ def _fingerprint(exp: Experiment, dataset: Dataset, seeds: np.ndarray) -> dict:
             for k, v in results.environment()["versions"].items()
             if k in ("tbal-jax", "jax", "jaxlib")
         },
+        "code": code_digest(),
     }
 
 

@@ -64,6 +64,16 @@ def array_digest(arrays) -> str:
     return h.hexdigest()
 
 
+def code_digest() -> str:
+    """SHA-256 of the package's source files: results of edited code are another
+    configuration's, even at the same version number."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path):
     """Yield a temporary path beside `path`; once the caller has written it, flush it
