@@ -57,14 +57,14 @@ def thresholds(scores, preds, labels, eps, c1, num_classes, slack="sigma"):
 
 
 def guaranteed_thresholds(
-    scores, preds, labels, eps, delta, num_classes, rounds, method, passes, margin
+    scores, preds, labels, eps, delta, num_classes, rounds, method, tail, margin
 ):
     """SPEC section 12, literally, for `clopper_pearson`, `ltt` and `sgr`.
 
-    `passes(wrong, n, level)` is the binomial test "P(Bin(n, eps) <= wrong) <= level"
-    (the tests give it the simulator's tail, checked against scipy separately), so this
-    checks the candidates, counts, union sizes and selection rules on their own. The
-    test accepts only if tail * (1 + margin) <= level, so the smallest n that can pass
+    `tail(wrong, n)` gives P(Bin(n, eps) <= wrong) for arrays of counts (the tests give
+    it the simulator's tail, checked against scipy separately), so this checks the
+    candidates, counts, union sizes and selection rules on their own. A candidate
+    passes at `level` if tail * (1 + margin) <= level, so the smallest n that can pass
     with no error is ln(level / (1 + margin)) / ln(1 - eps)."""
     scores = np.asarray(scores, np.float32)
     cands = np.sort(candidate_set(scores))
@@ -73,11 +73,12 @@ def guaranteed_thresholds(
         in_y = preds == y
         n = np.array([int((in_y & (scores >= t)).sum()) for t in cands])
         w = np.array([int((in_y & (scores >= t) & (labels != y)).sum()) for t in cands])
+        p = tail(w, n) * (1 + margin)
         kept = [i for i in range(len(cands)) if n[i] > MIN_COUNT]
         if method == "clopper_pearson":
-            level = delta / (num_classes * len(cands) * rounds)
+            level = np.float32(delta / (num_classes * len(cands) * rounds))
             for i in kept:  # ascending t: the smallest accepted
-                if passes(w[i], n[i], level):
+                if p[i] <= level:
                     out[y] = cands[i]
                     break
             continue
@@ -87,17 +88,18 @@ def guaranteed_thresholds(
             steps = max(1, int(np.ceil(np.log2(len(kept) + 1))))
             level = delta / (num_classes * rounds * steps)
         n_min = np.log(level / (1 + margin)) / np.log1p(-eps)
+        level = np.float32(level)
         usable = [i for i in kept if n[i] >= n_min]  # ascending t
         if method == "ltt":
             for i in reversed(usable):  # from the largest t down
-                if not passes(w[i], n[i], level):
+                if p[i] > level:
                     break
                 out[y] = cands[i]
         else:  # sgr: binary search
             lo, hi = -1, len(usable)
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if passes(w[usable[mid]], n[usable[mid]], level):
+                if p[usable[mid]] <= level:
                     hi = mid
                 else:
                     lo = mid
