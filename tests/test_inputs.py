@@ -110,12 +110,14 @@ def test_a_sweeper_holds_at_most_its_bound():
 IMPORT_CHECK = """
 import json, os
 import jax, matplotlib
+from jax._src import xla_bridge
 before = dict(os.environ)
 import tbal_jax, tbal_jax.experiments, tbal_jax.plots, tbal_jax.store
 print(json.dumps({
     "changed": sorted(k for k in set(before) | set(os.environ)
                       if before.get(k) != os.environ.get(k)),
     "backend_chosen": matplotlib.rcParams._get_backend_or_none() is not None,
+    "jax_started": xla_bridge.backends_are_initialized(),
 }))
 """
 
@@ -129,4 +131,5 @@ def test_importing_changes_nothing():
         env={"PATH": "/usr/bin:/bin", "MPLBACKEND": ""},
     )
     result = json.loads(out.stdout)
-    assert result == {"changed": [], "backend_chosen": False}
+    # nor starts JAX, so deterministic_cpu() can still follow the imports
+    assert result == {"changed": [], "backend_chosen": False, "jax_started": False}

@@ -30,7 +30,7 @@ ARGS = [
     "--n_val=100,400",
     "--n_train=100",
     "--c1=0",
-    "--methods=tbal,pl",
+    "--methods=tbal",
     "--seeds=5",
     "--chunk_runs=4",
 ]
