@@ -47,7 +47,12 @@ flags.DEFINE_string(
     "unit_ball_val",
     "experiment name (see --list), or 'all' for every figure and table",
 )
-flags.DEFINE_integer("seeds", 10, "number of seeds (the paper's 0, 7, 14, ...)")
+flags.DEFINE_integer(
+    "seeds",
+    None,
+    "number of seeds (the paper's 0, 7, 14, ...); default: the experiment's own "
+    "(10; 500 for estimators)",
+)
 flags.DEFINE_string("out", None, "output folder (default outputs/<experiment>)")
 for _name, _decl in SWEPT._asdict().items():
     flags.DEFINE_list(_name, None, f"override the {_decl.help}")
@@ -55,6 +60,12 @@ flags.DEFINE_list(
     "methods",
     None,
     "override the methods: tbal, al (gives AL and AL+SC), pl (gives PL and PL+SC)",
+)
+flags.DEFINE_list(
+    "estimator",
+    None,
+    "threshold estimators: sigma (the paper's), hoeffding, plugin, clopper_pearson, "
+    "ltt, sgr (SPEC 12); several give one sweep each, on the same seeds",
 )
 flags.DEFINE_integer("chunk_runs", DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
 flags.DEFINE_float(
@@ -126,7 +137,9 @@ def _experiments():
     }
     exps = []
     for name in names:
-        exp = get_experiment(name).with_grid(**overrides, methods=FLAGS.methods)
+        exp = get_experiment(name).with_grid(
+            **overrides, methods=FLAGS.methods, estimators=FLAGS.estimator
+        )
         dataset = _dataset(exp.dataset)
         exp.check(dataset)
         integer = {
@@ -156,7 +169,7 @@ def main(argv) -> int:
     exps, skipped = _experiments()
     for line in skipped:
         print(f"skipped {line}")
-    if not 1 <= FLAGS.seeds <= MAX_SEEDS:
+    if FLAGS.seeds is not None and not 1 <= FLAGS.seeds <= MAX_SEEDS:
         raise ConfigError(
             f"--seeds={FLAGS.seeds}: give 1 to {MAX_SEEDS} seeds (the paper's seeds "
             "0, 7, 14, ... must stay below 2^32)"
@@ -170,7 +183,7 @@ def main(argv) -> int:
     for (exp, dataset), out in zip(exps, folders):
         paths = run_experiment(
             exp,
-            paper_seeds(FLAGS.seeds),
+            paper_seeds(FLAGS.seeds or exp.seeds),
             out,
             FLAGS.chunk_runs,
             dataset=dataset,

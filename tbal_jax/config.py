@@ -200,6 +200,7 @@ class StaticConfig:
         3  # scans over rounds, each training on a static buffer prefix
     )
     protocol: Protocol = TBAL
+    n_test: int = 0  # held-out test points per seed (SPEC 7's test set); 0: none
 
     @property
     def the_model(self) -> Model:

@@ -156,6 +156,12 @@ class Dataset:
             return ()
         return jax.tree.map(jnp.asarray, self.arrays)
 
+    def test_sample(self, key: Key, n: int) -> tuple[Array, Array]:
+        """`n` fresh points of a synthetic dataset (SPEC 7's test set), for population
+        metrics; fixed datasets have none (`validate.check_static` refuses)."""
+        pools = self.draw(key, n, 0, self.dim)
+        return pools.pool_x, pools.pool_y
+
     def split(self, key: Key, arrays) -> Pools:
         """One seed's pools and draw order (see the module docstring)."""
         if not self.fixed:

@@ -17,7 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from tbal_jax import bounds, plots, results, tables
+from tbal_jax import bounds, estimators_report, plots, results, tables
 from tbal_jax.config import (
     PROTOCOLS,
     RunParams,
@@ -44,6 +44,7 @@ from tbal_jax.sweep import (
     run_sweep,
     seed_keys,
 )
+from tbal_jax.thresholds import DEFAULT_DELTA, ESTIMATORS
 from tbal_jax.validate import ConfigError, check_chunking, check_grid, check_seeds
 
 PAPER_SEED_STRIDE = 7  # the paper's seeds are 0, 7, 14, ...
@@ -87,9 +88,26 @@ class Experiment:
     c1: tuple = C1_VALUES
     title: str = ""
     kind: str = (
-        "sweep"  # "bounds": compare with the theory; "scatter": one run's labels
-    )
+        "sweep"  # "bounds": compare with the theory; "scatter": one run's labels;
+    )  # "estimators": the estimators head to head (violation rate, coverage)
     methods: tuple = METHODS
+    delta: tuple = (DEFAULT_DELTA,)
+    estimators: tuple = ("sigma",)
+    n_test: int = 0  # held-out test points per seed (population metrics)
+    seeds: int = 10  # how many of the paper's seeds a run takes by default
+
+    @property
+    def units(self) -> list[tuple[str, str]]:
+        """(method, estimator) pairs, one compiled sweep each."""
+        return [(m, e) for m in self.methods for e in self.estimators]
+
+    @staticmethod
+    def unit_name(method: str, estimator: str) -> str:
+        return method if estimator == "sigma" else f"{method}-{estimator}"
+
+    @property
+    def grid(self) -> RunParams:
+        return grid_params(self.n_val, self.n_train, self.eps, self.c1, self.delta)
 
     def with_grid(self, **overrides) -> "Experiment":
         """The same experiment with some axes (or `methods`) replaced; None keeps one."""
@@ -132,15 +150,22 @@ class Experiment:
             self.n_train,
             self.eps,
             self.c1,
+            self.delta,
         )
+        for e in self.estimators:
+            lookup(ESTIMATORS, e, "estimator")
+        if len(set(self.estimators)) < len(self.estimators) or not self.estimators:
+            raise ConfigError(f"estimators={','.join(self.estimators)}: name each once")
         if not self.methods:
             raise ConfigError("no methods: give at least one of " + ", ".join(METHODS))
         if len(set(self.methods)) < len(self.methods):
             raise ConfigError(f"methods={','.join(self.methods)} repeats a method")
         # one value on every axis but the swept one (and C1, drawn one figure each)
         fixed = set(SWEEP_AXES) - ({self.axis} if self.kind != "scatter" else set())
+        if self.kind == "estimators":
+            fixed.discard("eps")  # one panel per tolerance
         if self.kind != "sweep":
-            fixed.add("c1")
+            fixed.update({"c1", "delta"})
         for axis in sorted(fixed):
             if len(getattr(self, axis)) != 1:
                 raise ConfigError(
@@ -150,11 +175,22 @@ class Experiment:
         if self.kind == "bounds" and "tbal" not in self.methods:
             raise ConfigError(f"{self.name} compares TBAL with the bounds: keep tbal")
 
-    def static_config(self, dataset: Dataset, method: str = "tbal") -> StaticConfig:
-        return StaticConfig.for_grid(dataset, self.n_val, self.n_train, method)
+    def static_config(
+        self, dataset: Dataset, method: str = "tbal", estimator: str = "sigma"
+    ) -> StaticConfig:
+        return StaticConfig.for_grid(
+            dataset,
+            self.n_val,
+            self.n_train,
+            method,
+            estimator=estimator,
+            n_test=self.n_test,
+        )
 
 
 UNIT_BALL_N_VAL = (100,) + tuple(range(400, 4001, 400))
+ESTIMATOR_N_VAL = (200, 500, 1000, 2000, 4000)
+ESTIMATOR_TEST_POINTS = 20_000  # population metrics: the error's std at 1% is ~0.1%
 EXPERIMENTS = {
     e.name: e
     for e in [
@@ -211,6 +247,34 @@ EXPERIMENTS = {
             c1=(0.0,),
             kind="bounds",
             methods=("tbal",),
+        ),
+        Experiment(
+            "estimators",
+            "unit_ball",
+            "n_val",
+            ESTIMATOR_N_VAL,
+            (500,),
+            (0.01, 0.05),
+            c1=(0.25,),  # for the sigma and Hoeffding slacks (the published value)
+            kind="estimators",
+            methods=("tbal",),
+            estimators=estimators_report.ORDER,
+            n_test=ESTIMATOR_TEST_POINTS,
+            seeds=500,
+        ),
+        Experiment(
+            "estimators_circles",
+            "circles",
+            "n_val",
+            ESTIMATOR_N_VAL[:-1],
+            (500,),
+            (0.01,),
+            c1=(0.25,),
+            kind="estimators",
+            methods=("tbal",),
+            estimators=estimators_report.ORDER,
+            n_test=ESTIMATOR_TEST_POINTS,
+            seeds=500,
         ),
         Experiment(
             "fashion_mnist_val",
@@ -305,10 +369,10 @@ def run_experiment(
                 store.finish(out["figure"])
                 return out
             sweeps = {
-                method: _sweep(
-                    exp, method, dataset, seeds, store, chunk_runs, memory_budget_gib
+                unit: _sweep(
+                    exp, unit, dataset, seeds, store, chunk_runs, memory_budget_gib
                 )
-                for method in exp.methods
+                for unit in exp.units
             }
             if not store.writer:
                 return {}
@@ -340,15 +404,29 @@ def _fingerprint(exp: Experiment, dataset: Dataset, seeds: np.ndarray) -> dict:
 
 def _output_patterns() -> tuple[str, ...]:
     """The names of the files `run_experiment` writes (for `--overwrite` to clear)."""
-    figures = tuple(f"{n}{tail}" for n in EXPERIMENTS for tail in (".p*", "_c1_*.p*"))
-    return ("results.csv", "summary.csv", "meta.json", "bounds.csv", "table*", *figures)
+    figures = tuple(
+        f"{n}{tail}"
+        for n in EXPERIMENTS
+        for tail in (".p*", "_c1_*.p*", "_violation.p*", "_coverage.p*")
+    )
+    return (
+        "results.csv",
+        "summary.csv",
+        "meta.json",
+        "bounds.csv",
+        "estimators.csv",
+        "table*",
+        *figures,
+    )
 
 
-def _sweep(exp, method, dataset, seeds, store, chunk_runs, memory_budget_gib):
-    """One method's sweep over the seeds the store does not hold yet, each chunk saved
-    as it finishes; returns (all seeds' `SweepResult` from the store, timings)."""
-    cfg = exp.static_config(dataset, method)
-    grid = grid_params(exp.n_val, exp.n_train, exp.eps, exp.c1)
+def _sweep(exp, unit, dataset, seeds, store, chunk_runs, memory_budget_gib):
+    """One (method, estimator) sweep over the seeds the store does not hold yet, each
+    chunk saved as it finishes; returns (all seeds' `SweepResult` from the store,
+    timings)."""
+    cfg = exp.static_config(dataset, *unit)
+    method = exp.unit_name(*unit)
+    grid = exp.grid
     todo = store.todo(method, seeds)
 
     def save(chunk):
@@ -410,10 +488,10 @@ def _write_outputs(exp, dataset, sweeps, store, memory_budget_gib) -> dict:
     """results.csv, summary.csv, meta.json, then the tables and figures."""
     out_dir = store.folder
     rows = []
-    for method, (sweep, _) in sweeps.items():
-        rows += results.run_rows(exp.name, exp.static_config(dataset, method), sweep)
+    for unit, (sweep, _) in sweeps.items():
+        rows += results.run_rows(exp.name, exp.static_config(dataset, *unit), sweep)
     summary = results.summarise_rows(rows)
-    timings = {method: timing for method, (_, timing) in sweeps.items()}
+    timings = {exp.unit_name(*unit): timing for unit, (_, timing) in sweeps.items()}
     seeds = next(iter(sweeps.values()))[0].seeds
     paths = {
         "results": _write_csv(out_dir / "results.csv", rows, results.RUN_COLUMNS),
@@ -438,8 +516,12 @@ def _write_outputs(exp, dataset, sweeps, store, memory_budget_gib) -> dict:
             },
         )
     out = paths | {"summary_rows": summary, "tables": [], "figure": []}
+    if exp.kind == "estimators":
+        out |= estimators_report.write(exp, rows, seeds, out_dir, atomic_path)
+        store.finish([*paths.values(), *out["tables"], *out["figure"]])
+        return out
     if exp.kind == "bounds":
-        out |= _write_bounds(exp, sweeps["tbal"][0], out_dir)
+        out |= _write_bounds(exp, sweeps[("tbal", "sigma")][0], out_dir)
         store.finish([*paths.values(), out["bounds"], *out["figure"]])
         return out
     for c1 in exp.c1:

@@ -34,7 +34,7 @@ STYLE = {
 }
 
 
-def _save(fig, stem: Path) -> list[Path]:
+def save(fig, stem: Path) -> list[Path]:
     """Write `fig` as stem.png (150 dpi) and stem.pdf, and close it."""
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for path in paths:
@@ -117,7 +117,7 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
         ax_err.legend(frameon=False, fontsize=9, ncol=2)
         fig.suptitle(title)
         fig.tight_layout()
-        return _save(fig, stem)
+        return save(fig, stem)
 
 
 def bound_overlay(
@@ -190,7 +190,7 @@ def bound_overlay(
             a.grid(alpha=0.3, which="both")
         fig.suptitle(title)
         fig.tight_layout(rect=(0, 0.14, 1, 1))
-        return _save(fig, stem)
+        return save(fig, stem)
 
 
 def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
@@ -235,4 +235,4 @@ def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
             )
         fig.suptitle(title)
         fig.tight_layout()
-        return _save(fig, stem)
+        return save(fig, stem)

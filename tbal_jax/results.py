@@ -23,13 +23,18 @@ import numpy as np
 from tbal_jax.config import SWEPT, RunParams, StaticConfig
 from tbal_jax.data import Dataset
 
-CELL_COLUMNS = ["experiment", "dataset", "model", "num_classes", "method"] + list(
-    RunParams._fields
-)
+CELL_COLUMNS = [
+    "experiment",
+    "dataset",
+    "model",
+    "num_classes",
+    "method",
+    "estimator",
+] + list(RunParams._fields)
 RUN_COLUMNS = (
-    CELL_COLUMNS[:5]
+    CELL_COLUMNS[:6]
     + ["seed"]
-    + CELL_COLUMNS[5:]
+    + CELL_COLUMNS[6:]
     + [
         "auto_error",
         "coverage",
@@ -37,6 +42,9 @@ RUN_COLUMNS = (
         "n_auto_wrong",
         "n_queried",
         "n_rounds",
+        "test_error",
+        "test_coverage",
+        "n_test",
     ]
 )
 SUMMARY_COLUMNS = CELL_COLUMNS + [
@@ -67,12 +75,15 @@ def run_rows(experiment: str, cfg: StaticConfig, result) -> list[dict]:
         "dataset": cfg.dataset.name,
         "model": cfg.the_model.name,
         "num_classes": cfg.dataset.num_classes,
+        "estimator": cfg.estimator,
+        "n_test": cfg.n_test,
     }
     rows = []
     for method, s in result.outcomes.items():
         for i, seed in enumerate(result.seeds):
             for j in range(len(result.grid.n_val)):
                 n_auto, n_wrong = int(s.n_auto[i, j]), int(s.n_auto_wrong[i, j])
+                t_auto, t_wrong = int(s.test_n_auto[i, j]), int(s.test_n_wrong[i, j])
                 rows.append(
                     context
                     | {"method": method, "seed": int(seed)}
@@ -84,6 +95,10 @@ def run_rows(experiment: str, cfg: StaticConfig, result) -> list[dict]:
                         "n_auto_wrong": n_wrong,
                         "n_queried": int(s.n_queried[i, j]),
                         "n_rounds": int(s.n_rounds[i, j]),
+                        "test_error": t_wrong / t_auto if t_auto else math.nan,
+                        "test_coverage": t_auto / cfg.n_test
+                        if cfg.n_test
+                        else math.nan,
                     }
                 )
     return rows

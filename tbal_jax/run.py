@@ -53,6 +53,7 @@ class RunState(NamedTuple):
     model: PyTree  # parameters of the latest trained model
     has_model: Array  # bool
     done: Array  # bool, the loop has stopped before this round
+    test_status: Array  # (T,) int16: UNLABELLED or the machine label of a test point
 
 
 UNLABELLED = -1
@@ -60,6 +61,7 @@ QUERIED = -2
 EXCLUDED = -3  # a validation-pool point kept in the pool arrays (see tbal_jax.data)
 STREAM_FIT = 1  # fold_in constants of the round key, one per consumer
 STREAM_INIT = 2
+STREAM_TEST = 3  # of the data key: the held-out test sample
 
 
 class RoundRecord(NamedTuple):
@@ -83,25 +85,36 @@ class RunSummary(NamedTuple):
     n_auto_wrong: Array
     n_queried: Array
     n_rounds: Array
+    test_n_auto: Array  # held-out test points the run's rounds would auto-label
+    test_n_wrong: Array  # of which wrongly (both 0 without a test sample)
 
 
 class RunOutput(NamedTuple):
     """A run's final state, its per-round record, and each method's final pool labels:
-    (N,) int16 arrays holding QUERIED, UNLABELLED or the machine label."""
+    (N,) int16 arrays holding QUERIED, UNLABELLED or the machine label; and the same
+    labelling replayed on the held-out test sample, (T,) per method."""
 
     state: RunState
     record: RoundRecord
     labels: dict
+    test_labels: dict
 
 
 def summarise(
-    labels: Array, pool_y: Array, record: RoundRecord, n_pool: int
+    labels: Array,
+    pool_y: Array,
+    record: RoundRecord,
+    n_pool: int,
+    test_labels: Array,
+    test_y: Array,
 ) -> RunSummary:
     """SPEC section 1 metrics from a method's final pool labels; coverage is over the
-    pool's N = `n_pool` points."""
+    pool's N = `n_pool` points. The test counts are the same labelling replayed on the
+    held-out sample: its population error and coverage."""
     auto = labels >= 0
     n_auto = jnp.sum(auto)
     n_wrong = jnp.sum(auto & (labels != pool_y))
+    test_auto = test_labels >= 0
     return RunSummary(
         auto_error=jnp.where(n_auto > 0, n_wrong / jnp.maximum(n_auto, 1), jnp.nan),
         coverage=n_auto / n_pool,
@@ -109,6 +122,8 @@ def summarise(
         n_auto_wrong=n_wrong,
         n_queried=jnp.sum(labels == QUERIED),
         n_rounds=record.ran.sum(),
+        test_n_auto=jnp.sum(test_auto),
+        test_n_wrong=jnp.sum(test_auto & (test_labels != test_y)),
     )
 
 
@@ -116,8 +131,9 @@ class Simulator(NamedTuple):
     """The pure functions of one static configuration."""
 
     cfg: config_lib.StaticConfig
-    run_on_pools: callable  # (pools, key, params) -> RunOutput
+    run_on_pools: callable  # (pools, key, params, test) -> RunOutput
     run: callable  # (key, params, arrays=()) -> RunOutput
+    test_sample: callable  # data key -> (x, y) of the held-out sample
 
 
 def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
@@ -183,6 +199,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             model=model.init(jax.random.fold_in(loop_key, STREAM_INIT), dataset.dim, k),
             has_model=jnp.array(False),
             done=jnp.array(False),
+            test_status=jnp.full(cfg.n_test, UNLABELLED, jnp.int16),
         )
 
     def validation_buffer(pools: Pools) -> tuple[Array, Array]:
@@ -190,7 +207,11 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         idx = pools.val_order[:v_cap]
         return pools.val_x[idx], pools.val_y[idx]
 
-    def run_on_pools(pools: Pools, key: Key, params: config_lib.RunParams):
+    def run_on_pools(pools: Pools, key: Key, params: config_lib.RunParams, test):
+        """One run on drawn pools; `test` = (x, y) of the held-out sample (T points,
+        T = cfg.n_test, possibly 0): every round's model and thresholds label it as
+        they label the pool, so its labels measure the population error."""
+        test_x, _ = test
         val_x, val_y = validation_buffer(pools)
         n_batch = config_lib.batch_size(params.n_train)
         # before any model, queries follow the draw order: lower rank, higher priority
@@ -241,6 +262,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_status = jnp.where(
                 new_auto, pool_pred.astype(jnp.int16), state.pool_status
             )
+            test_status = label_above(
+                params_m, test_x, state.test_status, thr, trained
+            )
             val_active = state.val_active & ~(
                 trained & (val_score >= class_value(thr, val_pred))
             )
@@ -278,6 +302,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 model=params_m,
                 has_model=has_model,
                 done=stop,
+                test_status=test_status,
             )
             record = RoundRecord(
                 ran=run_now,
@@ -297,22 +322,34 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             records.append(record)
         record = jax.tree.map(lambda *r: jnp.concatenate(r), *records)
-        return RunOutput(
-            state, record, final_labels(state, pools, val_x, val_y, params)
-        )
+        labels, test_labels = final_labels(state, pools, val_x, val_y, test_x, params)
+        return RunOutput(state, record, labels, test_labels)
+
+    def label_above(model_params, x, status, thr, on):
+        """Unlabelled points of `x` with score >= t[pred] get their predicted label
+        (SPEC 2, step 4), where `on`."""
+        if x.shape[0] == 0:
+            return status
+        x_score, x_pred = score(model.logits(model_params, x))
+        new = on & (status == UNLABELLED) & (x_score >= class_value(thr, x_pred))
+        return jnp.where(new, x_pred.astype(jnp.int16), status)
 
     def final_labels(
         state: RunState,
         pools: Pools,
         val_x: Array,
         val_y: Array,
+        test_x: Array,
         params: config_lib.RunParams,
     ):
-        """TBAL's labels are the loop's. The baselines (SPEC section 6) label once with
-        their final model: every remaining point (AL, PL), or those above thresholds
-        estimated once on the whole, never shrunk, validation set (AL+SC, PL+SC)."""
+        """(pool labels, test labels) per outcome. TBAL's labels are the loop's. The
+        baselines (SPEC section 6) label once with their final model: every remaining
+        point (AL, PL), or those above thresholds estimated once on the whole, never
+        shrunk, validation set (AL+SC, PL+SC)."""
         if not protocol.final_labelling:
-            return {protocol.name: state.pool_status}
+            return {protocol.name: state.pool_status}, {
+                protocol.name: state.test_status
+            }
         score_, pred = score(model.logits(state.model, pools.pool_x))
         val_score, val_pred = score(model.logits(state.model, val_x))
         thr = estimate(
@@ -328,14 +365,29 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         above = score_ >= class_value(thr, pred)
         label = pred.astype(jnp.int16)
         plain, selective = protocol.outcomes
+        everything = jnp.full(k, -jnp.inf)
         return {
             plain: jnp.where(open_, label, state.pool_status),
             selective: jnp.where(open_ & above, label, state.pool_status),
+        }, {
+            plain: label_above(
+                state.model, test_x, state.test_status, everything, state.has_model
+            ),
+            selective: label_above(
+                state.model, test_x, state.test_status, thr, state.has_model
+            ),
         }
+
+    def test_sample(data_key: Key):
+        """The held-out sample of a seed: `cfg.n_test` fresh points (maybe none)."""
+        if not cfg.n_test:
+            return jnp.zeros((0, dataset.dim)), jnp.zeros(0, jnp.int32)
+        return dataset.test_sample(jax.random.fold_in(data_key, STREAM_TEST), cfg.n_test)
 
     def run(key: Key, params: config_lib.RunParams, arrays=()) -> RunOutput:
         """One run; `arrays` are a fixed dataset's `device_arrays()`."""
         data_key, loop_key = jax.random.split(key)
-        return run_on_pools(dataset.split(data_key, arrays), loop_key, params)
+        pools = dataset.split(data_key, arrays)
+        return run_on_pools(pools, loop_key, params, test_sample(data_key))
 
-    return Simulator(cfg, run_on_pools, run)
+    return Simulator(cfg, run_on_pools, run, test_sample)

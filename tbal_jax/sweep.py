@@ -104,12 +104,20 @@ def _sweep_fn(cfg: StaticConfig, on_trace=lambda: None):
         on_trace()
         data_key, loop_key = jax.random.split(key)
         pools = cfg.dataset.split(data_key, arrays)
+        test = sim.test_sample(data_key)
 
         def one(params):
-            out = sim.run_on_pools(pools, loop_key, params)
+            out = sim.run_on_pools(pools, loop_key, params, test)
             return SweepOutput(
                 {
-                    name: summarise(labels, pools.pool_y, out.record, n_pool)
+                    name: summarise(
+                        labels,
+                        pools.pool_y,
+                        out.record,
+                        n_pool,
+                        out.test_labels[name],
+                        test[1],
+                    )
                     for name, labels in out.labels.items()
                 },
                 out.record,

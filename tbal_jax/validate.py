@@ -216,6 +216,13 @@ def check_static(cfg) -> None:
         value = getattr(cfg, name)
         if not isinstance(value, numbers.Integral) or value < 1:
             raise ConfigError(f"{name}={value!r} must be an integer >= 1")
+    if not isinstance(cfg.n_test, numbers.Integral) or cfg.n_test < 0:
+        raise ConfigError(f"n_test={cfg.n_test!r} must be an integer >= 0")
+    if cfg.n_test and cfg.dataset.fixed:
+        raise ConfigError(
+            f"n_test={cfg.n_test}: {cfg.dataset.name} is a fixed dataset with no spare "
+            "points to test on; use n_test=0"
+        )
 
 
 def check_capacity(cfg: StaticConfig, n_val, n_train) -> None:

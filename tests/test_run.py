@@ -52,7 +52,12 @@ def test_unbatched_run_agrees_statistically(sweep_result):
     for i, seed in enumerate(sweep_result.seeds):
         out = _single(int(seed), 3)
         one = summarise(
-            out.labels["tbal"], _pool_y(int(seed)), out.record, CFG.dataset.n_pool
+            out.labels["tbal"],
+            _pool_y(int(seed)),
+            out.record,
+            CFG.dataset.n_pool,
+            out.test_labels["tbal"],
+            jnp.zeros(0, jnp.int32),
         )
         assert abs(int(one.n_auto) - int(sweep_result.summary.n_auto[i, 3])) < 800
 
@@ -87,7 +92,7 @@ def test_different_seeds_differ(sweep_result):
 def test_invariants():
     for seed in (0, 7):
         for j in range(len(GRID.n_val)):
-            state, record, labels = _single(seed, j)
+            state, record, labels, _ = _single(seed, j)
             status = np.asarray(state.pool_status)
             np.testing.assert_array_equal(labels["tbal"], status)
             n_train = int(GRID.n_train[j])

@@ -1,0 +1,248 @@
+"""The estimators head to head (SPEC section 12): does each keep P(error > eps) <= delta,
+and what does that cost in coverage?
+
+Per cell (tolerance, estimator, N_v) over the seeds of an `estimators` experiment:
+the violation rate P(test_error > eps), where test_error is the population error of the
+labelling measured on the held-out test sample (a run that auto-labels nothing cannot
+violate, and is counted), with its exact Clopper-Pearson 95% interval; the mean pool and
+test coverage; the mean number of rounds. Written as `estimators.csv`, a Markdown and a
+LaTeX table, and two figures: violation rate against N_v with the delta line, and
+coverage against N_v ("what a guarantee costs") with the validation size the theory's
+lower bound asks for marked.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import theory
+from tbal_jax import plots, results
+
+ORDER = ("plugin", "sigma", "hoeffding", "clopper_pearson", "ltt", "sgr")
+LABELS = {
+    "plugin": "plug-in",
+    "sigma": r"$\sigma$ slack",
+    "hoeffding": "Hoeffding slack",
+    "clopper_pearson": "Clopper-Pearson",
+    "ltt": "Learn then Test",
+    "sgr": "SGR",
+}
+COLUMNS = [
+    "dataset",
+    "eps",
+    "delta",
+    "estimator",
+    "c1",
+    "n_val",
+    "n_runs",
+    "violations",
+    "violation_rate",
+    "violation_low",
+    "violation_high",
+    "n_no_auto",
+    "coverage_mean",
+    "test_coverage_mean",
+    "n_rounds_mean",
+]
+
+
+def _binomial_sf(k: int, n: int, p: float) -> float:
+    """P(Bin(n, p) >= k), exactly enough for n <= a few thousand (log-space terms)."""
+    if k <= 0:
+        return 1.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    logs = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+        + i * math.log(p) + (n - i) * math.log1p(-p)
+        for i in range(k, n + 1)
+    ]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def clopper_pearson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact two-sided interval for a binomial proportion k / n (bisection)."""
+    alpha = (1 - level) / 2
+
+    def solve(f):  # the p in [0, 1] where the increasing f crosses 0
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+        return (lo + hi) / 2
+
+    low = 0.0 if k == 0 else solve(lambda p: _binomial_sf(k, n, p) - alpha)
+    high = 1.0 if k == n else solve(lambda p: alpha - (1 - _binomial_sf(k + 1, n, p)))
+    return low, high
+
+
+def cells(rows: list[dict]) -> list[dict]:
+    """One row per (dataset, eps, delta, estimator, C1, N_v)."""
+    keys = ("dataset", "eps", "delta", "estimator", "c1", "n_val")
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for key, runs in sorted(
+        groups.items(), key=lambda kv: (kv[0][:3], ORDER.index(kv[0][3]), kv[0][4:])
+    ):
+        cell = dict(zip(keys, key))
+        eps = cell["eps"]
+        bad = sum(1 for r in runs if not math.isnan(r["test_error"]) and r["test_error"] > eps)
+        low, high = clopper_pearson_interval(bad, len(runs))
+        out.append(
+            cell
+            | {
+                "n_runs": len(runs),
+                "violations": bad,
+                "violation_rate": bad / len(runs),
+                "violation_low": low,
+                "violation_high": high,
+                "n_no_auto": sum(1 for r in runs if r["n_auto"] == 0),
+                "coverage_mean": float(np.mean([r["coverage"] for r in runs])),
+                "test_coverage_mean": float(np.mean([r["test_coverage"] for r in runs])),
+                "n_rounds_mean": float(np.mean([r["n_rounds"] for r in runs])),
+            }
+        )
+    return out
+
+
+def needed_validation(eps: float, delta: float) -> float:
+    """The validation size below which no test can tell error 0 from error eps with
+    failure probability <= delta (`theory.exact_lower_bound`, p0 = 1)."""
+    return float(theory.exact_lower_bound(0.0, eps, delta))
+
+
+def table(summary: list[dict]) -> tuple[str, str]:
+    """(markdown, latex): violation rate [95% CI] and coverage per estimator and N_v."""
+    head = ["eps", "estimator", "N_v", "violation rate (%) [95% CI]", "coverage (%)",
+            "no auto-label", "rounds"]
+    body = [
+        [
+            f"{c['eps']:g}",
+            LABELS[c["estimator"]],
+            f"{c['n_val']}",
+            f"{100 * c['violation_rate']:.1f} [{100 * c['violation_low']:.1f}, "
+            f"{100 * c['violation_high']:.1f}]",
+            f"{100 * c['coverage_mean']:.1f}",
+            f"{c['n_no_auto']}/{c['n_runs']}",
+            f"{c['n_rounds_mean']:.1f}",
+        ]
+        for c in summary
+    ]
+    markdown = "\n".join(
+        ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        + ["| " + " | ".join(line) + " |" for line in body]
+    )
+    latex = "\n".join(
+        [r"\begin{tabular}{llrrrrr}", r"\toprule",
+         " & ".join(h.replace("%", r"\%") for h in head) + r" \\", r"\midrule"]
+        + [" & ".join(c.replace("%", r"\%") for c in line) + r" \\" for line in body]
+        + [r"\bottomrule", r"\end{tabular}"]
+    )
+    return markdown, latex
+
+
+def _panels(summary, title, stem, value, ylabel, reference):
+    """One panel per tolerance, one line per estimator against N_v."""
+    tolerances = sorted({c["eps"] for c in summary})
+    with plt.rc_context(plots.STYLE):
+        fig, axes = plt.subplots(
+            1, len(tolerances), figsize=(5.2 * len(tolerances) + 0.8, 4.3), squeeze=False
+        )
+        for ax, eps in zip(axes[0], tolerances):
+            for name in ORDER:
+                rows = sorted(
+                    (c for c in summary if c["eps"] == eps and c["estimator"] == name),
+                    key=lambda c: c["n_val"],
+                )
+                if not rows:
+                    continue
+                x = [c["n_val"] for c in rows]
+                line = ax.plot(x, value(rows), marker="o", ms=4, label=LABELS[name])[0]
+                if value is _violation:
+                    ax.fill_between(
+                        x,
+                        [100 * c["violation_low"] for c in rows],
+                        [100 * c["violation_high"] for c in rows],
+                        color=line.get_color(),
+                        alpha=0.15,
+                        lw=0,
+                    )
+            reference(ax, eps, summary[0]["delta"])
+            ax.set_title(rf"$\epsilon$ = {eps:g}")
+            ax.set_xlabel(plots.AXIS_LABELS["n_val"])
+            ax.set_ylabel(ylabel)
+            ax.set_ylim(-2, 102)
+        axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+        fig.suptitle(title)
+        fig.tight_layout()
+        return plots.save(fig, stem)
+
+
+def _violation(rows):
+    return [100 * c["violation_rate"] for c in rows]
+
+
+def _coverage(rows):
+    return [100 * c["coverage_mean"] for c in rows]
+
+
+def _delta_line(ax, eps, delta):
+    del eps
+    ax.axhline(100 * delta, color="k", ls="--", lw=1, label=rf"$\delta$ = {delta:g}")
+
+
+def _needed_line(ax, eps, delta):
+    n = needed_validation(eps, delta)
+    ax.axvline(n, color="0.4", ls=":", lw=1.2)
+    ax.annotate(
+        f"lower bound\n{n:.0f} points",
+        (n, 95),
+        xytext=(4, 0),
+        textcoords="offset points",
+        fontsize=9,
+        color="0.3",
+        va="top",
+    )
+
+
+def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
+    """estimators.csv, table_estimators.md/.tex and the two figures."""
+    summary = cells(rows)
+    csv_path = out_dir / "estimators.csv"
+    with atomic_path(csv_path) as tmp:
+        results.write_csv(tmp, summary, COLUMNS)
+    tables = []
+    markdown, latex = table(summary)
+    for text, ext in ((markdown, ".md"), (latex, ".tex")):
+        path = out_dir / f"table_estimators{ext}"
+        with atomic_path(path) as tmp:
+            tmp.write_text(text + "\n")
+        tables.append(path)
+    delta = summary[0]["delta"]
+    title = exp.figure_title(seeds)
+    figures = _panels(
+        summary,
+        f"{title}: P(test error > $\\epsilon$), 95% CI, $\\delta$ = {delta:g}",
+        out_dir / f"{exp.name}_violation",
+        _violation,
+        r"Violation rate (%)",
+        _delta_line,
+    )
+    figures += _panels(
+        summary,
+        f"{title}: what a guarantee costs ($\\delta$ = {delta:g})",
+        out_dir / f"{exp.name}_coverage",
+        _coverage,
+        "Coverage (%)",
+        _needed_line,
+    )
+    return {"estimators": csv_path, "tables": tables, "figure": figures}
