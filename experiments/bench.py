@@ -1,7 +1,7 @@
 """Benchmark: the TBAL part of an experiment's grid against sequential NumPy.
 
     python -m experiments.bench [--case=unit_ball|fashion_mnist|all] [--seeds=S]
-        [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1]
+        [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1] [--estimators=a,b]
 
 Times the whole grid (`unit_ball_val`: 11 validation sizes x 2 values of C1 x S seeds,
 S = 50 by default; `fashion_mnist_val`: 7 x 2 x S, S = 4 by default) as one compiled,
@@ -13,7 +13,9 @@ LogisticRegression(C=1) on Fashion-MNIST) on `numpy_seeds` seeds of the same gri
 prints the ratio of the two per-run costs: that ratio, with the device named, is the
 figure we report. It also prints the chunk size and XLA's peak-memory estimate of one
 chunk, and each side's mean TBAL error and coverage at C1 = 0 as a check that both ran
-the same algorithm (statistically: the two draw their data differently).
+the same algorithm (statistically: the two draw their data differently). Each estimator
+of `--estimators` (SPEC 12) is then timed on the same grid, as ms/run and a ratio to the
+paper's `sigma`.
 
 The NumPy side runs with `numpy_threads` BLAS/OpenMP threads (threadpoolctl; 0 leaves
 the libraries' default). One is the default: its matrices are tiny (at most 1,000 x 64
@@ -33,7 +35,6 @@ import numpy as np
 from absl import app, flags
 
 from tbal_jax import sweep
-from tbal_jax.config import grid_params
 from tbal_jax.experiments import get_experiment, paper_seeds
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.results import environment
@@ -58,6 +59,11 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "numpy_threads", 1, "BLAS/OpenMP threads of the NumPy baseline (0: library default)"
 )
+flags.DEFINE_list(
+    "estimators",
+    ["plugin", "hoeffding", "clopper_pearson", "ltt", "sgr"],
+    "threshold estimators also timed on the same grid (beside the paper's sigma)",
+)
 flags.DEFINE_integer("chunk_runs", sweep.DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
 flags.DEFINE_float(
     "memory_budget_gib", sweep.DEFAULT_MEMORY_BUDGET_GIB, "XLA peak memory per chunk"
@@ -77,11 +83,10 @@ def _outcome(errors, coverages) -> str:
     )
 
 
-def time_jax(exp, dataset, seeds, repeats: int, chunk_runs: int, budget: float) -> dict:
-    cfg, grid = (
-        exp.static_config(dataset),
-        grid_params(exp.n_val, exp.n_train, exp.eps, exp.c1),
-    )
+def time_jax(
+    exp, dataset, seeds, repeats: int, chunk_runs: int, budget: float, estimator="sigma"
+) -> dict:
+    cfg, grid = exp.static_config(dataset, "tbal", estimator), exp.grid
 
     def sweep_once():  # blocks on each chunk
         return sweep.run_sweep(
@@ -177,6 +182,20 @@ def bench_case(case: str, env: dict) -> None:
         f"{jx['median_s']:.2f} s = {jx['ms_per_run']:.2f} ms/run, "
         f"{jx['runs_per_s']:.0f} runs/s; {jx['outcome']}"
     )
+    for name in FLAGS.estimators:
+        other = time_jax(
+            exp,
+            dataset,
+            paper_seeds(n_seeds),
+            FLAGS.repeats,
+            FLAGS.chunk_runs,
+            FLAGS.memory_budget_gib,
+            estimator=name,
+        )
+        print(
+            f"  estimator {name}: {other['ms_per_run']:.2f} ms/run "
+            f"({other['ms_per_run'] / jx['ms_per_run']:.2f}x sigma)"
+        )
     if FLAGS.numpy_seeds:
         npy = time_numpy(exp, dataset, FLAGS.numpy_seeds, FLAGS.numpy_threads)
         threads = FLAGS.numpy_threads or "default"
