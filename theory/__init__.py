@@ -8,8 +8,10 @@ and planning inverses between validation size and excess error (`theory.planning
 
 from theory.complexity import rademacher_complexity, uniform_deviation, vc_complexity
 from theory.lower_bound import (
+    exact_lower_bound,
     failure_probability_lower_bound,
     kl_bernoulli,
+    minimax_test_error,
     two_point_kl,
     validation_lower_bound,
     validation_lower_bound_small_eps,
@@ -28,8 +30,10 @@ from theory.upper_bound import (
 
 __all__ = [
     "detectable_excess_for_validation_size",
+    "exact_lower_bound",
     "failure_probability_lower_bound",
     "kl_bernoulli",
+    "minimax_test_error",
     "multi_round_upper_bound",
     "rademacher_complexity",
     "reference_upper_bound",

@@ -204,3 +204,70 @@ def validation_lower_bound_small_eps(
         ValueError: on the same inputs as `validation_lower_bound`.
     """
     return _required_samples(delta, p0, _small_eps_kl(*_hypotheses(eps, eps_a)))
+
+
+def _binomial_pmf(n: int, p: float) -> np.ndarray:
+    """P(Bin(n, p) = w) for w = 0..n, through the ratio recursion in log space."""
+    if p <= 0.0:
+        return np.eye(1, n + 1)[0]
+    if p >= 1.0:
+        return np.eye(1, n + 1, n)[0]
+    w = np.arange(n)
+    steps = np.log((n - w) / (w + 1.0)) + np.log(p) - np.log1p(-p)
+    log_pmf = n * np.log1p(-p) + np.concatenate([[0.0], np.cumsum(steps)])
+    return np.exp(log_pmf)
+
+
+def minimax_test_error(n: int, eps_a: float, eps: float) -> float:
+    """The smallest achievable max(P(certify | error eps_a + eps), P(refuse | error
+    eps_a)) with n points in the region: the optimal (likelihood-ratio, randomised)
+    test of Bin(n, eps_a) against Bin(n, eps_a + eps). It certifies when the count of
+    errors w < c, with probability gamma at w = c, for the best (c, gamma)."""
+    good, bad = _binomial_pmf(n, eps_a), _binomial_pmf(n, eps_a + eps)
+    below_good = np.concatenate([[0.0], np.cumsum(good)[:-1]])  # P(w < c)
+    below_bad = np.concatenate([[0.0], np.cumsum(bad)[:-1]])
+    # certify below c and with probability gamma at c: balance the two errors
+    gamma = np.clip(
+        (1.0 - below_good - below_bad) / np.maximum(good + bad, 1e-300), 0.0, 1.0
+    )
+    wrongly_certified = below_bad + gamma * bad
+    wrongly_refused = 1.0 - below_good - gamma * good
+    return float(np.min(np.maximum(wrongly_certified, wrongly_refused)))
+
+
+def exact_lower_bound(
+    eps_a: float, eps: float, delta: float, p0: float = 1.0
+) -> int:
+    """The smallest validation size with which some procedure certifies a region of
+    error eps_a and refuses one of error eps_a + eps, each with failure probability at
+    most delta: the exact two-point (minimax) bound, by the optimal randomised test on
+    binomials (`minimax_test_error`), found by bisection (the error does not grow with
+    n: a test may ignore points). Bretagnolle-Huber (`validation_lower_bound`) is a
+    lower bound on it.
+
+    Examples (delta = 0.05): eps_a = eps = 0.01: 1556; eps_a = eps = 0.1: 134;
+    eps_a = 0, eps = 0.01: 293.
+
+    p0 < 1 (a region of mass p0): returns ceil(n / p0), the validation size whose
+    expected count in the region is the n needed there; the points outside carry no
+    information. This treats the count in the region as its mean, an approximation.
+    """
+    eps_a = float(tolerance("eps_a", eps_a))
+    eps = float(positive("eps", eps))
+    delta = float(probability("delta", delta))
+    p0 = float(mass("p0", p0))
+    if eps_a + eps > 1.0:
+        raise ValueError(f"eps_a + eps = {eps_a + eps:g} exceeds 1")
+    if delta >= 0.5:
+        return 0  # a coin toss already errs with probability 1/2
+    hi = 1
+    while minimax_test_error(hi, eps_a, eps) > delta:
+        hi *= 2
+    lo = hi // 2  # error(lo) > delta, or lo = 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if minimax_test_error(mid, eps_a, eps) > delta:
+            lo = mid
+        else:
+            hi = mid
+    return int(np.ceil(hi / p0))
