@@ -199,3 +199,62 @@ def test_counts_memory_is_linear_in_the_validation_size():
     )
     mem = jax.jit(est).lower(*args).compile().memory_analysis()
     assert mem.temp_size_in_bytes < 40 * 10_000 * 4, mem.temp_size_in_bytes
+
+
+# ---- inside the run ----------------------------------------------------------------
+
+
+def test_test_sample_changes_nothing_else_and_measures_the_population():
+    """The held-out sample is labelled by the run's own rounds: the pool's results are
+    bit-identical with and without it, and its error tracks the pool's."""
+    from tbal_jax import config as C
+    from tbal_jax import sweep as S
+
+    grid = C.grid_params([400, 1000], [200], [0.05], [0.0])
+    plain = C.StaticConfig.for_grid("unit_ball", [1000], [200])
+    tested = dataclasses.replace(plain, n_test=5000)
+    a = S.run_sweep(plain, [0, 7, 14], grid).summary
+    b = S.run_sweep(tested, [0, 7, 14], grid).summary
+    for f in ("n_auto", "n_auto_wrong", "n_queried", "n_rounds"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert (a.test_n_auto == 0).all()  # no sample, nothing counted
+    pool_cov = b.n_auto / plain.dataset.n_pool
+    test_cov = b.test_n_auto / 5000
+    assert np.abs(pool_cov - test_cov).max() < 0.03
+    pool_err = b.n_auto_wrong / np.maximum(b.n_auto, 1)
+    test_err = b.test_n_wrong / np.maximum(b.test_n_auto, 1)
+    assert np.abs(pool_err - test_err).max() < 0.01
+
+
+def test_fixed_datasets_have_no_test_sample():
+    from tbal_jax import config as C
+    from tbal_jax.loaders import load_dataset
+    from tbal_jax.validate import ConfigError, check_static
+
+    cfg = C.StaticConfig.for_grid(load_dataset("digits"), [200], [100], n_test=10)
+    with pytest.raises(ConfigError, match="n_test=10: digits is a fixed dataset"):
+        check_static(cfg)
+
+
+def test_estimators_experiment_end_to_end(tmp_path):
+    from tbal_jax.experiments import get_experiment, run_experiment
+
+    exp = get_experiment("estimators_circles").with_grid(
+        n_val=[300, 1000], estimators=["plugin", "ltt"]
+    )
+    exp = dataclasses.replace(exp, n_test=2000)
+    out = run_experiment(exp, [0, 7, 14], tmp_path)
+    import pandas as pd
+
+    runs = pd.read_csv(out["results"])
+    assert set(runs.estimator) == {"plugin", "ltt"} and len(runs) == 2 * 2 * 3
+    assert runs.test_coverage.notna().all() and (runs.n_test == 2000).all()
+    cells = pd.read_csv(out["estimators"])
+    assert len(cells) == 4 and (cells.n_runs == 3).all()
+    ltt_small = cells[(cells.estimator == "ltt") & (cells.n_val == 300)]
+    # 300 validation points over two classes cannot certify eps = 0.01 (n_min ~ 570)
+    assert (ltt_small.coverage_mean == 0).all() and (ltt_small.n_no_auto == 3).all()
+    summary = pd.read_csv(out["summary"])
+    assert len(summary) == 4  # never pools two estimators
+    for path in out["figure"]:
+        assert path.stat().st_size > 5_000
