@@ -225,9 +225,10 @@ def test_data_errors_are_one_line(make, names, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("with_val", [False, True])
-def test_npz_end_to_end(tmp_path, with_val):
+def test_npz_end_to_end(tmp_path, with_val, capsys):
     path = _blobs_npz(tmp_path / "blobs.npz", with_val=with_val)
-    result = cli(
+    code, lines = cli_here(
+        capsys,
         "--experiment=npz",
         f"--data={path}",
         "--n_val=200,400",
@@ -238,7 +239,7 @@ def test_npz_end_to_end(tmp_path, with_val):
         "--methods=tbal,al",
         f"--out={tmp_path / 'out'}",
     )
-    assert result.returncode == 0, result.stderr
+    assert code == 0, lines
     runs = pd.read_csv(tmp_path / "out" / "results.csv")
     assert set(runs.dataset) == {"npz"} and set(runs.num_classes) == {4}
     assert set(runs.model) == {"softmax_logistic"}
