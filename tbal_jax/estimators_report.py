@@ -59,15 +59,20 @@ def _binomial_sf(k: int, n: int, p: float) -> float:
     if p >= 1.0:
         return 1.0
     logs = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-        + i * math.log(p) + (n - i) * math.log1p(-p)
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
         for i in range(k, n + 1)
     ]
     top = max(logs)
     return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 
 
-def clopper_pearson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+def clopper_pearson_interval(
+    k: int, n: int, level: float = 0.95
+) -> tuple[float, float]:
     """The exact two-sided interval for a binomial proportion k / n (bisection)."""
     alpha = (1 - level) / 2
 
@@ -95,7 +100,9 @@ def cells(rows: list[dict]) -> list[dict]:
     ):
         cell = dict(zip(keys, key))
         eps = cell["eps"]
-        bad = sum(1 for r in runs if not math.isnan(r["test_error"]) and r["test_error"] > eps)
+        bad = sum(
+            1 for r in runs if not math.isnan(r["test_error"]) and r["test_error"] > eps
+        )
         low, high = clopper_pearson_interval(bad, len(runs))
         out.append(
             cell
@@ -107,7 +114,9 @@ def cells(rows: list[dict]) -> list[dict]:
                 "violation_high": high,
                 "n_no_auto": sum(1 for r in runs if r["n_auto"] == 0),
                 "coverage_mean": float(np.mean([r["coverage"] for r in runs])),
-                "test_coverage_mean": float(np.mean([r["test_coverage"] for r in runs])),
+                "test_coverage_mean": float(
+                    np.mean([r["test_coverage"] for r in runs])
+                ),
                 "n_rounds_mean": float(np.mean([r["n_rounds"] for r in runs])),
             }
         )
@@ -122,8 +131,15 @@ def needed_validation(eps: float, delta: float) -> float:
 
 def table(summary: list[dict]) -> tuple[str, str]:
     """(markdown, latex): violation rate [95% CI] and coverage per estimator and N_v."""
-    head = ["eps", "estimator", "N_v", "violation rate (%) [95% CI]", "coverage (%)",
-            "no auto-label", "rounds"]
+    head = [
+        "eps",
+        "estimator",
+        "N_v",
+        "violation rate (%) [95% CI]",
+        "coverage (%)",
+        "no auto-label",
+        "rounds",
+    ]
     body = [
         [
             f"{c['eps']:g}",
@@ -142,8 +158,12 @@ def table(summary: list[dict]) -> tuple[str, str]:
         + ["| " + " | ".join(line) + " |" for line in body]
     )
     latex = "\n".join(
-        [r"\begin{tabular}{llrrrrr}", r"\toprule",
-         " & ".join(h.replace("%", r"\%") for h in head) + r" \\", r"\midrule"]
+        [
+            r"\begin{tabular}{llrrrrr}",
+            r"\toprule",
+            " & ".join(h.replace("%", r"\%") for h in head) + r" \\",
+            r"\midrule",
+        ]
         + [" & ".join(c.replace("%", r"\%") for c in line) + r" \\" for line in body]
         + [r"\bottomrule", r"\end{tabular}"]
     )
@@ -155,7 +175,10 @@ def _panels(summary, title, stem, value, ylabel, reference):
     tolerances = sorted({c["eps"] for c in summary})
     with plt.rc_context(plots.STYLE):
         fig, axes = plt.subplots(
-            1, len(tolerances), figsize=(5.2 * len(tolerances) + 0.8, 4.3), squeeze=False
+            1,
+            len(tolerances),
+            figsize=(5.2 * len(tolerances) + 0.8, 4.3),
+            squeeze=False,
         )
         for ax, eps in zip(axes[0], tolerances):
             for name in ORDER:

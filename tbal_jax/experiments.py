@@ -87,9 +87,7 @@ class Experiment:
     eps: tuple
     c1: tuple = C1_VALUES
     title: str = ""
-    kind: str = (
-        "sweep"  # "bounds": compare with the theory; "scatter": one run's labels;
-    )  # "estimators": the estimators head to head (violation rate, coverage)
+    kind: str = "sweep"  # "bounds": compare with the theory; "scatter": one run's labels;  # "estimators": the estimators head to head (violation rate, coverage)
     methods: tuple = METHODS
     delta: tuple = (DEFAULT_DELTA,)
     estimators: tuple = ("sigma",)

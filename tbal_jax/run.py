@@ -167,7 +167,7 @@ def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
     return jnp.sum(counts > 0) >= 2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=32)  # bounded: compiled programs live in sweep.Sweeper
 def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     dataset, protocol = cfg.dataset, cfg.protocol
     model = cfg.the_model
@@ -262,9 +262,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_status = jnp.where(
                 new_auto, pool_pred.astype(jnp.int16), state.pool_status
             )
-            test_status = label_above(
-                params_m, test_x, state.test_status, thr, trained
-            )
+            test_status = label_above(params_m, test_x, state.test_status, thr, trained)
             val_active = state.val_active & ~(
                 trained & (val_score >= class_value(thr, val_pred))
             )
@@ -382,7 +380,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         """The held-out sample of a seed: `cfg.n_test` fresh points (maybe none)."""
         if not cfg.n_test:
             return jnp.zeros((0, dataset.dim)), jnp.zeros(0, jnp.int32)
-        return dataset.test_sample(jax.random.fold_in(data_key, STREAM_TEST), cfg.n_test)
+        return dataset.test_sample(
+            jax.random.fold_in(data_key, STREAM_TEST), cfg.n_test
+        )
 
     def run(key: Key, params: config_lib.RunParams, arrays=()) -> RunOutput:
         """One run; `arrays` are a fixed dataset's `device_arrays()`."""

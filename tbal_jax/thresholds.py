@@ -109,7 +109,9 @@ def _order_key(x: Array) -> Array:
 
 
 def _from_order_key(i: Array) -> Array:
-    return jax.lax.bitcast_convert_type(jnp.where(i < 0, i ^ 0x7FFFFFFF, i), jnp.float32)
+    return jax.lax.bitcast_convert_type(
+        jnp.where(i < 0, i ^ 0x7FFFFFFF, i), jnp.float32
+    )
 
 
 def _raw_candidates(scores, active, raw_capacity):
@@ -231,7 +233,9 @@ def binomial_lower_tail(wrong: Array, n: Array, p: Array, terms: int = 16) -> Ar
     rest = ratio(w - terms)
     total = total + prod * rest / (1.0 - rest)
     log_pmf = (
-        -jnp.log1p(n) - betaln(w + 1.0, n - w + 1.0) + w * jnp.log(p)
+        -jnp.log1p(n)
+        - betaln(w + 1.0, n - w + 1.0)
+        + w * jnp.log(p)
         + (n - w) * jnp.log1p(-p)
     )
     below_mode = (w < n) & (ratio(w) < 1.0)
@@ -250,8 +254,10 @@ def clopper_pearson_upper(wrong: Array, n: Array, level: Array, steps: int = 30)
         still_likely = binomial_lower_tail(wrong, n, mid) * (1 + BINOMIAL_RTOL) > level
         return jnp.where(still_likely, mid, lo), jnp.where(still_likely, hi, mid)
 
-    lo = jnp.broadcast_to(wrong / jnp.maximum(n, 1), jnp.broadcast_shapes(
-        jnp.shape(wrong), jnp.shape(n), jnp.shape(level))).astype(jnp.float32)
+    lo = jnp.broadcast_to(
+        wrong / jnp.maximum(n, 1),
+        jnp.broadcast_shapes(jnp.shape(wrong), jnp.shape(n), jnp.shape(level)),
+    ).astype(jnp.float32)
     _, hi = jax.lax.fori_loop(0, steps, step, (lo, jnp.ones_like(lo)))
     return jnp.where(wrong >= n, 1.0, hi)
 
@@ -312,7 +318,11 @@ def _of_class(per_class: Array, cls: Array) -> Array:
 
 def _eligible(levels: Levels, n_min: Array) -> Array:
     """Real levels with n > MIN_COUNT (SPEC 3) and n >= the class's n_min."""
-    return levels.valid & (levels.n > MIN_COUNT) & (levels.n >= _of_class(n_min, levels.cls))
+    return (
+        levels.valid
+        & (levels.n > MIN_COUNT)
+        & (levels.n >= _of_class(n_min, levels.cls))
+    )
 
 
 def select_smallest(levels, num_classes, accept, n_min):
@@ -345,7 +355,9 @@ def select_binary_search(levels, num_classes, accept, n_min):
     # count = 1 + the candidate index of the class's ceil(n_min)-th highest point
     need = jnp.maximum(jnp.ceil(n_min[:num_classes]), MIN_COUNT + 1).astype(jnp.int32)
     has = levels.start[1:] - first >= need
-    count = jnp.where(has, levels.cand[jnp.minimum(first + need - 1, capacity - 1)] + 1, 0)
+    count = jnp.where(
+        has, levels.cand[jnp.minimum(first + need - 1, capacity - 1)] + 1, 0
+    )
     classes = jnp.arange(num_classes)
 
     def step(_, bracket):
@@ -417,7 +429,9 @@ class Estimator:
                 first = levels.start[:k]
                 kept = levels.start[1:] - first > MIN_COUNT
                 n_kept = jnp.where(
-                    kept, levels.cand[jnp.minimum(first + MIN_COUNT, capacity - 1)] + 1, 0
+                    kept,
+                    levels.cand[jnp.minimum(first + MIN_COUNT, capacity - 1)] + 1,
+                    0,
                 )
                 level = jnp.broadcast_to(
                     self.level(delta, k, rounds, levels, n_kept), (k,)

@@ -45,7 +45,9 @@ def test_binomial_tail_bounds_scipy_in_both_tails(n, p):
         assert (got[tail] <= want[tail] * 1.04).all()
 
 
-@pytest.mark.parametrize("n,w", [(30, 0), (100, 3), (1000, 10), (4000, 25), (10_000, 900)])
+@pytest.mark.parametrize(
+    "n,w", [(30, 0), (100, 3), (1000, 10), (4000, 25), (10_000, 900)]
+)
 @pytest.mark.parametrize("level", [0.05, 1e-4, 1e-7])
 def test_clopper_pearson_upper_matches_scipy(n, w, level):
     got = float(T.clopper_pearson_upper(jnp.int32(w), jnp.int32(n), jnp.float32(level)))
@@ -99,7 +101,15 @@ def test_guaranteed_selection_matches_reference(method, n, k, ties):
         )
     )
     want = reference.guaranteed_thresholds(
-        s, p, y, eps, delta, k, rounds, method, lambda w, n: _tail(w, n, eps),
+        s,
+        p,
+        y,
+        eps,
+        delta,
+        k,
+        rounds,
+        method,
+        lambda w, n: _tail(w, n, eps),
         T.BINOMIAL_RTOL,
     )
     np.testing.assert_array_equal(got, want.astype(np.float32))
@@ -179,8 +189,13 @@ def test_below_the_needed_validation_size_guaranteed_estimators_label_nothing():
         assert np.isinf(np.asarray(t)).all(), method
     # and with eps = 0.05 (n_min = 72) the same error-free data is labelled
     t = T.ESTIMATORS["ltt"](2, 200, 1)(
-        jnp.asarray(s), jnp.asarray(p), jnp.asarray(p), jnp.ones(200, bool),
-        jnp.float32(0.05), jnp.float32(0.0), jnp.float32(0.05),
+        jnp.asarray(s),
+        jnp.asarray(p),
+        jnp.asarray(p),
+        jnp.ones(200, bool),
+        jnp.float32(0.05),
+        jnp.float32(0.0),
+        jnp.float32(0.05),
     )
     assert np.isfinite(np.asarray(t)[0])
 

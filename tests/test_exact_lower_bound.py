@@ -13,7 +13,9 @@ def test_reference_values(eps_a, eps, want):
     assert theory.exact_lower_bound(eps_a, eps, 0.05) == want
 
 
-@pytest.mark.parametrize("eps_a,eps", [(0.01, 0.01), (0.0, 0.05), (0.2, 0.1), (0.05, 0.02)])
+@pytest.mark.parametrize(
+    "eps_a,eps", [(0.01, 0.01), (0.0, 0.05), (0.2, 0.1), (0.05, 0.02)]
+)
 def test_smallest_n_and_bretagnolle_huber_below(eps_a, eps):
     n = theory.exact_lower_bound(eps_a, eps, 0.05)
     assert theory.minimax_test_error(n, eps_a, eps) <= 0.05

@@ -1,5 +1,6 @@
 """Models (SPEC section 5) against independent solvers, in float64 where it matters."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -7,7 +8,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from tbal_jax import data, models
-import jax
 
 
 def _buffer(x, y, capacity):

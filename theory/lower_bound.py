@@ -235,9 +235,7 @@ def minimax_test_error(n: int, eps_a: float, eps: float) -> float:
     return float(np.min(np.maximum(wrongly_certified, wrongly_refused)))
 
 
-def exact_lower_bound(
-    eps_a: float, eps: float, delta: float, p0: float = 1.0
-) -> int:
+def exact_lower_bound(eps_a: float, eps: float, delta: float, p0: float = 1.0) -> int:
     """The smallest validation size with which some procedure certifies a region of
     error eps_a and refuses one of error eps_a + eps, each with failure probability at
     most delta: the exact two-point (minimax) bound, by the optimal randomised test on
