@@ -16,9 +16,13 @@ jax.config.update("jax_numpy_rank_promotion", "raise")  # equinox's strictness
 # Monte-Carlo checks and the notebooks: `pytest -m "not slow"` leaves them out, CI runs
 # them. Whole modules here; a single test can also carry @pytest.mark.slow itself.
 SLOW_MODULES = {"test_notebooks", "test_bounds_mc"}
-SLOW_TESTS = {  # 20 seeds of the paper preset against the published table
+SLOW_TESTS = {
+    # 20 seeds of the paper preset against the published table
     "test_faithful_to_the_published_table",
     "test_baselines_faithful_to_the_published_table",
+    # real data, 60,000 x 64 (26 s), and a 10-class program compiled for its bytes (11 s)
+    "test_small_fashion_mnist_sweep",
+    "test_fixed_data_are_one_argument_not_constants_nor_copies",
 }
 
 
