@@ -31,6 +31,14 @@ LABELS = {
     "ltt": "Learn then Test",
     "sgr": "SGR",
 }
+STYLES = {  # guaranteed estimators dashed; markers tell overlapping lines apart
+    "plugin": ("o", "-"),
+    "sigma": ("s", "-"),
+    "hoeffding": ("^", "-"),
+    "clopper_pearson": ("D", "--"),
+    "ltt": ("v", "--"),
+    "sgr": ("x", "--"),
+}
 COLUMNS = [
     "dataset",
     "eps",
@@ -177,7 +185,7 @@ def _panels(summary, title, stem, value, ylabel, reference):
         fig, axes = plt.subplots(
             1,
             len(tolerances),
-            figsize=(5.2 * len(tolerances) + 0.8, 4.3),
+            figsize=(max(9.5, 5.2 * len(tolerances) + 2.4), 4.6),
             squeeze=False,
         )
         for ax, eps in zip(axes[0], tolerances):
@@ -189,7 +197,10 @@ def _panels(summary, title, stem, value, ylabel, reference):
                 if not rows:
                     continue
                 x = [c["n_val"] for c in rows]
-                line = ax.plot(x, value(rows), marker="o", ms=4, label=LABELS[name])[0]
+                marker, dash = STYLES[name]
+                line = ax.plot(
+                    x, value(rows), marker=marker, ls=dash, ms=5, label=LABELS[name]
+                )[0]
                 if value is _violation:
                     ax.fill_between(
                         x,
@@ -199,6 +210,10 @@ def _panels(summary, title, stem, value, ylabel, reference):
                         alpha=0.15,
                         lw=0,
                     )
+            ax.set_xscale("log")
+            ticks = sorted({c["n_val"] for c in summary})
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.minorticks_off()
             reference(ax, eps, summary[0]["delta"])
             ax.set_title(rf"$\epsilon$ = {eps:g}")
             ax.set_xlabel(plots.AXIS_LABELS["n_val"])
@@ -226,14 +241,16 @@ def _delta_line(ax, eps, delta):
 def _needed_line(ax, eps, delta):
     n = needed_validation(eps, delta)
     ax.axvline(n, color="0.4", ls=":", lw=1.2)
+    low, high = ax.get_xlim()
+    ax.set_xlim(min(low, 0.8 * n), high)
     ax.annotate(
-        f"lower bound\n{n:.0f} points",
-        (n, 95),
+        f"exact lower bound:\n{n:.0f} points tell\nerror 0 from {eps:g}",
+        (n, 50),
         xytext=(4, 0),
         textcoords="offset points",
         fontsize=9,
         color="0.3",
-        va="top",
+        va="bottom",
     )
 
 
@@ -254,7 +271,7 @@ def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
     title = exp.figure_title(seeds)
     figures = _panels(
         summary,
-        f"{title}: P(test error > $\\epsilon$), 95% CI, $\\delta$ = {delta:g}",
+        f"{title}\nP(test error > $\\epsilon$) with 95% CI, $\\delta$ = {delta:g}",
         out_dir / f"{exp.name}_violation",
         _violation,
         r"Violation rate (%)",
@@ -262,7 +279,7 @@ def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
     )
     figures += _panels(
         summary,
-        f"{title}: what a guarantee costs ($\\delta$ = {delta:g})",
+        f"{title}\nwhat a guarantee costs ($\\delta$ = {delta:g})",
         out_dir / f"{exp.name}_coverage",
         _coverage,
         "Coverage (%)",
