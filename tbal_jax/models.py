@@ -308,3 +308,6 @@ unpenalised: the documented substitute for the reference's Platt-scaled linear S
 SOFTMAX_LOGISTIC = SoftmaxLogistic()
 
 MODELS = {m.name: m for m in (UNIT_BALL_SVM, CIRCLES_LOGISTIC, SOFTMAX_LOGISTIC)}
+
+# the MLP (SPEC section 5) subclasses Model, so it loads last and adds its presets here
+from tbal_jax import mlp  # noqa: E402, F401
