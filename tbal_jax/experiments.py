@@ -29,6 +29,8 @@ from tbal_jax.config import (
 from tbal_jax.data import Dataset, host_pools
 from tbal_jax.errors import lookup
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
+from tbal_jax.mlp import MLP_FASHION, MLP_IMDB, MLP_TINY_IMAGENET
+from tbal_jax.models import Model
 from tbal_jax.run import make_run
 from tbal_jax.store import (
     FULL_DISK,
@@ -93,15 +95,24 @@ class Experiment:
     estimators: tuple = ("sigma",)
     n_test: int = 0  # held-out test points per seed (population metrics)
     seeds: int = 10  # how many of the paper's seeds a run takes by default
+    models: tuple = (None,)  # Model presets; None: the dataset's preset model
+    classes: int | None = None  # the class count the preset is meant for (checked)
 
     @property
-    def units(self) -> list[tuple[str, str]]:
-        """(method, estimator) pairs, one compiled sweep each."""
-        return [(m, e) for m in self.methods for e in self.estimators]
+    def units(self) -> list[tuple]:
+        """(method, estimator, model) triples, one compiled sweep each."""
+        return [
+            (m, e, model)
+            for m in self.methods
+            for e in self.estimators
+            for model in self.models
+        ]
 
     @staticmethod
-    def unit_name(method: str, estimator: str) -> str:
-        return method if estimator == "sigma" else f"{method}-{estimator}"
+    def unit_name(method: str, estimator: str, model: Model | None = None) -> str:
+        """The store's name of a unit: the method, then what differs from the preset."""
+        parts = [method] + [estimator] * (estimator != "sigma")
+        return "-".join(parts + ([model.name] if model else []))
 
     @property
     def grid(self) -> RunParams:
@@ -142,8 +153,14 @@ class Experiment:
         """Check the grid against `dataset` (default: this experiment's, loaded)."""
         for m in self.methods:
             get_protocol(m)
+        dataset = dataset or load_dataset(self.dataset)
+        if self.classes is not None and dataset.num_classes != self.classes:
+            raise ConfigError(
+                f"{self.name} is the preset for {self.classes} classes; "
+                f"{dataset.source or dataset.name} has {dataset.num_classes}"
+            )
         check_grid(
-            dataset or load_dataset(self.dataset),
+            dataset,
             self.n_val,
             self.n_train,
             self.eps,
@@ -174,7 +191,11 @@ class Experiment:
             raise ConfigError(f"{self.name} compares TBAL with the bounds: keep tbal")
 
     def static_config(
-        self, dataset: Dataset, method: str = "tbal", estimator: str = "sigma"
+        self,
+        dataset: Dataset,
+        method: str = "tbal",
+        estimator: str = "sigma",
+        model: Model | None = None,
     ) -> StaticConfig:
         return StaticConfig.for_grid(
             dataset,
@@ -183,6 +204,7 @@ class Experiment:
             method,
             estimator=estimator,
             n_test=self.n_test,
+            model=model,
         )
 
 
@@ -293,6 +315,64 @@ EXPERIMENTS = {
             title="Fashion-MNIST, softmax regression",
         ),
         Experiment(
+            "fashion_mnist_mlp",
+            "fashion_mnist",
+            "n_val",
+            (500, 1000, 2000, 4000, 10000),
+            (1000,),
+            (0.05,),
+            c1=(0.0,),
+            methods=("tbal",),
+            models=(None, MLP_FASHION),  # softmax regression and the MLP, same seeds
+            title="Fashion-MNIST, softmax regression vs MLP",
+        ),
+        Experiment(
+            "imdb_val",
+            "npz",
+            "n_val",
+            tuple(range(100, 1001, 100)),
+            (500,),
+            (0.05,),
+            models=(MLP_IMDB,),
+            classes=2,
+            title="IMDB, MLP on your embeddings",
+        ),
+        Experiment(
+            "imdb_train",
+            "npz",
+            "n_train",
+            (1000,),
+            (200, 400, 600, 800, 1000),
+            (0.05,),
+            models=(MLP_IMDB,),
+            classes=2,
+            title="IMDB, MLP on your embeddings",
+        ),
+        Experiment(
+            "tiny_imagenet_val",
+            "npz",
+            "n_val",
+            tuple(range(2000, 10001, 2000)),
+            (6000,),
+            (0.10,),
+            models=(MLP_TINY_IMAGENET,),
+            classes=200,
+            seeds=5,
+            title="Tiny-ImageNet, MLP on your CLIP features",
+        ),
+        Experiment(
+            "tiny_imagenet_train",
+            "npz",
+            "n_train",
+            (10000,),
+            tuple(range(2000, 10001, 2000)),
+            (0.10,),
+            models=(MLP_TINY_IMAGENET,),
+            classes=200,
+            seeds=5,
+            title="Tiny-ImageNet, MLP on your CLIP features",
+        ),
+        Experiment(
             "npz",
             "npz",
             "auto",
@@ -302,7 +382,13 @@ EXPERIMENTS = {
         ),
     ]
 }
-NEEDS_DATA = {"npz"}  # not part of --experiment=all
+NEEDS_DATA = {  # not part of --experiment=all: they run on the user's --data=PATH.npz
+    "npz",
+    "imdb_val",
+    "imdb_train",
+    "tiny_imagenet_val",
+    "tiny_imagenet_train",
+}
 
 
 def get_experiment(name: str) -> Experiment:
@@ -519,7 +605,7 @@ def _write_outputs(exp, dataset, sweeps, store, memory_budget_gib) -> dict:
         store.finish([*paths.values(), *out["tables"], *out["figure"]])
         return out
     if exp.kind == "bounds":
-        out |= _write_bounds(exp, sweeps[("tbal", "sigma")][0], out_dir)
+        out |= _write_bounds(exp, sweeps[("tbal", "sigma", None)][0], out_dir)
         store.finish([*paths.values(), out["bounds"], *out["figure"]])
         return out
     for c1 in exp.c1:

@@ -44,10 +44,10 @@ def save(fig, stem: Path) -> list[Path]:
 
 
 def _series(summary: list[dict], x: str):
-    """{(method, c1): (x, mean err, std err, mean cov, std cov)} sorted by x."""
+    """{(method, model, c1): (x, mean err, std err, mean cov, std cov)} sorted by x."""
     groups: dict = {}
     for row in summary:
-        groups.setdefault((row["method"], row["c1"]), []).append(row)
+        groups.setdefault((row["method"], row["model"], row["c1"]), []).append(row)
     out = {}
     for key, rows in groups.items():
         rows = sorted(rows, key=lambda r: r[x])
@@ -67,19 +67,23 @@ def _series(summary: list[dict], x: str):
 def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Path]:
     """Draw the two-panel figure of a sweep and save it as PNG and PDF."""
     series = _series(summary, x)
-    c1_values = sorted({c1 for _, c1 in series})
+    c1_values = sorted({c1 for _, _, c1 in series})
+    models = list(dict.fromkeys(model for _, model, _ in series))
     scale_x = 100.0 if x == "eps" else 1.0
     with plt.rc_context(STYLE):
         fig, (ax_err, ax_cov) = plt.subplots(1, 2, figsize=(11, 4.2))
         order = list(METHOD_LABELS)
-        for (method, c1), (xs, em, es, cm, cs) in sorted(
-            series.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])
+        for (method, model, c1), (xs, em, es, cm, cs) in sorted(
+            series.items(),
+            key=lambda kv: (order.index(kv[0][0]), models.index(kv[0][1]), kv[0][2]),
         ):
             label = METHOD_LABELS.get(method, method)
+            if len(models) > 1:
+                label += f", {model}"
             if len(c1_values) > 1:
                 label += f" ($C_1$={c1:g})"
             style = dict(
-                color=f"C{order.index(method)}",
+                color=f"C{(order.index(method) + 5 * models.index(model)) % 10}",
                 marker=MARKERS[method],
                 ms=5,
                 ls="-" if c1_values.index(c1) == 0 else "--",
