@@ -98,7 +98,9 @@ class TrainLog(NamedTuple):
     """What each epoch of a fit did (leading axis = epoch)."""
 
     ran: Array  # bool: the epoch trained (False after an early stop)
-    error: Array  # float32: its training error over the valid rows (0 if it did not run)
+    error: (
+        Array  # float32: its training error over the valid rows (0 if it did not run)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,8 +149,8 @@ class MLP(models.Model):
     def logits(self, params: PyTree, x: Array) -> Array:
         h = x
         for layer in params[:-1]:
-            h = jnp.tanh(h @ layer["w"] + layer["b"])
-        return h @ params[-1]["w"] + params[-1]["b"]
+            h = jnp.tanh(h @ layer["w"] + layer["b"][None, :])
+        return h @ params[-1]["w"] + params[-1]["b"][None, :]
 
     def optimiser(self, lr: Array) -> optax.GradientTransformation:
         """Coupled weight decay, then SGD with momentum at learning rate `lr` (the state's
