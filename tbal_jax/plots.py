@@ -18,6 +18,20 @@ METHOD_LABELS = {
     "pl_sc": "PL+SC",
     "pl": "PL",
 }  # the paper's legend order
+MODEL_LABELS = {
+    "softmax_logistic": "softmax regression",
+    "mlp_fashion": "MLP 256-128",
+    "mlp_imdb": "MLP 2000-1500",
+    "mlp_tiny_imagenet": "MLP 2000-1500",
+}
+
+
+def series_label(method: str, model: str, several_models: bool) -> str:
+    """A legend or column label: the method, and the model when a figure has several."""
+    label = METHOD_LABELS.get(method, method)
+    return f"{label}, {MODEL_LABELS.get(model, model)}" if several_models else label
+
+
 MARKERS = {"tbal": "o", "al_sc": "s", "al": "^", "pl_sc": "D", "pl": "v"}
 AXIS_LABELS = {
     "n_val": r"Validation size $N_v$",
@@ -77,9 +91,7 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
             series.items(),
             key=lambda kv: (order.index(kv[0][0]), models.index(kv[0][1]), kv[0][2]),
         ):
-            label = METHOD_LABELS.get(method, method)
-            if len(models) > 1:
-                label += f", {model}"
+            label = series_label(method, model, len(models) > 1)
             if len(c1_values) > 1:
                 label += f" ($C_1$={c1:g})"
             style = dict(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from tbal_jax.plots import METHOD_LABELS
+from tbal_jax.plots import METHOD_LABELS, series_label
 
 X_LABELS = {"n_val": "$N_v$", "n_train": "$N_q$", "eps": r"$\epsilon$ (\%)"}
 
@@ -23,17 +23,24 @@ def _cell(mean: float, std: float) -> str:
 def sweep_table(summary: list[dict], x: str, c1: float) -> tuple[str, str]:
     """(markdown, latex) for one value of C1; methods in the figures' order."""
     rows = [r for r in summary if r["c1"] == c1]
-    methods = [m for m in METHOD_LABELS if any(r["method"] == m for r in rows)]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    methods = [
+        (m, model)
+        for m in METHOD_LABELS
+        for model in models
+        if any((r["method"], r["model"]) == (m, model) for r in rows)
+    ]
     xs = sorted({r[x] for r in rows})
-    by_key = {(r["method"], r[x]): r for r in rows}
+    by_key = {(r["method"], r["model"], r[x]): r for r in rows}
+    names = {key: series_label(*key, several_models=len(models) > 1) for key in methods}
     head = [X_LABELS[x].replace("$", "").replace(r"\%", "%")]
-    for m in methods:
-        head += [f"{METHOD_LABELS[m]} err (%)", f"{METHOD_LABELS[m]} cov (%)"]
+    for key in methods:
+        head += [f"{names[key]} err (%)", f"{names[key]} cov (%)"]
     body = []
     for value in xs:
         line = [f"{100 * value:g}" if x == "eps" else f"{value:g}"]
-        for m in methods:
-            r = by_key[(m, value)]
+        for key in methods:
+            r = by_key[(*key, value)]
             line += [
                 _cell(r["auto_error_mean"], r["auto_error_std"]),
                 _cell(r["coverage_mean"], r["coverage_std"]),
@@ -44,7 +51,7 @@ def sweep_table(summary: list[dict], x: str, c1: float) -> tuple[str, str]:
         + ["| " + " | ".join(line) + " |" for line in body]
     )
     latex_head = [X_LABELS[x]] + [
-        rf"\multicolumn{{2}}{{c}}{{{METHOD_LABELS[m]}}}" for m in methods
+        rf"\multicolumn{{2}}{{c}}{{{names[key]}}}" for key in methods
     ]
     latex = "\n".join(
         [
