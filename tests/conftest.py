@@ -23,6 +23,10 @@ SLOW_TESTS = {
     # real data, 60,000 x 64 (26 s), and a 10-class program compiled for its bytes (11 s)
     "test_small_fashion_mnist_sweep",
     "test_fixed_data_are_one_argument_not_constants_nor_copies",
+    # the MLP presets end to end (35 s) and two processes joined by jax.distributed (23 s)
+    "test_imdb_presets",
+    "test_tiny_imagenet_preset",
+    "test_two_processes_write_the_rows_of_one",
 }
 
 
