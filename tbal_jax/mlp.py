@@ -17,16 +17,17 @@ Training, as the reference code trains its PyTorch MLP (SPEC section 5):
   with T_max = 100, stepped once per epoch), batch 64, `epochs` epochs;
 - optional early stop (IMDB): once an epoch's training error (the predictions made on
   its minibatches before each step, over the valid rows, as the reference counts it) is
-  <= `early_stop_error`, the remaining epochs leave parameters and optimiser state as
-  they are (a masked no-op: the scan has a fixed length).
+  <= `early_stop_error`, no further epoch runs.
 
 Minibatches (`epoch_order`): each epoch puts the valid rows first, in an order drawn from
 the epoch's key (or in buffer order, unshuffled), and cuts that order into
 ceil(capacity / batch_size) minibatches of fixed shape, padded with invalid rows. The
 place of a valid row in the order depends only on the key and on the row's rank among the
 valid rows, so a buffer with masked rows trains exactly as the buffer of its valid rows
-alone (tested). A partial minibatch averages over its valid rows; a minibatch without any
-valid row does not step (parameters, momentum and weight decay untouched).
+alone (tested). A partial minibatch averages over its valid rows. Only the non-empty
+minibatches run, in a while loop, as the epochs do (`MLP.train`): under vmap, a member
+whose minibatches or epochs are over while others' go on keeps its parameters and
+optimiser state (momentum, weight decay) untouched, a masked no-op (tested).
 """
 
 from __future__ import annotations
@@ -103,6 +104,16 @@ class TrainLog(NamedTuple):
     )
 
 
+class _Epochs(NamedTuple):
+    """The carry of `MLP.train`'s loop over epochs."""
+
+    epoch: Array  # int32, the next epoch
+    params: PyTree
+    opt_state: PyTree
+    stopped: Array  # bool, early-stopped
+    log: TrainLog
+
+
 @dataclasses.dataclass(frozen=True)
 class MLP(models.Model):
     """tanh MLP d -> widths -> k trained as the module docstring says (SPEC section 5).
@@ -163,75 +174,85 @@ class MLP(models.Model):
     def step(
         self, params: PyTree, opt_state, xb: Array, yb: Array, valid: Array, lr: Array
     ):
-        """One SGD step on a minibatch, or none if no row is `valid`: returns
+        """One SGD step on a minibatch with at least one `valid` row: returns
         (params, opt_state, wrong), wrong = the valid rows misclassified before the step.
         Invalid rows are zeroed, so whatever they hold cannot reach the gradient."""
-
-        def descend(carry):
-            p, s = carry
-            grads, wrong = jax.grad(
-                lambda q: squentropy(self.logits(q, xb), yb, valid), has_aux=True
-            )(p)
-            updates, s = self.optimiser(lr).update(grads, s, p)
-            return optax.apply_updates(p, updates), s, wrong
-
         xb = jnp.where(valid[:, None], xb, 0.0)
-        return jax.lax.cond(
-            jnp.any(valid),
-            descend,
-            lambda carry: (*carry, jnp.zeros((), jnp.int32)),
-            (params, opt_state),
-        )
+        grads, wrong = jax.grad(
+            lambda p: squentropy(self.logits(p, xb), yb, valid), has_aux=True
+        )(params)
+        updates, opt_state = self.optimiser(lr).update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, wrong
 
     def train(
         self, key: Key, params: PyTree, x: Array, y: Array, mask: Array
     ) -> tuple[PyTree, TrainLog]:
         """A fresh model (shapes from `params`) trained on the rows of `x`, `y` where
         `mask`: (params, per-epoch log). The key splits into the initialisation's key
-        and the minibatch orders' key; epoch e's order uses fold_in(that key, e)."""
+        and the minibatch orders' key; epoch e's order uses fold_in(that key, e).
+
+        Both loops are while loops: over the epochs until `epochs` or an early stop, and
+        within an epoch over its non-empty minibatches only, ceil(valid rows /
+        batch_size) of them. Unbatched they stop there. Under vmap a while loop runs
+        until every member is done and carries the finished members' whole state
+        (parameters and optimiser state) through unchanged (JAX's batching of
+        `lax.while_loop`): the empty minibatches and the epochs after an early stop are
+        masked no-ops, and they cost nothing when all members agree, as the seeds of one
+        grid cell do (they hold as many labels each round)."""
         init_key, order_key = jax.random.split(key)
         params = self.init(init_key, x.shape[1], params[-1]["b"].shape[0])
-        opt_state = self.optimiser(self.lr).init(params)
-        n_valid = jnp.maximum(jnp.sum(mask), 1)
+        n_rows = jnp.sum(mask)
+        n_batches = -(-n_rows // self.batch_size)
 
-        def run_epoch(carry, epoch):
-            p, s = carry
+        def epoch_body(carry: _Epochs) -> _Epochs:
             rows, valid = epoch_order(
-                jax.random.fold_in(order_key, epoch),
+                jax.random.fold_in(order_key, carry.epoch),
                 mask,
                 self.batch_size,
                 self.shuffle,
             )
-            lr = cosine_lr(self.lr, epoch)
+            lr = cosine_lr(self.lr, carry.epoch)
 
-            def minibatch(c, batch):
-                idx, ok = batch
-                p, s, wrong = self.step(*c, x[idx], y[idx], ok, lr)
-                return (p, s), wrong
+            def minibatch(i, c):
+                p, s, wrong = c
+                p, s, w = self.step(p, s, x[rows[i]], y[rows[i]], valid[i], lr)
+                return p, s, wrong + w
 
-            (p, s), wrong = jax.lax.scan(minibatch, (p, s), (rows, valid))
-            return (p, s), jnp.sum(wrong) / n_valid
-
-        def epoch_step(carry, epoch):
-            p, s, stopped = carry
-            (p, s), error = jax.lax.cond(
-                stopped,
-                lambda c, e: (c, jnp.zeros((), jnp.float32)),
-                run_epoch,
-                (p, s),
-                epoch,
+            p, s, wrong = jax.lax.fori_loop(
+                0,
+                n_batches,
+                minibatch,
+                (carry.params, carry.opt_state, jnp.zeros((), jnp.int32)),
             )
-            ran = ~stopped
-            if self.early_stop_error is not None:
-                stopped = stopped | (error <= self.early_stop_error)
-            return (p, s, stopped), TrainLog(ran, error)
+            error = wrong / jnp.maximum(n_rows, 1)
+            stopped = (
+                False
+                if self.early_stop_error is None
+                else error <= self.early_stop_error
+            )
+            return _Epochs(
+                carry.epoch + 1,
+                p,
+                s,
+                stopped,
+                TrainLog(
+                    carry.log.ran.at[carry.epoch].set(True),
+                    carry.log.error.at[carry.epoch].set(error),
+                ),
+            )
 
-        (params, _, _), log = jax.lax.scan(
-            epoch_step,
-            (params, opt_state, jnp.array(False)),
-            jnp.arange(self.epochs),
+        def keep_going(carry: _Epochs) -> Array:
+            return (carry.epoch < self.epochs) & ~carry.stopped
+
+        start = _Epochs(
+            jnp.zeros((), jnp.int32),
+            params,
+            self.optimiser(self.lr).init(params),
+            jnp.array(False),
+            TrainLog(jnp.zeros(self.epochs, bool), jnp.zeros(self.epochs, jnp.float32)),
         )
-        return params, log
+        end = jax.lax.while_loop(keep_going, epoch_body, start)
+        return end.params, end.log
 
     def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
         """`train`'s parameters: a fresh model every call (SPEC section 2, step 2)."""

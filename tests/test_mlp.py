@@ -214,29 +214,35 @@ def test_masked_training_equals_training_on_the_valid_rows(shuffle):
     assert np.isfinite(leaves(masked)[0]).all()
 
 
-def test_a_minibatch_without_valid_rows_does_not_step():
-    """Parameters and optimiser state (momentum) unchanged, bit for bit, alone and under
-    vmap (where lax.cond becomes a select)."""
-    x, y = blobs(64, 3, 5, 3)
-    params = TINY.init(jax.random.key(0), 5, 3)
-    state = TINY.optimiser(0.1).init(params)
-    ok = jnp.ones(64, bool)
-    step = jax.jit(TINY.step)
-    for _ in range(3):  # some momentum to keep
-        params, state, _ = step(params, state, x, y, ok, 0.1)
-    assert any((np.asarray(m) != 0).any() for m in jax.tree.leaves(state))
-    none = jnp.zeros(64, bool)
-    p2, s2, wrong = step(params, state, x, y, none, 0.1)
-    assert int(wrong) == 0
-    for a, b in zip(leaves((params, state)), leaves((p2, s2))):
-        np.testing.assert_array_equal(a, b)
-    both = jax.tree.map(lambda a: jnp.stack([a, a]), (params, state))
-    p3, s3, _ = jax.jit(jax.vmap(TINY.step, in_axes=(0, 0, None, None, 0, None)))(
-        *both, x, y, jnp.stack([none, ok]), 0.1
+def test_empty_minibatches_and_stopped_epochs_are_no_ops_under_vmap():
+    """One vmapped fit of members with 0, 20, 70 and 200 valid rows of a 256-row buffer
+    (0 to 4 non-empty minibatches), stopping early after different epochs: each member
+    equals its fit alone. So the minibatches and epochs that only the others run leave
+    its parameters and optimiser state as they were: with weight decay and momentum, a
+    step on no row would still move the parameters. Without rows, a fit is the model's
+    initialisation."""
+    x, y = blobs(256, 2, 4, 5)
+    x = x + 1.5 * (2 * y[:, None] - 1)
+    model = mlp.MLP(
+        "m", widths=(8,), epochs=8, lr=0.1, weight_decay=1e-2, early_stop_error=0.001
     )
-    for a, b, c in zip(leaves((params, state)), leaves((p3, s3)), leaves((p2, s2))):
-        np.testing.assert_array_equal(b[0], a)
-    assert any((b[1] != a).any() for a, b in zip(leaves(params), leaves(p3)))
+    start = model.init(jax.random.key(0), 4, 2)
+    masks = jnp.stack([jnp.arange(256) < n for n in (0, 20, 70, 200)])
+    keys = jax.random.split(jax.random.key(9), 4)
+    batched, blog = jax.jit(jax.vmap(model.train, in_axes=(0, None, None, None, 0)))(
+        keys, start, x, y, masks
+    )
+    train = jax.jit(model.train)
+    for i in range(4):
+        alone, log = train(keys[i], start, x, y, masks[i])
+        for a, b in zip(leaves(batched), leaves(alone)):
+            np.testing.assert_allclose(a[i], b, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(blog.ran[i], log.ran)
+    epochs_run = np.asarray(blog.ran).sum(axis=1)
+    assert len(set(epochs_run[1:])) >= 2 and epochs_run.max() > 1
+    fresh = model.init(jax.random.split(keys[0])[0], 4, 2)
+    for a, b in zip(leaves(batched), leaves(fresh)):
+        np.testing.assert_array_equal(a[0], b)
 
 
 def test_early_stop_is_a_masked_no_op():
