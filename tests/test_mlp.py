@@ -324,3 +324,30 @@ def test_presets_registered_in_either_import_order(first):
         "assert MODELS['mlp_fashion'].widths == (256, 128)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sequential_baseline_runs_the_same_loop():
+    """experiments.mlp_baseline: one seed, NumPy loop, the jitted fit per round."""
+    from experiments.mlp_baseline import run_mlp_tbal
+
+    x, y = blobs(1500, 4, 6, 10)
+    model = mlp.MLP("m", widths=(16,), epochs=3, lr=0.1, weight_decay=1e-3)
+    out = run_mlp_tbal(0, (x, y, None, None), 300, 100, 0.1, 0.0, model)
+    assert out["n_rounds"] >= 2 and out["n_queried"] <= 100
+    assert out["n_queried"] == 100 or out["n_auto"] + out["n_queried"] == 1200
+    assert out["n_auto"] > 300 and out["auto_error"] < 0.2
+    assert out["coverage"] == out["n_auto"] / 1200
+
+
+def test_embed_cli_help_and_missing_packages(monkeypatch, capsys, tmp_path):
+    from experiments import embed
+
+    with pytest.raises(SystemExit) as exit_:
+        embed.main(["--help"])
+    assert exit_.value.code == 0
+    assert "imdb" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # not importable
+    assert embed.main(["imdb", f"--out={tmp_path / 'imdb.npz'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sentence_transformers" in err[0] and "[embed]" in err[0]
+    assert not (tmp_path / "imdb.npz").exists()
