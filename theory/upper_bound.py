@@ -1,28 +1,34 @@
 """Upper bounds on TBAL's auto-labeling error (SPEC section 11, upper bound).
 
-Shape of the bound (the paper's exact theorem was not available; SPEC section 11): with
-high probability the auto-labeling error of a round is at most
+The general form (README section 1, the ratio argument): with high probability a round's
+observed auto-labeling error is at most
 
-    eps_a + (1/p0) * eps_dev(n_val) + eps_dev(n_auto),
+    min(1, eps_a + (1 + eps_a) eps_dev(n_val) / p0) + eps_dev(n_auto),
 
-with eps_dev the uniform deviation of `theory.complexity.uniform_deviation`.
+with eps_dev the uniform deviation of `theory.complexity.uniform_deviation`. The exact
+reference instantiation (`reference_upper_bound`) keeps the notebook's own shape,
+eps_a + eps_dev(n_val) / p0 + eps_dev(n_auto), for reproduction.
 
 Symbols and assumptions, shared by every function here:
-    eps_a: the tolerance TBAL targets (the threshold is chosen so that the validation
-        estimate of the error above it is at most eps_a).
-    n_val: validation points used in the round; they are iid from the same
-        distribution as the round's remaining unlabeled pool (SPEC section 2 removes
-        used validation points to keep this true).
-    p0: a lower bound on the probability mass of the auto-labeled region under that
-        distribution; the validation term is inflated by 1/p0 because the conditional
-        error of the region is estimated from the ~p0 * n_val points that fall in it.
-    n_auto: points auto-labeled in the round; the last term bounds the gap between
-        their empirical error and the region's conditional error.
-    delta: each of the two deviation terms holds with probability >= 1 - delta (as in
-        the reference instantiation), so the bound holds with probability
-        >= 1 - 2 delta by a union bound; pass delta / 2 for an overall 1 - delta.
-    n_classes: TBAL picks one threshold per class; a union bound over k classes uses
-        delta / k in every deviation term.
+    eps_a: the tolerance TBAL targets; the threshold is chosen so that the validation
+        estimate of the region's error is at most eps_a (true of every estimator of
+        SPEC sections 3 and 12: their slacks only add to the plug-in estimate).
+    n_val: validation points used in the round, iid from the same distribution as the
+        round's remaining unlabeled pool (SPEC section 2 removes used validation points
+        to keep this approximately true).
+    p0: a lower bound on the *true* probability mass of the auto-labeled region under
+        that distribution (`multi_round_upper_bound`'s callers estimate it per round
+        from a run's record).
+    n_auto: points auto-labeled in the round, iid from the distribution restricted to
+        the region; the last term bounds their empirical error above the region's
+        conditional error.
+    delta: the validation side (two one-sided families, delta / 2 each) and the n_auto
+        term each fail with probability <= delta, so the bound holds with probability
+        >= 1 - 2 delta; pass delta / 2 for an overall 1 - delta.
+    n_classes: one threshold per class; a union over k classes uses delta / k.
+What it bounds: the 0-1 error of the auto-labeled points, for a class of regions whose
+capacity is C (VC/Sauer for {score >= t, prediction = y}); with the Rademacher capacity
+it bounds a Lipschitz surrogate instead (`theory.complexity.rademacher_complexity`).
 """
 
 from __future__ import annotations
@@ -57,28 +63,40 @@ def validation_term(
     delta: ArrayLike,
     p0: ArrayLike = 1.0,
     n_classes: int = 1,
+    eps_a: ArrayLike = 0.0,
 ) -> np.ndarray:
-    """The n_val-term of the upper bound: (1/p0) * eps_dev(n_val, C, delta / k).
+    """The n_val-term of the general bound: (1 + eps_a) eps_dev(n_val, C, delta / (2k))
+    / p0 (README section 1, the ratio argument).
 
-    This is the part of the bound that validation data pays for (module docstring for
-    the symbols and assumptions; SPEC section 11).
+    With q = P(region, wrong), p = P(region) >= p0 and their validation frequencies
+    q^, p^: uniformly over the class, q <= q^ + D and p^ <= p + D (two one-sided
+    families, delta / 2 each, D = eps_dev(n_val, C, delta / (2k))). The chosen region
+    has q^ <= eps_a p^, so q <= eps_a (p + D) + D and the conditional error
+    q / p <= eps_a + (1 + eps_a) D / p0. (When only the validation mass p^ is known,
+    p >= p^ - D gives (eps_a p^ + D) / (p^ - D) instead.) The 1/p0 is that of the ratio,
+    not of the ~p0 n_val points in the region (a count argument would give 1/sqrt(p0)
+    but needs the region fixed in advance).
 
     Args:
         n_val: Validation points (> 0), any shape.
         complexity: Capacity term C (callable n -> C(n), or its value); see
             `theory.complexity.uniform_deviation`.
-        delta: Failure probability, in (0, 1).
-        p0: Lower bound on the auto-labeled region's mass, in (0, 1].
+        delta: Failure probability of the validation side, in (0, 1).
+        p0: Lower bound on the auto-labeled region's true mass, in (0, 1].
         n_classes: k, number of classes in the union bound (integer >= 1).
+        eps_a: Tolerance TBAL targets, in [0, 1).
 
     Returns:
         The term, float64, of the broadcast shape of the inputs.
 
     Raises:
-        ValueError: on n_val <= 0, delta outside (0, 1), p0 outside (0, 1] or k < 1.
+        ValueError: on n_val <= 0, delta outside (0, 1), p0 outside (0, 1], k < 1 or
+            eps_a outside [0, 1).
     """
-    deviation = _class_deviation(positive("n_val", n_val), complexity, delta, n_classes)
-    return (deviation / mass("p0", p0))[()]
+    deviation = _class_deviation(
+        positive("n_val", n_val), complexity, probability("delta", delta) / 2, n_classes
+    )
+    return ((1.0 + tolerance("eps_a", eps_a)) * deviation / mass("p0", p0))[()]
 
 
 def round_error_bound(
@@ -90,23 +108,21 @@ def round_error_bound(
     eps_a: ArrayLike = 0.01,
     n_classes: int = 1,
 ) -> np.ndarray:
-    """Upper bound on one round's auto-labeling error (SPEC section 11).
+    """Upper bound on one round's observed auto-labeling error (README section 1).
 
-    B = eps_a + (1/p0) * eps_dev(n_val, C, delta/k) + eps_dev(n_auto, C, delta/k),
+    B = min(1, eps_a + `validation_term`) + eps_dev(n_auto, C, delta/k),
     eps_dev(n, C, delta) = sqrt((C(n) + ln(1/delta)) / n).
 
-    Holds with probability >= 1 - 2 delta under the module's assumptions (iid
-    validation from the round's remaining pool; p0 lower-bounds the auto-labeled
-    region's mass; eps_a is the tolerance TBAL targets). A capacity given as a value
-    rather than a callable is n-independent (like `rademacher_complexity`) and is used
-    in both terms.
+    Holds with probability >= 1 - 2 delta under the module's assumptions. A capacity
+    given as a value rather than a callable is n-independent (like
+    `rademacher_complexity`) and is used in both terms.
 
     Args:
         n_val: Validation points used in the round (> 0).
         n_auto: Points auto-labeled in the round (> 0).
         complexity: Capacity term C (callable n -> C(n), or its value).
-        delta: Failure probability per deviation term, in (0, 1).
-        p0: Lower bound on the auto-labeled region's mass, in (0, 1].
+        delta: Failure probability of each side, in (0, 1).
+        p0: Lower bound on the auto-labeled region's true mass, in (0, 1].
         eps_a: Tolerance TBAL targets, in [0, 1).
         n_classes: k, number of classes in the union bound (integer >= 1).
 
@@ -117,9 +133,11 @@ def round_error_bound(
         ValueError: on n_val <= 0, n_auto <= 0, delta outside (0, 1), p0 outside (0, 1],
             eps_a outside [0, 1) or k < 1.
     """
+    region = tolerance("eps_a", eps_a) + validation_term(
+        n_val, complexity, delta, p0, n_classes, eps_a
+    )
     return (
-        tolerance("eps_a", eps_a)
-        + validation_term(n_val, complexity, delta, p0, n_classes)
+        np.minimum(region, 1.0)
         + _class_deviation(positive("n_auto", n_auto), complexity, delta, n_classes)
     )[()]
 
@@ -142,7 +160,8 @@ def multi_round_upper_bound(
     n_auto-weighted average of the rounds' errors, so the weighted sum of round bounds
     bounds it once every round's bound holds; splitting delta evenly over the R rounds
     (and over the k classes inside each round) makes that happen with probability
-    >= 1 - 2 delta. R is the length of the record's last axis, padding included, so the
+    >= 1 - 2 delta. p0 may differ per round (e.g. estimated from the run's own record,
+    `tbal_jax.bounds.round_masses`). R is the length of the record's last axis, padding included, so the
     record must have a length fixed before the run (e.g. the maximum number of rounds,
     SPEC section 2); padding only makes the bound more conservative.
 
@@ -221,11 +240,12 @@ def reference_upper_bound(
     B(n_v) = (1/p0) sqrt((d ln(n_v/d) + ln(1/delta)) / n_v)
              + sqrt((d ln(n_a/d) + ln(1/delta)) / n_a) + eps,
 
-    i.e. `round_error_bound` with the VC capacity `vc_complexity` (d = VC dimension;
-    its floor is inactive for n >= 2 d, which covers the published values), one class
-    and eps = eps_a. At n_v = 100, 400, 800, ..., 4000 with the defaults it gives
-    0.7534, 0.5866, 0.4955, 0.4478, 0.4169, 0.3947, 0.3776, 0.3639, 0.3526, 0.3430,
-    0.3348.
+    the notebook's shape (eps + D/p0 + D_a, not the ratio form of `round_error_bound`)
+    with its VC capacity `vc_complexity` (d = VC dimension; its floor is inactive for
+    n >= 2 d, which covers the published values), one class, and delta per term (so
+    1 - 2 delta overall, as in the notebook). At n_v = 100, 400, 800, ..., 4000 with
+    the defaults it gives 0.7534, 0.5866, 0.4955, 0.4478, 0.4169, 0.3947, 0.3776,
+    0.3639, 0.3526, 0.3430, 0.3348.
 
     Args:
         n_v: Validation points (> 0), any shape.
@@ -242,4 +262,9 @@ def reference_upper_bound(
         ValueError: on any input outside its range.
     """
     n_v, n_a, eps = positive("n_v", n_v), positive("n_a", n_a), tolerance("eps", eps)
-    return round_error_bound(n_v, n_a, partial(vc_complexity, d=d), delta, p0, eps)
+    vc = partial(vc_complexity, d=d)
+    return (
+        eps
+        + uniform_deviation(n_v, vc, delta) / mass("p0", p0)
+        + uniform_deviation(n_a, vc, delta)
+    )[()]
