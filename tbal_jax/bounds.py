@@ -1,10 +1,16 @@
-"""The theory's bounds next to simulated TBAL runs (SPEC section 11).
+"""The theory's bounds next to simulated TBAL runs (SPEC section 11; theory/README.md).
 
-- `bounds_table`: per validation size, the reference upper bound, a lower bound on the
-  error level that N_v points can certify, and the observed errors over seeds.
-- `run_upper_bounds`: each run's multi-round upper bound from its per-round record.
-- `two_point_failure`: the two-point instance of the lower bound's proof, simulated with
-  the simulator's own threshold estimator (the Monte-Carlo check of the lower bound).
+One failure probability `BoundSettings.delta` for every bound (the figure states it):
+- `reference_curves`: per validation size, the reference form of the upper bound (VC,
+  d = 30, p0 = 1, n_a = 10,000, delta / 2 per term), the exact-binomial bound in the same
+  setting, and the sharp lower bound: the smallest error level eps + excess that N_v
+  points can resolve (`theory.exact_resolvable_excess`).
+- `run_upper_bounds`: each run's per-round upper bounds from its own round record, in
+  the general ratio form (Sauer capacity, per-round p0 estimated from the record) and
+  in the exact-binomial form (Clopper-Pearson, union over the candidate set).
+- `bounds_table`: the rows of bounds.csv.
+- `two_point_failure`: the lower bound's two-point instance, simulated with the
+  simulator's own threshold estimator.
 
 `theory` never imports `tbal_jax`; this module is where the two meet.
 """
@@ -17,78 +23,210 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 import theory
-from tbal_jax.thresholds import ESTIMATORS
+from tbal_jax.thresholds import ESTIMATORS, GRID_ABOVE, GRID_SIZE, MIN_COUNT
 
 BOUNDS_COLUMNS = [
     "n_val",
-    "upper_bound",
-    "lower_bound",
+    "delta",
+    "reference_upper_bound",
+    "binomial_upper_bound",
+    "resolvable_error",
     "observed_mean_error",
     "observed_max_error",
     "violation_rate",
-    "upper_bound_violation_rate",
-    "multi_round_bound_mean",
+    "run_bound_mean",
+    "run_bound_violation_rate",
+    "run_binomial_bound_mean",
+    "run_binomial_bound_violation_rate",
     "n_runs",
     "n_no_auto",
 ]
+_EPS_MARGIN = 1e-5  # w <= floor(eps m (1 + margin)): float32 and TIE_RTOL = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
 class BoundSettings:
-    """Constants of the bounds (SPEC section 11's reference notebook for the upper one).
+    """Constants of the bounds: one failure probability `delta` for all of them; the VC
+    dimension of the class of regions and the reference's n_a (SPEC section 11)."""
 
-    The lower bound needs delta < 1/4 to say anything, so it uses its own `lower_delta`.
-    """
-
+    delta: float = 0.05
     vc_dim: int = 30
-    delta: float = 0.3
-    p0: float = 1.0
     n_auto: int = 10_000
-    lower_delta: float = 0.05
 
 
-def run_upper_bounds(n_val_rounds, n_auto_rounds, eps, settings=BoundSettings()):
-    """Multi-round upper bound of each run (VC capacity), from its round record."""
-    complexity = functools.partial(theory.vc_complexity, d=settings.vc_dim)
-    return theory.multi_round_upper_bound(
-        n_val_rounds, n_auto_rounds, complexity, settings.delta, settings.p0, eps_a=eps
+def candidate_count(n_val) -> np.ndarray:
+    """|T|, the candidate thresholds of SPEC section 3 at n_v validation points: the
+    10,001-point grid above 500 points, else (at most) the raw scores."""
+    n_val = np.asarray(n_val, np.float64)
+    return np.where(n_val > GRID_ABOVE, float(GRID_SIZE), np.maximum(n_val, 1.0))
+
+
+def reference_curves(n_val, eps: float, settings=BoundSettings()) -> dict:
+    """The curves that need no run: {"reference_upper_bound", "binomial_upper_bound",
+    "resolvable_error"}, each (len(n_val),), fractions, at `settings.delta`.
+
+    Reference form: `theory.reference_upper_bound` with delta / 2 per term (so 1 - delta
+    overall). Exact-binomial, same setting (p0 = 1: all n_v points in the region,
+    floor(eps n_v) of them wrong, the region chosen among |T| candidates, n_a
+    auto-labeled): `theory.binomial_round_error_bound` with delta / 2 per step. Resolvable
+    error: eps + the smallest excess that n_v points can resolve at delta (the exact
+    two-point minimax value, p0 = 1).
+    """
+    n_val = np.asarray(n_val, np.float64)
+    half = settings.delta / 2
+    reference = theory.reference_upper_bound(
+        n_val, settings.vc_dim, half, 1.0, settings.n_auto, eps
     )
+    binomial = theory.binomial_round_error_bound(
+        n_val,
+        np.floor(eps * n_val * (1 + _EPS_MARGIN)),
+        settings.n_auto,
+        half,
+        candidate_count(n_val),
+    )
+    resolvable = eps + np.array(
+        [theory.exact_resolvable_excess(int(n), eps, settings.delta) for n in n_val]
+    )
+    return {
+        "reference_upper_bound": reference,
+        "binomial_upper_bound": binomial,
+        "resolvable_error": resolvable,
+    }
+
+
+def round_masses(n_train, n_auto, n_pool: int, delta: float) -> np.ndarray:
+    """Per-round lower confidence limits on the auto-labeled region's mass, (..., R).
+
+    Round i's region met U_i = n_pool - n_train_i - (points auto-labeled before round i)
+    unlabeled points and took n_auto_i of them; with the region fixed given the
+    validation and training data, n_auto_i ~ Bin(U_i, p_i), and the Clopper-Pearson
+    lower limit at delta / R (each round) holds for every round with probability
+    >= 1 - delta. 1 where a round auto-labeled nothing (its bound is not evaluated).
+    """
+    n_train = np.asarray(n_train, np.float64)
+    n_auto = np.asarray(n_auto, np.float64)
+    before = np.cumsum(n_auto, axis=-1) - n_auto
+    unlabeled = np.maximum(n_pool - n_train - before, n_auto)
+    level = delta / n_auto.shape[-1]
+    lower = stats.beta.ppf(level, n_auto, np.maximum(unlabeled - n_auto + 1, 1.0))
+    return np.where(n_auto > 0, np.nan_to_num(lower, nan=0.0), 1.0)
+
+
+def region_validation_counts(rounds) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high): bounds on each round's validation points in its region, (..., R).
+
+    SPEC section 2 step 5 removes them from the validation set, so when the next round
+    ran they are n_val_i - n_val_{i+1} (n_val_{i+1} = 0 if it could not train: nothing
+    left). After the last round the record says nothing: then each class with a finite
+    threshold had more than 25 of them (SPEC section 3), so low = 26 x those classes,
+    high = n_val_i.
+    """
+    n_val = np.asarray(rounds.n_val, np.float64)
+    following = np.concatenate(
+        [np.asarray(rounds.ran)[..., 1:], np.zeros_like(rounds.ran[..., :1])], axis=-1
+    ).astype(bool)
+    next_val = np.concatenate([n_val[..., 1:], np.zeros_like(n_val[..., :1])], axis=-1)
+    finite = np.isfinite(np.asarray(rounds.thresholds)).sum(axis=-1)
+    known = n_val - next_val
+    low = np.where(following, known, np.minimum((MIN_COUNT + 1.0) * finite, n_val))
+    high = np.where(following, known, n_val)
+    return np.maximum(low, 1.0), np.maximum(high, 1.0)
+
+
+def _binomial_round_bounds(rounds, eps: float, delta: float) -> np.ndarray:
+    """Upper bounds on each round's wrong auto-labeled count, (..., R): the
+    Clopper-Pearson limit on the region's error (union over |T|^k candidate threshold
+    tuples and R rounds, delta / 2; the worst m in the `region_validation_counts`
+    range, with at most floor(eps m) errors), then the binomial quantile of the
+    n_auto_i points (delta / 2 over R rounds)."""
+    n_auto = np.asarray(rounds.n_auto, np.float64)
+    n_val = np.asarray(rounds.n_val, np.float64)
+    k = np.asarray(rounds.thresholds).shape[-1]
+    r = n_auto.shape[-1]
+    low, high = region_validation_counts(rounds)
+    used = n_auto > 0
+    candidates = candidate_count(n_val[used]) ** k * r
+    lo, hi = low[used], high[used]
+    worst = np.zeros(n_auto.shape)
+    worst_used = np.zeros(lo.shape)
+    for step in range(int(np.max(hi - lo, initial=0)) + 1):  # every feasible m
+        m = np.minimum(lo + step, hi)
+        u = theory.clopper_pearson_upper(
+            np.floor(eps * m * (1 + _EPS_MARGIN)), m, delta / 2, candidates
+        )
+        worst_used = np.maximum(worst_used, u)
+    worst[used] = worst_used
+    wrong = stats.binom.isf(delta / (2 * r), n_auto, worst)
+    return np.where(used, wrong, 0.0)
+
+
+def run_upper_bounds(
+    rounds, eps: float, n_pool: int, settings=BoundSettings()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each run's upper bounds on its auto-labeling error from its own round record.
+
+    Returns (general, binomial), each of the record's batch shape (..., NaN where a run
+    auto-labeled nothing), both holding with probability >= 1 - delta under the
+    assumptions of `theory.upper_bound` (iid validation and pool from the round's
+    remaining distribution, candidates fixed by the scores):
+    - general: the n_auto-weighted mean of `theory.round_error_bound` (ratio form,
+      Sauer capacity of VC dimension `vc_dim`, union over k classes), delta / 3 for
+      each of the validation side, the n_auto term and the per-round masses
+      (`round_masses`, the p0 of each round);
+    - binomial: (sum of `_binomial_round_bounds`) / (sum of n_auto), delta / 2 each side.
+    """
+    delta = settings.delta
+    n_auto = np.asarray(rounds.n_auto, np.float64)
+    k = np.asarray(rounds.thresholds).shape[-1]
+    p0 = round_masses(rounds.n_train, n_auto, n_pool, delta / 3)
+    general = theory.multi_round_upper_bound(
+        rounds.n_val,
+        n_auto,
+        functools.partial(theory.sauer_complexity, d=settings.vc_dim),
+        delta / 3,
+        np.maximum(p0, 1e-300),
+        eps_a=eps,
+        n_classes=k,
+    )
+    total = n_auto.sum(axis=-1)
+    wrong = _binomial_round_bounds(rounds, eps, delta).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        binomial = np.where(total > 0, wrong / total, np.nan)
+    return general, binomial
+
+
+def _share_above(err, bound) -> float:
+    """Share of runs whose error exceeds the bound (runs without labels do not)."""
+    return float(np.mean(~np.isnan(err) & (np.nan_to_num(err) > np.nan_to_num(bound))))
 
 
 def bounds_table(n_val, errors, run_bounds, eps: float, settings=BoundSettings()):
-    """Rows of bounds.csv (fractions). `errors`, `run_bounds`: (seeds, len(n_val)), NaN
-    where a run auto-labelled nothing; such runs count as not violating anything."""
-    n_val = np.asarray(n_val, np.float64)
-    upper = theory.reference_upper_bound(
-        n_val, settings.vc_dim, settings.delta, settings.p0, settings.n_auto, eps
-    )
-    lower = eps + theory.detectable_excess_for_validation_size(
-        n_val, settings.lower_delta, settings.p0, eps
-    )
+    """Rows of bounds.csv (fractions). `errors` and each of `run_bounds` (general,
+    binomial): (seeds, len(n_val)), NaN where a run auto-labelled nothing."""
+    curves = reference_curves(n_val, eps, settings)
+    general, binomial = run_bounds
     rows = []
-    for j, nv in enumerate(n_val):
+    for j, nv in enumerate(np.asarray(n_val)):
         err = errors[:, j]
         labelled = ~np.isnan(err)
+        some = labelled.any()
         rows.append(
             {
                 "n_val": int(nv),
-                "upper_bound": float(upper[j]),
-                "lower_bound": float(lower[j]),
-                "observed_mean_error": float(np.nanmean(err))
-                if labelled.any()
+                "delta": settings.delta,
+                **{name: float(values[j]) for name, values in curves.items()},
+                "observed_mean_error": float(np.nanmean(err)) if some else np.nan,
+                "observed_max_error": float(np.nanmax(err)) if some else np.nan,
+                "violation_rate": _share_above(err, np.full(err.shape, eps)),
+                "run_bound_mean": float(np.nanmean(general[:, j])) if some else np.nan,
+                "run_bound_violation_rate": _share_above(err, general[:, j]),
+                "run_binomial_bound_mean": float(np.nanmean(binomial[:, j]))
+                if some
                 else np.nan,
-                "observed_max_error": float(np.nanmax(err))
-                if labelled.any()
-                else np.nan,
-                "violation_rate": float(np.mean(labelled & (np.nan_to_num(err) > eps))),
-                "upper_bound_violation_rate": float(
-                    np.mean(labelled & (np.nan_to_num(err) > upper[j]))
-                ),
-                "multi_round_bound_mean": float(np.nanmean(run_bounds[:, j]))
-                if labelled.any()
-                else np.nan,
+                "run_binomial_bound_violation_rate": _share_above(err, binomial[:, j]),
                 "n_runs": len(err),
                 "n_no_auto": int((~labelled).sum()),
             }

@@ -605,7 +605,9 @@ def _write_outputs(exp, dataset, sweeps, store, memory_budget_gib) -> dict:
         store.finish([*paths.values(), *out["tables"], *out["figure"]])
         return out
     if exp.kind == "bounds":
-        out |= _write_bounds(exp, sweeps[("tbal", "sigma", None)][0], out_dir)
+        out |= _write_bounds(
+            exp, sweeps[("tbal", "sigma", None)][0], dataset.n_pool, out_dir
+        )
         store.finish([*paths.values(), out["bounds"], *out["figure"]])
         return out
     for c1 in exp.c1:
@@ -650,30 +652,44 @@ def _scatter(exp: Experiment, dataset: Dataset, seeds, out_dir: Path) -> dict:
     return {"figure": figure, "summary_rows": []}
 
 
-def _write_bounds(exp: Experiment, sweep, out_dir: Path) -> dict:
-    """bounds.csv and the bound-vs-observed figure for a one-eps, one-C1 N_v sweep."""
+def _write_bounds(exp: Experiment, sweep, n_pool: int, out_dir: Path) -> dict:
+    """bounds.csv and the bound-vs-observed figure for a one-eps, one-C1 N_v sweep, every
+    bound at the one delta of `bounds.BoundSettings` (SPEC section 11)."""
     eps = exp.eps[0]
     n_val = sweep.grid.n_val
     errors = sweep.summary.n_auto_wrong / np.where(
         sweep.summary.n_auto > 0, sweep.summary.n_auto, np.nan
     )
-    run_bounds = bounds.run_upper_bounds(sweep.rounds.n_val, sweep.rounds.n_auto, eps)
-    rows = bounds.bounds_table(n_val, errors, run_bounds, eps)
+    settings = bounds.BoundSettings()
+    run_bounds = bounds.run_upper_bounds(sweep.rounds, eps, n_pool, settings)
+    rows = bounds.bounds_table(n_val, errors, run_bounds, eps, settings)
     path = out_dir / "bounds.csv"
     results.write_csv(path, rows, bounds.BOUNDS_COLUMNS)
-    s = bounds.BoundSettings()
+    d = settings.vc_dim
     curves = {
-        rf"upper bound (reference, $\delta$={s.delta:g})": [
-            r["upper_bound"] for r in rows
+        f"upper, reference form (VC d = {d}, $p_0$ = 1, $n_a$ = 10$^4$)": [
+            r["reference_upper_bound"] for r in rows
         ],
-        rf"smallest certifiable error (lower bound, $\delta$={s.lower_delta:g})": [
-            r["lower_bound"] for r in rows
+        "upper, exact binomial, same setting (Clopper-Pearson, union over T)": [
+            r["binomial_upper_bound"] for r in rows
         ],
-        "multi-round upper bound, mean over seeds": [
-            r["multi_round_bound_mean"] for r in rows
+        f"upper, each run's record: ratio form (Sauer d = {d}), mean": [
+            r["run_bound_mean"] for r in rows
+        ],
+        "upper, each run's record: exact binomial, mean": [
+            r["run_binomial_bound_mean"] for r in rows
+        ],
+        "lower: smallest error $N_v$ points can resolve (exact two-point)": [
+            r["resolvable_error"] for r in rows
         ],
     }
     figure = plots.bound_overlay(
-        n_val, errors, curves, eps, out_dir / exp.name, exp.figure_title(sweep.seeds)
+        n_val,
+        errors,
+        curves,
+        eps,
+        out_dir / exp.name,
+        exp.figure_title(sweep.seeds),
+        legend_title=rf"every bound at $\delta$ = {settings.delta:g}",
     )
     return {"bounds": path, "figure": figure}

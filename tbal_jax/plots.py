@@ -136,6 +136,16 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
         return save(fig, stem)
 
 
+BOUND_STYLES = [  # (colour, line style) of `bound_overlay`'s curves, in order
+    ("k", "-"),
+    ("k", "--"),
+    ("0.5", "-"),
+    ("0.5", "--"),
+    ("C2", ":"),
+    ("C4", "-."),
+]
+
+
 def bound_overlay(
     x,
     errors,
@@ -145,13 +155,15 @@ def bound_overlay(
     title: str = "",
     excess: float = 0.0,
     xlabel: str = AXIS_LABELS["n_val"],
+    legend_title: str | None = None,
 ) -> list[Path]:
     """Bound curves over an empirical sweep (SPEC sections 9, 11).
 
     Left: the mean +- std band and the max over seeds of the auto-labeling error
     (`errors`: (seeds, len(x)) fractions, NaN where nothing was auto-labelled), each curve
-    of `bounds` ({label: values}), and eps; log scale. Right: the fraction of seeds whose
-    error exceeds eps + `excess`. Saved as PNG and PDF.
+    of `bounds` ({label: values}, up to six, in `BOUND_STYLES`), and eps; log scale.
+    Right: the fraction of seeds whose error exceeds eps + `excess`. `legend_title`
+    states what the curves share (e.g. their delta). Saved as PNG and PDF.
     """
     x = np.asarray(x, float)
     errors = np.asarray(errors, float)
@@ -168,8 +180,12 @@ def bound_overlay(
         fig, (ax, ax_rate) = plt.subplots(
             1, 2, figsize=(11, 5.0), gridspec_kw={"width_ratios": [1.6, 1]}
         )
-        for (label, values), style in zip(bounds.items(), ["-", "-.", ":", "--"]):
-            ax.plot(x, 100 * np.asarray(values), "k" + style, lw=1.6, label=label)
+        for (label, values), (color, style) in zip(
+            bounds.items(), BOUND_STYLES, strict=False
+        ):
+            ax.plot(
+                x, 100 * np.asarray(values), color=color, ls=style, lw=1.6, label=label
+            )
         ax.fill_between(
             x,
             100 * np.maximum(mean - std, 1e-3),
@@ -193,9 +209,11 @@ def bound_overlay(
         fig.legend(
             *ax.get_legend_handles_labels(),
             loc="lower center",
-            ncol=3,
+            ncol=2 if len(bounds) > 3 else 3,
             frameon=False,
             fontsize=9,
+            title=legend_title,
+            title_fontsize=9,
         )
         ax_rate.plot(x, 100 * exceed, "o-", color="C3", ms=4)
         threshold = rf"$\epsilon$ + {100 * excess:g}%" if excess else r"$\epsilon$"
@@ -205,7 +223,7 @@ def bound_overlay(
         for a in (ax, ax_rate):
             a.grid(alpha=0.3, which="both")
         fig.suptitle(title)
-        fig.tight_layout(rect=(0, 0.14, 1, 1))
+        fig.tight_layout(rect=(0, 0.08 + 0.035 * (len(bounds) + 3) / 2, 1, 1))
         return save(fig, stem)
 
 

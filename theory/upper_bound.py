@@ -3,7 +3,7 @@
 The general form (README section 1, the ratio argument): with high probability a round's
 observed auto-labeling error is at most
 
-    min(1, eps_a + (1 + eps_a) eps_dev(n_val) / p0) + eps_dev(n_auto),
+    min(1, eps_a + (1 + eps_a) eps_dev(n_val) / p0 + eps_dev(n_auto)),
 
 with eps_dev the uniform deviation of `theory.complexity.uniform_deviation`. The exact
 reference instantiation (`reference_upper_bound`) keeps the notebook's own shape,
@@ -110,7 +110,7 @@ def round_error_bound(
 ) -> np.ndarray:
     """Upper bound on one round's observed auto-labeling error (README section 1).
 
-    B = min(1, eps_a + `validation_term`) + eps_dev(n_auto, C, delta/k),
+    B = min(1, eps_a + `validation_term` + eps_dev(n_auto, C, delta/k)),
     eps_dev(n, C, delta) = sqrt((C(n) + ln(1/delta)) / n).
 
     Holds with probability >= 1 - 2 delta under the module's assumptions. A capacity
@@ -136,10 +136,8 @@ def round_error_bound(
     region = tolerance("eps_a", eps_a) + validation_term(
         n_val, complexity, delta, p0, n_classes, eps_a
     )
-    return (
-        np.minimum(region, 1.0)
-        + _class_deviation(positive("n_auto", n_auto), complexity, delta, n_classes)
-    )[()]
+    auto = _class_deviation(positive("n_auto", n_auto), complexity, delta, n_classes)
+    return np.minimum(region + auto, 1.0)[()]
 
 
 def multi_round_upper_bound(
