@@ -6,10 +6,12 @@ functions, in the style of optax's `GradientTransformation`:
 - `init(key, dim, k) -> params`: starting parameters for inputs of dimension `dim` and
   `k` classes (the key is for models with a random initialisation, such as an MLP);
 - `fit(key, params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d)
-  with labels `y` (Q,) where only rows with `mask` count. Every model here minimises a
-  strictly convex objective, so the result is its unique minimiser (the "fresh model" of
-  SPEC section 2, step 2) up to the solver's stopping tolerance, whatever the start; the
-  loop warm-starts from the previous round's solution to save solver steps;
+  with labels `y` (Q,) where only rows with `mask` count. The linear models here minimise
+  a strictly convex objective, so the result is its unique minimiser (the "fresh model"
+  of SPEC section 2, step 2) up to the solver's stopping tolerance, whatever the start,
+  and they warm-start from the previous round's solution to save solver steps; the MLP
+  (`tbal_jax.mlp`) reads only the shapes of `params` and trains from a fresh random
+  initialisation drawn from `key`;
 - `logits(params, x) -> (n, k)` class logits; probabilities are their softmax.
 """
 
