@@ -179,6 +179,12 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     )
     q_cap, v_cap = cfg.max_n_train, cfg.max_n_val
 
+    def thresholds(scores, preds, labels, active, params: config_lib.RunParams):
+        """Per-class thresholds on the current validation set (SPEC sections 3, 12)."""
+        return estimate(
+            scores, preds, labels, active, params.eps, params.c1, params.delta
+        )
+
     def init_state(pools: Pools, loop_key: Key, params: config_lib.RunParams):
         # PL labels its whole budget at random up front; TBAL and AL start from n_s.
         n_seed = (
@@ -243,15 +249,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_score, pool_pred = score(pool_logits)
             val_score, val_pred = score(model.logits(params_m, val_x))
             if protocol.auto_label_in_loop:
-                thr = estimate(
-                    val_score,
-                    val_pred,
-                    val_y,
-                    state.val_active,
-                    params.eps,
-                    params.c1,
-                    params.delta,
-                )
+                thr = thresholds(val_score, val_pred, val_y, state.val_active, params)
             else:  # AL and PL never auto-label inside the loop (SPEC section 6)
                 thr = jnp.full(k, jnp.inf)
 
@@ -350,15 +348,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             }
         score_, pred = score(model.logits(state.model, pools.pool_x))
         val_score, val_pred = score(model.logits(state.model, val_x))
-        thr = estimate(
-            val_score,
-            val_pred,
-            val_y,
-            state.val_active,
-            params.eps,
-            params.c1,
-            params.delta,
-        )
+        thr = thresholds(val_score, val_pred, val_y, state.val_active, params)
         open_ = (state.pool_status == UNLABELLED) & state.has_model
         above = score_ >= class_value(thr, pred)
         label = pred.astype(jnp.int16)
