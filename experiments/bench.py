@@ -166,24 +166,8 @@ def bench_case(case: str, env: dict) -> None:
         f"case: {exp.name} (TBAL, {len(exp.n_val) * len(exp.c1)} cells per seed, "
         f"N = {dataset.n_pool}, {n_seeds} seeds)"
     )
-    jx = time_jax(
-        exp,
-        dataset,
-        paper_seeds(n_seeds),
-        FLAGS.repeats,
-        FLAGS.chunk_runs,
-        FLAGS.memory_budget_gib,
-    )
-    print(
-        f"JAX sweep: {jx['runs']} runs in {jx['chunks']} chunk(s) of "
-        f"{jx['seeds_per_chunk']} seeds (peak {jx['peak_mib']:.0f} MiB per chunk); "
-        f"compile {jx['compile_s']:.1f} s (first call incl. compile "
-        f"{jx['first_call_s']:.1f} s); median of {FLAGS.repeats}: "
-        f"{jx['median_s']:.2f} s = {jx['ms_per_run']:.2f} ms/run, "
-        f"{jx['runs_per_s']:.0f} runs/s; {jx['outcome']}"
-    )
-    for name in FLAGS.estimators:
-        other = time_jax(
+    timings = {
+        name: time_jax(
             exp,
             dataset,
             paper_seeds(n_seeds),
@@ -192,6 +176,18 @@ def bench_case(case: str, env: dict) -> None:
             FLAGS.memory_budget_gib,
             estimator=name,
         )
+        for name in ["sigma", *FLAGS.estimators]
+    }
+    jx = timings.pop("sigma")
+    print(
+        f"JAX sweep: {jx['runs']} runs in {jx['chunks']} chunk(s) of "
+        f"{jx['seeds_per_chunk']} seeds (peak {jx['peak_mib']:.0f} MiB per chunk); "
+        f"compile {jx['compile_s']:.1f} s (first call incl. compile "
+        f"{jx['first_call_s']:.1f} s); median of {FLAGS.repeats}: "
+        f"{jx['median_s']:.2f} s = {jx['ms_per_run']:.2f} ms/run, "
+        f"{jx['runs_per_s']:.0f} runs/s; {jx['outcome']}"
+    )
+    for name, other in timings.items():
         print(
             f"  estimator {name}: {other['ms_per_run']:.2f} ms/run "
             f"({other['ms_per_run'] / jx['ms_per_run']:.2f}x sigma)"

@@ -101,17 +101,19 @@ def _grid_bins(scores, active):
 _INT_MAX = jnp.iinfo(jnp.int32).max
 
 
-def _order_key(x: Array) -> Array:
-    """float32 -> int32 with the same order (-0.0 counts as 0.0): XLA sorts one int32
-    array about 5x faster than floats or tuples on CPU."""
-    i = jax.lax.bitcast_convert_type(x + 0.0, jnp.int32)
+def _flip_negative(i: Array) -> Array:
+    """Reverse the order of the negative float bit patterns (its own inverse)."""
     return jnp.where(i < 0, i ^ 0x7FFFFFFF, i)
 
 
+def _order_key(x: Array) -> Array:
+    """float32 -> int32 with the same order (-0.0 counts as 0.0): XLA sorts one int32
+    array about 5x faster than floats or tuples on CPU."""
+    return _flip_negative(jax.lax.bitcast_convert_type(x + 0.0, jnp.int32))
+
+
 def _from_order_key(i: Array) -> Array:
-    return jax.lax.bitcast_convert_type(
-        jnp.where(i < 0, i ^ 0x7FFFFFFF, i), jnp.float32
-    )
+    return jax.lax.bitcast_convert_type(_flip_negative(i), jnp.float32)
 
 
 def _raw_candidates(scores, active, raw_capacity):
@@ -147,6 +149,11 @@ def _key_bits(num_classes: int, capacity: int) -> int:
     return cand_bits
 
 
+def _pack(cls: Array, cand: Array, wrong: Array, bits: int) -> Array:
+    """The sort key: class ascending, then candidate index descending, then wrong."""
+    return (cls << (bits + 1)) | ((((1 << bits) - 1) - cand) << 1) | wrong
+
+
 def count_levels(
     scores: Array, preds: Array, labels: Array, active: Array, num_classes: int
 ) -> Levels:
@@ -164,7 +171,7 @@ def count_levels(
     cand = jnp.where(grid_mode, bins, raw)
     cls = jnp.where(active, preds, num_classes).astype(jnp.int32)
     wrong = (active & (labels != preds)).astype(jnp.int32)
-    key = jnp.sort((cls << (bits + 1)) | ((top - cand) << 1) | wrong)
+    key = jnp.sort(_pack(cls, cand, wrong, bits))
     cls, cand, wrong = key >> (bits + 1), top - ((key >> 1) & top), key & 1
     pos = jnp.arange(capacity)
     start = jnp.searchsorted(cls, jnp.arange(num_classes + 1), side="left")
@@ -194,9 +201,8 @@ def counts_at(levels: Levels, num_classes: int, cand: Array) -> tuple[Array, Arr
     """(n_y(t), wrong_y(t)) for each class y at candidate index cand[y]: a binary search
     for the last packed key of class y with a candidate index >= cand[y]."""
     bits = _key_bits(num_classes, levels.key.shape[0])
-    top = (1 << bits) - 1
     first = levels.start[:num_classes]
-    last_key = (jnp.arange(num_classes) << (bits + 1)) | ((top - cand) << 1) | 1
+    last_key = _pack(jnp.arange(num_classes), cand, 1, bits)
     end = jnp.searchsorted(levels.key, last_key, side="right")
     cum = jnp.append(0, levels.wrong_cum)  # cum[i] = wrong points before position i
     return end - first, cum[end] - cum[first]
