@@ -10,6 +10,10 @@
   loads compiled sweeps instead of compiling them again (JAX docs, "Persistent
   compilation cache").
 - `distributed(...)`: `jax.distributed.initialize`, for a sweep over several hosts.
+- `machine_fingerprint()`: what a run's bits depend on besides the code and the seed
+  (the processor and its instruction sets, jaxlib, XLA's flags): XLA's CPU code
+  generation and rounding follow the processor, so rows are bit-identical only between
+  machines with the same fingerprint.
 
 The command line, the tests (conftest.py) and the notebooks call the first two.
 """
@@ -21,6 +25,8 @@ import os
 from pathlib import Path
 
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+# /proc/cpuinfo flags that XLA's CPU code generation chooses kernels by
+ISA_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "bmi", "neon", "asimd", "sve")
 
 
 def _jaxlib_knows(flag: str) -> bool:
@@ -87,3 +93,41 @@ def distributed(
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator, num_processes, process_id)
+
+
+def _cpuinfo() -> tuple[str, list[str]]:
+    """The processor's model name and its instruction-set flags (Linux; else the
+    `platform` module's processor name and no flags)."""
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return model, flags
+    fields = dict(
+        (name.strip(), value.strip())
+        for name, _, value in (line.partition(":") for line in text.splitlines())
+    )  # the last processor's lines (all processors are alike)
+    model = fields.get("model name") or fields.get("CPU part") or model
+    isa = (fields.get("flags") or fields.get("Features") or "").split()
+    flags = sorted(f for f in isa if f.startswith(ISA_PREFIXES))
+    return model, flags
+
+
+def machine_fingerprint() -> dict:
+    """What a result's bits depend on besides the code, the config and the seed: the
+    processor (model and instruction-set flags), the machine type, jaxlib's version and
+    the XLA flags. Equal fingerprints: equal bits; unequal: agreement is statistical."""
+    import platform
+
+    import jaxlib
+
+    model, flags = _cpuinfo()
+    return {
+        "processor": model,
+        "isa": flags,
+        "machine": platform.machine(),
+        "jaxlib": jaxlib.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
