@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 import theory
-from tbal_jax.thresholds import ESTIMATORS, GRID_ABOVE, GRID_SIZE, MIN_COUNT
+from tbal_jax.estimators import ESTIMATORS, GRID_ABOVE, GRID_SIZE, MIN_COUNT
 
 BOUNDS_COLUMNS = [
     "n_val",

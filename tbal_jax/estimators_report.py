@@ -21,24 +21,16 @@ import numpy as np
 
 import theory
 from tbal_jax import plots, results
+from tbal_jax.estimators import ESTIMATORS
+from tbal_jax.labels import component_title
 
-ORDER = ("plugin", "sigma", "hoeffding", "clopper_pearson", "ltt", "sgr")
-LABELS = {
-    "plugin": "plug-in",
-    "sigma": r"$\sigma$ slack",
-    "hoeffding": "Hoeffding slack",
-    "clopper_pearson": "Clopper-Pearson",
-    "ltt": "Learn then Test",
-    "sgr": "SGR",
-}
-STYLES = {  # guaranteed estimators dashed; markers tell overlapping lines apart
-    "plugin": ("o", "-"),
-    "sigma": ("s", "-"),
-    "hoeffding": ("^", "-"),
-    "clopper_pearson": ("D", "--"),
-    "ltt": ("v", "--"),
-    "sgr": ("x", "--"),
-}
+
+def _order(name: str) -> int:
+    """An estimator's place in tables and legends: the registry's order."""
+    names = ESTIMATORS.names()
+    return names.index(name) if name in names else len(names)
+
+
 COLUMNS = [
     "dataset",
     "eps",
@@ -104,7 +96,7 @@ def cells(rows: list[dict]) -> list[dict]:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r)
     out = []
     for key, runs in sorted(
-        groups.items(), key=lambda kv: (kv[0][:3], ORDER.index(kv[0][3]), kv[0][4:])
+        groups.items(), key=lambda kv: (kv[0][:3], _order(kv[0][3]), kv[0][4:])
     ):
         cell = dict(zip(keys, key))
         eps = cell["eps"]
@@ -151,7 +143,7 @@ def table(summary: list[dict]) -> tuple[str, str]:
     body = [
         [
             f"{c['eps']:g}",
-            LABELS[c["estimator"]],
+            component_title("estimator", c["estimator"]),
             f"{c['n_val']}",
             f"{100 * c['violation_rate']:.1f} [{100 * c['violation_low']:.1f}, "
             f"{100 * c['violation_high']:.1f}]",
@@ -189,7 +181,7 @@ def _panels(summary, title, stem, value, ylabel, reference):
             squeeze=False,
         )
         for ax, eps in zip(axes[0], tolerances):
-            for name in ORDER:
+            for name in sorted({c["estimator"] for c in summary}, key=_order):
                 rows = sorted(
                     (c for c in summary if c["eps"] == eps and c["estimator"] == name),
                     key=lambda c: c["n_val"],
@@ -197,9 +189,8 @@ def _panels(summary, title, stem, value, ylabel, reference):
                 if not rows:
                     continue
                 x = [c["n_val"] for c in rows]
-                marker, dash = STYLES[name]
                 line = ax.plot(
-                    x, value(rows), marker=marker, ls=dash, ms=5, label=LABELS[name]
+                    x, value(rows), ms=5, **_style(name)
                 )[0]
                 if value is _violation:
                     ax.fill_between(
@@ -223,6 +214,14 @@ def _panels(summary, title, stem, value, ylabel, reference):
         fig.suptitle(title)
         fig.tight_layout()
         return plots.save(fig, stem)
+
+
+def _style(name: str) -> dict:
+    """An estimator's line: its marker, dashed if guaranteed, and its label."""
+    if name not in ESTIMATORS:
+        return {"marker": "o", "ls": ":", "label": name}
+    e = ESTIMATORS.get(name)
+    return {"marker": e.marker, "ls": e.line_style, "label": e.title}
 
 
 def _violation(rows):

@@ -1,7 +1,9 @@
 """Paper-style figures (SPEC section 9): error and coverage against the swept quantity.
 
 Left panel "Auto-labeling error (%)" with a mean +- std band over seeds and the tolerance
-eps drawn as a dashed line; right panel "Coverage (%)". One series per method and C1.
+eps drawn as a dashed line; right panel "Coverage (%)". One series per method, variant
+(model, estimator, score, query, delta, where a sweep has several: `tbal_jax.labels`)
+and C1.
 """
 
 from __future__ import annotations
@@ -11,28 +13,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-METHOD_LABELS = {
-    "tbal": "TBAL",
-    "al_sc": "AL+SC",
-    "al": "AL",
-    "pl_sc": "PL+SC",
-    "pl": "PL",
-}  # the paper's legend order
-MODEL_LABELS = {
-    "softmax_logistic": "softmax regression",
-    "mlp_fashion": "MLP 256-128",
-    "mlp_imdb": "MLP 2000-1500",
-    "mlp_tiny_imagenet": "MLP 2000-1500",
-}
+from tbal_jax import labels
+from tbal_jax.protocols import outcome_labels, outcome_markers
 
-
-def series_label(method: str, model: str, several_models: bool) -> str:
-    """A legend or column label: the method, and the model when a figure has several."""
-    label = METHOD_LABELS.get(method, method)
-    return f"{label}, {MODEL_LABELS.get(model, model)}" if several_models else label
-
-
-MARKERS = {"tbal": "o", "al_sc": "s", "al": "^", "pl_sc": "D", "pl": "v"}
 AXIS_LABELS = {
     "n_val": r"Validation size $N_v$",
     "n_train": r"Training budget $N_q$",
@@ -57,11 +40,12 @@ def save(fig, stem: Path) -> list[Path]:
     return paths
 
 
-def _series(summary: list[dict], x: str):
-    """{(method, model, c1): (x, mean err, std err, mean cov, std cov)} sorted by x."""
+def _series(summary: list[dict], x: str, columns: tuple[str, ...]):
+    """{(method, variant, c1): (x, mean err, std err, mean cov, std cov)} sorted by x."""
     groups: dict = {}
     for row in summary:
-        groups.setdefault((row["method"], row["model"], row["c1"]), []).append(row)
+        key = (row["method"], labels.variant(row, columns), row["c1"])
+        groups.setdefault(key, []).append(row)
     out = {}
     for key, rows in groups.items():
         rows = sorted(rows, key=lambda r: r[x])
@@ -80,23 +64,24 @@ def _series(summary: list[dict], x: str):
 
 def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Path]:
     """Draw the two-panel figure of a sweep and save it as PNG and PDF."""
-    series = _series(summary, x)
+    columns = labels.varying(summary)
+    series = _series(summary, x, columns)
     c1_values = sorted({c1 for _, _, c1 in series})
-    models = list(dict.fromkeys(model for _, model, _ in series))
+    variants = list(dict.fromkeys(v for _, v, _ in series))
     scale_x = 100.0 if x == "eps" else 1.0
+    order, markers = list(outcome_labels()), outcome_markers()
     with plt.rc_context(STYLE):
         fig, (ax_err, ax_cov) = plt.subplots(1, 2, figsize=(11, 4.2))
-        order = list(METHOD_LABELS)
-        for (method, model, c1), (xs, em, es, cm, cs) in sorted(
+        for (method, var, c1), (xs, em, es, cm, cs) in sorted(
             series.items(),
-            key=lambda kv: (order.index(kv[0][0]), models.index(kv[0][1]), kv[0][2]),
+            key=lambda kv: (order.index(kv[0][0]), variants.index(kv[0][1]), kv[0][2]),
         ):
-            label = series_label(method, model, len(models) > 1)
+            label = labels.series_label(method, var, columns)
             if len(c1_values) > 1:
                 label += f" ($C_1$={c1:g})"
             style = dict(
-                color=f"C{(order.index(method) + 5 * models.index(model)) % 10}",
-                marker=MARKERS[method],
+                color=f"C{(order.index(method) + 5 * variants.index(var)) % 10}",
+                marker=markers.get(method, "o"),
                 ms=5,
                 ls="-" if c1_values.index(c1) == 0 else "--",
             )

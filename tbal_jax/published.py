@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from tbal_jax.labels import method_label
+
 PUBLISHED_SEEDS = 10
 # method -> N_v -> (error mean, error std, coverage mean, coverage std), in %
 UNIT_BALL_N_VAL = {
@@ -56,8 +58,6 @@ def comparison_table(summary: list[dict], methods=("tbal", "al_sc", "pl_sc")) ->
     """Markdown: our mean ± std (%) beside the published one for each method and N_v of
     SPEC section 10 (rows of a `unit_ball_val` summary at C1 = 0), with the seed-noise
     test for error and coverage ("yes"/"NO")."""
-    from tbal_jax.plots import METHOD_LABELS  # plots pulls in matplotlib; keep it lazy
-
     ours = {
         (r["method"], r["n_val"]): r
         for r in summary
@@ -87,6 +87,6 @@ def comparison_table(summary: list[dict], methods=("tbal", "al_sc", "pl_sc")) ->
                     "yes" if ok else "NO",
                 ]
             lines.append(
-                f"| {METHOD_LABELS[method]} | {nv} | " + " | ".join(cells) + " |"
+                f"| {method_label(method)} | {nv} | " + " | ".join(cells) + " |"
             )
     return "\n".join(lines)

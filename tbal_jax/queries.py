@@ -7,20 +7,36 @@ same point twice. Without a model (`has_model` false) model-based strategies tak
 points of highest `draw_priority`: the seed's draw order (`tbal_jax.data`), so the first
 queries are a uniform random draw.
 Selection uses `lax.top_k` on a priority, which is cheap on XLA's CPU backend (a full
-sort of the pool is not).
+sort of the pool is not). `QUERIES` is the registry (`--query=NAME`); add one: a
+function here and one `QUERIES.register(...)` line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
+from tbal_jax.registry import Registry
 from tbal_jax.scores import prob_margin
 from tbal_jax.types import Array, Key
 
 Select = Callable[[Key, Array, Array, Array, Array, Array, int], tuple[Array, Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """A query strategy: `select(key, logits, has_model, draw_priority, unlabeled,
+    batch, capacity) -> (indices (capacity,), valid (capacity,))`."""
+
+    name: str
+    label: str
+    select: Select
+
+    def __call__(self, *args) -> tuple[Array, Array]:
+        return self.select(*args)
 
 
 def _entropy(logits: Array) -> Array:
@@ -81,9 +97,10 @@ def margin_random(
     return shortlist[pick], valid
 
 
-QUERIES: dict[str, Select] = {
-    "margin_random": margin_random,
-    "random": random,
-    "margin": margin,
-    "entropy": entropy,
-}
+QUERIES: Registry[Query] = Registry("query")
+MARGIN_RANDOM = QUERIES.register(
+    Query("margin_random", "margin shortlist, then random", margin_random)
+)
+QUERIES.register(Query("random", "random", random))
+QUERIES.register(Query("margin", "smallest margin", margin))
+QUERIES.register(Query("entropy", "largest entropy", entropy))

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from tbal_jax.config import SWEPT, RunParams, StaticConfig
-from tbal_jax.data import Dataset
+from tbal_jax.datasets import Dataset
 
 CELL_COLUMNS = [
     "experiment",
@@ -30,11 +30,14 @@ CELL_COLUMNS = [
     "num_classes",
     "method",
     "estimator",
+    "score",
+    "query",
 ] + list(RunParams._fields)
+N_NAMED = CELL_COLUMNS.index("query") + 1  # the columns before the swept values
 RUN_COLUMNS = (
-    CELL_COLUMNS[:6]
+    CELL_COLUMNS[:N_NAMED]
     + ["seed"]
-    + CELL_COLUMNS[6:]
+    + CELL_COLUMNS[N_NAMED:]
     + [
         "auto_error",
         "coverage",
@@ -59,7 +62,7 @@ SUMMARY_COLUMNS = CELL_COLUMNS + [
 
 
 def _swept_values(grid: RunParams, j: int) -> dict:
-    """Grid cell j as Python numbers, typed by `config.SWEPT`."""
+    """Grid cell j as Python numbers, typed by `params.SWEPT`."""
     return {
         name: (int if decl.integer else float)(values[j])
         for name, values, decl in zip(RunParams._fields, grid, SWEPT)
@@ -75,7 +78,9 @@ def run_rows(experiment: str, cfg: StaticConfig, result) -> list[dict]:
         "dataset": cfg.dataset.name,
         "model": cfg.the_model.name,
         "num_classes": cfg.dataset.num_classes,
-        "estimator": cfg.estimator,
+        "estimator": cfg.estimator.name,
+        "score": cfg.score.name,
+        "query": cfg.query.name,
         "n_test": cfg.n_test,
     }
     rows = []
@@ -120,12 +125,12 @@ def describe_dataset(dataset: Dataset) -> dict:
 
 
 def describe_config(cfg: StaticConfig) -> dict:
-    """A static configuration as JSON-ready data (dataset, model and protocol named,
-    with their settings)."""
+    """A static configuration as JSON-ready data: the dataset, score, query and
+    estimator by name, the model and the protocol with their settings."""
     out = {}
     for field in dataclasses.fields(cfg):
         value = getattr(cfg, field.name)
-        if field.name == "dataset":
+        if field.name in ("dataset", "score", "query", "estimator"):
             value = value.name
         elif dataclasses.is_dataclass(value):
             value = dataclasses.asdict(value)

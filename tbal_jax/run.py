@@ -18,12 +18,13 @@ Round i of the scan (SPEC section 2):
      points with score >= t[pred] (step 5);
   4. check the stopping rule for round i+1 (step 6) and, if it goes on, query its batch
      (step 0 of round i+1) with this round's model, whose pool logits are already at hand.
-     With no model yet, the batch follows the seed's draw order (`tbal_jax.data`).
+     With no model yet, the batch follows the seed's draw order (`tbal_jax.datasets`).
 
 Random streams: the run's key splits into a data key (`Dataset.split`) and a loop key;
 round i's key is `fold_in(loop_key, i)`. The query of round i uses the round key itself
 (as before models took keys, which keeps earlier results bit-identical); every other
-consumer folds in its own named constant (`STREAM_FIT`, `STREAM_INIT`).
+consumer folds in its own named constant (`STREAM_FIT` into the round key,
+`STREAM_INIT` into the loop key at a value no round index takes).
 """
 
 from __future__ import annotations
@@ -35,10 +36,8 @@ import jax
 import jax.numpy as jnp
 
 from tbal_jax import config as config_lib
-from tbal_jax.data import Pools
-from tbal_jax.queries import QUERIES
-from tbal_jax.scores import SCORES, class_value
-from tbal_jax.thresholds import ESTIMATORS
+from tbal_jax.datasets import Pools
+from tbal_jax.scores import class_value
 from tbal_jax.types import Array, Key, PyTree
 
 
@@ -58,9 +57,11 @@ class RunState(NamedTuple):
 
 UNLABELLED = -1
 QUERIED = -2
-EXCLUDED = -3  # a validation-pool point kept in the pool arrays (see tbal_jax.data)
-STREAM_FIT = 1  # fold_in constants of the round key, one per consumer
-STREAM_INIT = 2
+EXCLUDED = -3  # a validation-pool point kept in the pool arrays (see tbal_jax.datasets.base)
+STREAM_FIT = 1  # fold_in constant of the round key: the model's fit
+# fold_in constants of the loop key beside the round indices 0, 1, ...: from the top of
+# the uint32 range, which no round index reaches (rounds <= N_q <= the pool size)
+STREAM_INIT = 2**32 - 1  # the model's initial parameters
 STREAM_TEST = 3  # of the data key: the held-out test sample
 
 
@@ -172,9 +173,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     dataset, protocol = cfg.dataset, cfg.protocol
     model = cfg.the_model
     k = dataset.num_classes
-    score = SCORES[cfg.score]
-    select = QUERIES[cfg.query]
-    estimate = ESTIMATORS[cfg.estimator](
+    score = cfg.score
+    select = cfg.query
+    estimate = cfg.estimator(
         k, cfg.max_n_val, cfg.max_rounds if protocol.auto_label_in_loop else 1
     )
     q_cap, v_cap = cfg.max_n_train, cfg.max_n_val

@@ -1,15 +1,32 @@
 """Confidence scores g(x) and predicted classes from class logits (SPEC sections 3-4).
 
-Each score function maps logits (n, k) to (score (n,), predicted class (n,) int32); the
-prediction is the argmax (first class on ties, so z = 0 gives class 0).
+A `Score` maps logits (n, k) to (score (n,), predicted class (n,) int32); the prediction
+is the argmax (first class on ties, so z = 0 gives class 0). `SCORES` is the registry
+(`--score=NAME`); add one: a function here and one `SCORES.register(...)` line.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
+from tbal_jax.registry import Registry
 from tbal_jax.types import Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """A confidence score: `score(logits) -> (confidence (n,), predicted class (n,))`."""
+
+    name: str
+    label: str
+    fn: Callable[[Array], tuple[Array, Array]]
+
+    def __call__(self, logits: Array) -> tuple[Array, Array]:
+        return self.fn(logits)
 
 
 def top_two(values: Array) -> tuple[Array, Array]:
@@ -69,4 +86,7 @@ def abs_logit(logits: Array) -> tuple[Array, Array]:
     return first - second, predicted_class(logits)
 
 
-SCORES = {"max_prob": max_prob, "margin": margin, "abs_logit": abs_logit}
+SCORES: Registry[Score] = Registry("score")
+MAX_PROB = SCORES.register(Score("max_prob", "max probability", max_prob))
+SCORES.register(Score("margin", "probability margin", margin))
+SCORES.register(Score("abs_logit", "logit gap", abs_logit))

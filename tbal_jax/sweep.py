@@ -53,7 +53,6 @@ from tbal_jax.validate import (
     check_cells,
     check_chunking,
     check_seeds,
-    check_static,
 )
 
 DEFAULT_CHUNK_RUNS = 64  # measured: small chunks keep the vmapped Newton loops short
@@ -312,7 +311,12 @@ def run_sweep(
     each chunk (`tbal_jax.store` saves it there); `sweeper` owns the compiled programs
     (default: `SWEEPER`)."""
     sweeper = sweeper or SWEEPER
-    check_static(cfg)
+    if not isinstance(cfg, StaticConfig):
+        raise ConfigError(
+            f"cfg={type(cfg).__name__} is not a StaticConfig; build one with "
+            "StaticConfig.for_grid"
+        )
+    cfg.check()
     seeds = check_seeds(seeds)
     check_cells(cfg.dataset, grid)
     grid = RunParams(*(np.ravel(a) for a in grid))

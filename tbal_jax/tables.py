@@ -1,11 +1,13 @@
-"""Paper-style tables (SPEC section 10): mean ± std (%) of error and coverage per method,
-one row per value of the swept quantity, as Markdown and LaTeX (booktabs)."""
+"""Paper-style tables (SPEC section 10): mean ± std (%) of error and coverage per method
+and variant (`tbal_jax.labels`), one row per value of the swept quantity, as Markdown
+and LaTeX (booktabs)."""
 
 from __future__ import annotations
 
 import math
 
-from tbal_jax.plots import METHOD_LABELS, series_label
+from tbal_jax import labels
+from tbal_jax.protocols import outcome_labels
 
 X_LABELS = {"n_val": "$N_v$", "n_train": "$N_q$", "eps": r"$\epsilon$ (\%)"}
 
@@ -23,16 +25,17 @@ def _cell(mean: float, std: float) -> str:
 def sweep_table(summary: list[dict], x: str, c1: float) -> tuple[str, str]:
     """(markdown, latex) for one value of C1; methods in the figures' order."""
     rows = [r for r in summary if r["c1"] == c1]
-    models = list(dict.fromkeys(r["model"] for r in rows))
+    columns = labels.varying(rows)
+    variants = list(dict.fromkeys(labels.variant(r, columns) for r in rows))
     methods = [
-        (m, model)
-        for m in METHOD_LABELS
-        for model in models
-        if any((r["method"], r["model"]) == (m, model) for r in rows)
+        (m, v)
+        for m in outcome_labels()
+        for v in variants
+        if any((r["method"], labels.variant(r, columns)) == (m, v) for r in rows)
     ]
     xs = sorted({r[x] for r in rows})
-    by_key = {(r["method"], r["model"], r[x]): r for r in rows}
-    names = {key: series_label(*key, several_models=len(models) > 1) for key in methods}
+    by_key = {(r["method"], labels.variant(r, columns), r[x]): r for r in rows}
+    names = {key: labels.series_label(*key, columns) for key in methods}
     head = [X_LABELS[x].replace("$", "").replace(r"\%", "%")]
     for key in methods:
         head += [f"{names[key]} err (%)", f"{names[key]} cov (%)"]
@@ -40,7 +43,10 @@ def sweep_table(summary: list[dict], x: str, c1: float) -> tuple[str, str]:
     for value in xs:
         line = [f"{100 * value:g}" if x == "eps" else f"{value:g}"]
         for key in methods:
-            r = by_key[(*key, value)]
+            r = by_key.get((*key, value))
+            if r is None:  # this series has no run at this value
+                line += ["n/a", "n/a"]
+                continue
             line += [
                 _cell(r["auto_error_mean"], r["auto_error_std"]),
                 _cell(r["coverage_mean"], r["coverage_std"]),

@@ -4,22 +4,25 @@ One set of checks for the command line and every public function (`run_sweep`,
 `run_one`, `StaticConfig.for_grid`, `grid_params`, `run_experiment`, the loaders). Each
 raises `ConfigError` with one line that names the bad value and says what to fix; the
 command line prints that line and exits with status 2, without a traceback. The ranges
-come from the declaration of the swept values (`config.SWEPT`) and the dataset's pools.
+come from the declaration of the swept values (`params.SWEPT`) and the dataset's pools.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tbal_jax.config import SWEPT, Protocol, RunParams, StaticConfig, get_protocol
-from tbal_jax.data import Dataset, get_dataset
+from tbal_jax.datasets import Dataset, resolve_dataset
 from tbal_jax.errors import ConfigError, lookup
-from tbal_jax.queries import QUERIES
-from tbal_jax.scores import SCORES
-from tbal_jax.thresholds import ESTIMATORS, MAX_CAPACITY
+from tbal_jax.estimators import MAX_CAPACITY
+from tbal_jax.params import SWEPT, RunParams
+from tbal_jax.protocols import PROTOCOLS, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tbal_jax.config import StaticConfig
 
 __all__ = [
     "ConfigError",
@@ -30,7 +33,6 @@ __all__ = [
     "check_for_grid",
     "check_grid",
     "check_seeds",
-    "check_static",
 ]
 SEED_LIMIT = 2**32  # jax.random.key takes a uint32 seed: larger ones would wrap
 DECLARED = SWEPT._asdict()
@@ -80,14 +82,7 @@ def _check_value(name: str, v, dataset: Dataset | None) -> None:
 
 
 def _dataset(dataset) -> Dataset:
-    if isinstance(dataset, str):
-        return get_dataset(dataset)
-    if not isinstance(dataset, Dataset):
-        raise ConfigError(
-            f"dataset={dataset!r} is not a Dataset; give a name (unit_ball, circles) "
-            "or tbal_jax.loaders.load_dataset(...)"
-        )
-    return dataset
+    return resolve_dataset(dataset)
 
 
 def check_axes(dataset: Dataset | str | None, **axes) -> None:
@@ -138,7 +133,7 @@ def check_for_grid(dataset, n_val, n_train, protocol) -> None:
     """`StaticConfig.for_grid`'s arguments: a dataset, its N_v and N_q axes, a method."""
     check_axes(dataset, n_val=n_val, n_train=n_train)
     if not isinstance(protocol, Protocol):
-        get_protocol(protocol)
+        PROTOCOLS.get(protocol)
 
 
 def check_cells(dataset: Dataset, grid) -> None:
@@ -192,36 +187,6 @@ def check_chunking(chunk_runs, memory_budget_gib) -> None:
     ):
         raise ConfigError(
             f"memory_budget={memory_budget_gib!r}: give GiB above 0 (a finite number)"
-        )
-
-
-def check_static(cfg) -> None:
-    """A `StaticConfig` with a dataset, a protocol, known score, query and estimator
-    names and positive capacities."""
-    if not isinstance(cfg, StaticConfig):
-        raise ConfigError(
-            f"cfg={type(cfg).__name__} is not a StaticConfig; build one with "
-            "StaticConfig.for_grid"
-        )
-    _dataset(cfg.dataset)
-    if not isinstance(cfg.protocol, Protocol):
-        get_protocol(cfg.protocol)
-        raise ConfigError(
-            f"protocol={cfg.protocol!r} is a name; give config.get_protocol(name)"
-        )
-    lookup(SCORES, cfg.score, "score")
-    lookup(QUERIES, cfg.query, "query")
-    lookup(ESTIMATORS, cfg.estimator, "estimator")
-    for name in ("max_n_val", "max_n_train", "max_rounds", "round_segments"):
-        value = getattr(cfg, name)
-        if not isinstance(value, numbers.Integral) or value < 1:
-            raise ConfigError(f"{name}={value!r} must be an integer >= 1")
-    if not isinstance(cfg.n_test, numbers.Integral) or cfg.n_test < 0:
-        raise ConfigError(f"n_test={cfg.n_test!r} must be an integer >= 0")
-    if cfg.n_test and cfg.dataset.fixed:
-        raise ConfigError(
-            f"n_test={cfg.n_test}: {cfg.dataset.name} is a fixed dataset with no spare "
-            "points to test on; use n_test=0"
         )
 
 

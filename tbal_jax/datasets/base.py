@@ -1,4 +1,4 @@
-"""Datasets (SPEC section 7) behind one small interface: `Dataset.split(key, arrays)`.
+"""The dataset interface (SPEC section 7): `Dataset.split(key, arrays)` and `Source`.
 
 A run sees its data as `Pools`: the unlabeled pool X_u and the validation pool, with the
 order in which that seed draws from them. The seed training set is the first n_s points of
@@ -28,8 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tbal_jax.errors import lookup
-from tbal_jax.models import CIRCLES_LOGISTIC, UNIT_BALL_SVM, Model
+from tbal_jax.models.base import Model
 from tbal_jax.types import Array, Key
 
 
@@ -56,63 +55,6 @@ class DataArrays(NamedTuple):
     y_val: Array | None = None
 
 
-def _in_array_order(x: Array, y: Array, n_val_pool: int) -> Pools:
-    """Points drawn i.i.d.: the first `n_val_pool` are the validation pool, the rest
-    the pool, and the draw order is the array order."""
-    identity = jnp.arange(x.shape[0] - n_val_pool, dtype=jnp.int32)
-    return Pools(
-        x[n_val_pool:],
-        y[n_val_pool:],
-        x[:n_val_pool],
-        y[:n_val_pool],
-        identity,
-        identity,
-        jnp.arange(n_val_pool, dtype=jnp.int32),
-    )
-
-
-def unit_ball(key: Key, n_pool: int, n_val_pool: int, dim: int) -> Pools:
-    """Uniform points in the unit ball of R^dim, labelled by a homogeneous halfspace.
-
-    SPEC section 7: x = r*u with u uniform on the sphere and r = U(0,1)^(1/d);
-    y = 1[w*.x >= 0] with w* = (1,...,1)/sqrt(d). No noise, no margin.
-    """
-    n = n_pool + n_val_pool
-    k_dir, k_rad = jax.random.split(key)
-    u = jax.random.normal(k_dir, (n, dim), jnp.float32)
-    u = u / jnp.linalg.norm(u, axis=1, keepdims=True)
-    r = jax.random.uniform(k_rad, (n, 1), jnp.float32) ** (1.0 / dim)
-    x = r * u
-    y = (x.sum(axis=1) >= 0).astype(jnp.int32)  # sign of w*.x, w* = 1/sqrt(d)
-    return _in_array_order(x, y, n_val_pool)
-
-
-def circles(
-    key: Key,
-    n_pool: int,
-    n_val_pool: int,
-    dim: int = 2,
-    noise: float = 0.05,
-    factor: float = 0.5,
-) -> Pools:
-    """Two concentric circles with Gaussian noise (SPEC section 7).
-
-    Class 0 lies on the unit circle, class 1 on the circle of radius `factor`; each point
-    gets N(0, noise^2) noise per coordinate. Labels are i.i.d. fair coins (scikit-learn's
-    `make_circles` splits exactly half/half; the difference is immaterial for the
-    statistics and keeps pools i.i.d.).
-    """
-    del dim  # always 2; kept so every generator has the same signature
-    n = n_pool + n_val_pool
-    k_lab, k_ang, k_noise = jax.random.split(key, 3)
-    y = jax.random.bernoulli(k_lab, 0.5, (n,)).astype(jnp.int32)
-    angle = jax.random.uniform(k_ang, (n,), jnp.float32, 0.0, 2.0 * jnp.pi)
-    radius = jnp.where(y == 1, factor, 1.0)
-    x = radius[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
-    x = x + noise * jax.random.normal(k_noise, (n, 2), jnp.float32)
-    return _in_array_order(x, y, n_val_pool)
-
-
 def _rank(order: Array) -> Array:
     """The inverse permutation: rank[order[j]] = j."""
     n = order.shape[0]
@@ -137,9 +79,22 @@ class Dataset:
     model: Model
     draw: Callable | None = None
     source: str = ""
+    label: str = ""
     arrays: DataArrays | None = dataclasses.field(
         default=None, compare=False, hash=False, repr=False
     )
+
+    options = ()  # a synthetic dataset loads with no option (see `Source`)
+
+    def load(self) -> Dataset:
+        """The registry entry's loader (`tbal_jax.datasets.load_dataset`): a synthetic
+        dataset is its own loaded form."""
+        return self
+
+    @property
+    def title(self) -> str:
+        """The name figures and tables show."""
+        return self.label or self.name
 
     @property
     def fixed(self) -> bool:
@@ -157,8 +112,8 @@ class Dataset:
         return jax.tree.map(jnp.asarray, self.arrays)
 
     def test_sample(self, key: Key, n: int) -> tuple[Array, Array]:
-        """`n` fresh points of a synthetic dataset (SPEC 7's test set), for population
-        metrics; fixed datasets have none (`validate.check_static` refuses)."""
+        """`n` fresh points of a synthetic dataset (SPEC section 7's test set), for population
+        metrics; fixed datasets have none (`StaticConfig.check` refuses)."""
         pools = self.draw(key, n, 0, self.dim)
         return pools.pool_x, pools.pool_y
 
@@ -187,30 +142,20 @@ class Dataset:
         )
 
 
-UNIT_BALL = Dataset(
-    "unit_ball",
-    num_classes=2,
-    dim=30,
-    n_pool=16_000,
-    n_val_pool=4_000,
-    model=UNIT_BALL_SVM,
-    draw=unit_ball,
-)
-CIRCLES = Dataset(
-    "circles",
-    num_classes=2,
-    dim=2,
-    n_pool=8_000,
-    n_val_pool=2_000,
-    model=CIRCLES_LOGISTIC,
-    draw=circles,
-)
-SYNTHETIC = {d.name: d for d in (UNIT_BALL, CIRCLES)}
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A registry entry for data read from somewhere (a file, a folder, a package):
+    `load(**options)` returns the `Dataset`; `options` names the keyword options it
+    takes, among `data` (a file), `data_dir` (a folder) and `val_fraction`, so that an
+    option given to a dataset that cannot use it is refused, not ignored."""
 
+    name: str
+    label: str
+    loader: Callable[..., Dataset]
+    options: tuple[str, ...] = ()
 
-def get_dataset(name: str) -> Dataset:
-    """A synthetic dataset by name (fixed ones come from `tbal_jax.loaders`)."""
-    return lookup(SYNTHETIC, name, "dataset", " (real data: tbal_jax.loaders)")
+    def load(self, **options) -> Dataset:
+        return self.loader(**options)
 
 
 def host_pools(dataset: Dataset, key: Key) -> Pools:

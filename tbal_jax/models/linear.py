@@ -1,31 +1,16 @@
-"""Models behind one small interface (SPEC section 5).
-
-A `Model` is a frozen, hashable dataclass that holds its hyperparameters and three pure
-functions, in the style of optax's `GradientTransformation`:
-
-- `init(key, dim, k) -> params`: starting parameters for inputs of dimension `dim` and
-  `k` classes (the key is for models with a random initialisation, such as an MLP);
-- `fit(key, params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d)
-  with labels `y` (Q,) where only rows with `mask` count. The linear models here minimise
-  a strictly convex objective, so the result is its unique minimiser (the "fresh model"
-  of SPEC section 2, step 2) up to the solver's stopping tolerance, whatever the start,
-  and they warm-start from the previous round's solution to save solver steps; the MLP
-  (`tbal_jax.mlp`) reads only the shapes of `params` and trains from a fresh random
-  initialisation drawn from `key`;
-- `logits(params, x) -> (n, k)` class logits; probabilities are their softmax.
-"""
+"""Linear binary classifiers minimised exactly by Newton's method (SPEC section 5): the
+unit-ball SVM and the circles logistic regression."""
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from tbal_jax.types import Array, Key, PyTree
+from tbal_jax.models.base import Model
+from tbal_jax.types import Array, Key
 
 NEWTON_MAX_STEPS = 30
 NEWTON_TOL = (
@@ -135,24 +120,6 @@ def _balanced_weights(y: Array, mask: Array) -> Array:
     return jnp.where(mask, per_class[y], 0.0).astype(jnp.float32)
 
 
-class Model(abc.ABC):
-    """The model interface (see the module docstring); subclasses are frozen dataclasses
-    whose fields are the hyperparameters."""
-
-    name: str
-
-    @abc.abstractmethod
-    def init(self, key: Key, dim: int, k: int) -> PyTree: ...
-
-    @abc.abstractmethod
-    def fit(
-        self, key: Key, params: PyTree, x: Array, y: Array, mask: Array
-    ) -> PyTree: ...
-
-    @abc.abstractmethod
-    def logits(self, params: PyTree, x: Array) -> Array: ...
-
-
 LOSSES = {"squared_hinge": SQUARED_HINGE, "logistic": LOGISTIC}
 
 
@@ -171,12 +138,22 @@ class LinearBinary(Model):
     intercept: bool
     balanced: bool
     unit_norm: bool
+    label: str = ""
 
     def __post_init__(self):
         if self.unit_norm and self.intercept:
             raise ValueError("unit_norm applies to homogeneous models only")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {list(LOSSES)}")
+
+    def supports(self, dataset) -> str | None:
+        if dataset.num_classes != 2:
+            return (
+                f"{self.name} is a two-class model and {dataset.name} has "
+                f"{dataset.num_classes} classes; pick a multi-class model "
+                "(softmax_logistic or an MLP)"
+            )
+        return None
 
     def init(self, key: Key, dim: int, k: int) -> Array:
         del key
@@ -208,83 +185,6 @@ class LinearBinary(Model):
         return jnp.stack([-0.5 * z, 0.5 * z], axis=1)
 
 
-@dataclasses.dataclass(frozen=True)
-class SoftmaxLogistic(Model):
-    """Multinomial logistic regression with intercept, for any k >= 2 (SPEC section 7's
-    linear model for Fashion-MNIST): the minimiser of
-
-        sum_i log-loss(softmax(W'x_i + b), y_i) + ||W||^2 / (2C),  b unpenalised,
-
-    scikit-learn's `LogisticRegression(C=C)` objective for k > 2 (for k = 2 scikit-learn
-    fits one weight vector w = W[:, 1] - W[:, 0], and the same minimiser is its binary
-    model with C doubled: ||W||^2 = ||w||^2 / 2 at the optimum). Solved with optax's L-BFGS (zoom
-    line search) on the objective divided by the number of training points, in the
-    coordinates V = diag(s) W, s the root mean square of each feature over the training
-    rows (a diagonal preconditioner: the same minimiser, about half the steps on
-    principal-component features); stopped when the gradient's L2 norm in those
-    coordinates is at most `tol` times the objective, or after `max_steps` steps. At the
-    default `tol` the objective is within 1e-4 (relative) of scikit-learn's at tol 1e-10
-    (tested).
-    """
-
-    name: str = "softmax_logistic"
-    c: float = 1.0
-    tol: float = 1e-4
-    max_steps: int = 500
-    memory: int = 10
-
-    def init(self, key: Key, dim: int, k: int) -> PyTree:
-        del key
-        return {"w": jnp.zeros((dim, k), jnp.float32), "b": jnp.zeros(k, jnp.float32)}
-
-    def logits(self, params: PyTree, x: Array) -> Array:
-        return x @ params["w"] + params["b"][None, :]
-
-    def objective(self, params: PyTree, x: Array, y: Array, mask: Array) -> Array:
-        """The objective above, divided by the number of rows in `mask`."""
-        n = jnp.maximum(jnp.sum(mask), 1).astype(jnp.float32)
-        nll = optax.losses.softmax_cross_entropy_with_integer_labels(
-            self.logits(params, x), y
-        )
-        penalty = jnp.sum(params["w"] ** 2) / (2.0 * self.c)
-        return (jnp.sum(jnp.where(mask, nll, 0.0)) + penalty) / n
-
-    def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
-        del key  # deterministic: the minimiser is unique
-        solver = optax.lbfgs(memory_size=self.memory)
-        n = jnp.maximum(jnp.sum(mask), 1).astype(jnp.float32)
-        rms = jnp.sqrt(jnp.sum(jnp.where(mask[:, None], x * x, 0.0), axis=0) / n)
-        scale = jnp.maximum(rms, 1e-6)[:, None]  # W = V / scale
-
-        def f(v):
-            return self.objective({"w": v["w"] / scale, "b": v["b"]}, x, y, mask)
-
-        value_and_grad = optax.value_and_grad_from_state(f)
-
-        def step(carry):
-            p, state = carry
-            value, grad = value_and_grad(p, state=state)
-            updates, state = solver.update(
-                grad, state, p, value=value, grad=grad, value_fn=f
-            )
-            return optax.apply_updates(p, updates), state
-
-        def keep_going(carry):
-            _, state = carry
-            count = optax.tree_utils.tree_get(state, "count")
-            grad_norm = optax.tree_utils.tree_norm(
-                optax.tree_utils.tree_get(state, "grad")
-            )
-            value = optax.tree_utils.tree_get(state, "value")
-            return (count == 0) | (
-                (count < self.max_steps) & (grad_norm > self.tol * value)
-            )
-
-        v = {"w": params["w"] * scale, "b": params["b"]}
-        v, _ = jax.lax.while_loop(keep_going, step, (v, solver.init(v)))
-        return {"w": v["w"] / scale, "b": v["b"]}
-
-
 UNIT_BALL_SVM = LinearBinary(
     "unit_ball_svm",
     "squared_hinge",
@@ -292,6 +192,7 @@ UNIT_BALL_SVM = LinearBinary(
     intercept=False,
     balanced=True,
     unit_norm=True,
+    label="linear SVM",
 )
 """SPEC section 5, unit ball: class-balanced squared-hinge linear SVM, C = 2000, no
 intercept (the minimiser liblinear reaches with tol 1e-12), then unit-norm w."""
@@ -303,13 +204,7 @@ CIRCLES_LOGISTIC = LinearBinary(
     intercept=True,
     balanced=False,
     unit_norm=False,
+    label="logistic regression",
 )
 """SPEC section 5, circles: L2-regularised logistic regression, C = 1, intercept
 unpenalised: the documented substitute for the reference's Platt-scaled linear SVM."""
-
-SOFTMAX_LOGISTIC = SoftmaxLogistic()
-
-MODELS = {m.name: m for m in (UNIT_BALL_SVM, CIRCLES_LOGISTIC, SOFTMAX_LOGISTIC)}
-
-# the MLP (SPEC section 5) subclasses Model, so it loads last and adds its presets here
-from tbal_jax import mlp  # noqa: E402, F401

@@ -1,0 +1,93 @@
+"""Estimators with a finite-sample guarantee (SPEC section 12): Clopper-Pearson with a
+union over the candidates, Learn then Test (fixed-sequence testing) and Selection with
+Guaranteed Risk (binary search), each with delta split over classes and rounds."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from tbal_jax.estimators.base import Estimator
+from tbal_jax.estimators.binomial import (
+    BINOMIAL_RTOL,
+    binomial_lower_tail,
+    clopper_pearson_upper,
+)
+from tbal_jax.estimators.select import (
+    select_binary_search,
+    select_fixed_sequence,
+    select_smallest,
+)
+
+
+def _clopper_pearson_bound(n, wrong, eps, c1, level):
+    del eps, c1
+    return clopper_pearson_upper(wrong, n, level)
+
+
+def _binomial_accept(n, wrong, eps, c1, level):
+    """Clopper-Pearson limit <= eps  <=>  P(Bin(n, eps) <= wrong) <= level; the tail
+    is an upper bound and gets the margin BINOMIAL_RTOL, so rounding only rejects."""
+    del c1
+    return binomial_lower_tail(wrong, n, eps) * (1 + BINOMIAL_RTOL) <= level
+
+
+def _union_classes_candidates_rounds(delta, k, rounds, levels, n_kept):
+    """delta / (k |T| R): every candidate of every class in every round (SPEC 12)."""
+    del n_kept
+    return delta / (k * levels.n_candidates.astype(jnp.float32) * rounds)
+
+
+def _union_classes_rounds(delta, k, rounds, levels, n_kept):
+    """delta / (k R): one fixed-sequence procedure per class and round (SPEC 12)."""
+    del levels, n_kept
+    return delta / (k * rounds)
+
+
+def _union_sgr(delta, k, rounds, levels, n_kept):
+    """delta / (k R s), s = ceil(log2(|T'| + 1)) with |T'| the class's candidates with
+    n > MIN_COUNT: the most tests a binary search with lo = -1, hi <= |T'| makes
+    (SPEC 12 writes ceil(log2 |T'|), one short when |T'| is a power of two)."""
+    del levels
+    steps = jnp.maximum(jnp.ceil(jnp.log2(n_kept.astype(jnp.float32) + 1.0)), 1.0)
+    return delta / (k * rounds * steps)
+
+
+CLOPPER_PEARSON = Estimator(
+    "clopper_pearson",
+    "for one round and class, if the model and the candidate set do not "
+    "depend on the validation points, P(population error of {score >= t[y], "
+    "pred = y} > eps) <= delta / (k R), by a union over the |T| candidates; "
+    "over the run, <= delta by a union over classes and rounds",
+    _clopper_pearson_bound,
+    select_smallest,
+    level=_union_classes_candidates_rounds,
+    accept=_binomial_accept,
+    label="Clopper-Pearson",
+    marker="D",
+)
+LTT = Estimator(
+    "ltt",
+    "for one round and class, under the same independence, P(population "
+    "error of the chosen region > eps) <= delta / (k R) by fixed-sequence "
+    "testing from the largest candidate down (Learn then Test), with no union "
+    "over candidates; over the run, <= delta by a union over classes and rounds",
+    _clopper_pearson_bound,
+    select_fixed_sequence,
+    level=_union_classes_rounds,
+    accept=_binomial_accept,
+    label="Learn then Test",
+    marker="v",
+)
+SGR = Estimator(
+    "sgr",
+    "for one round and class, under the same independence, P(population "
+    "error of the chosen region > eps) <= delta / (k R) by a union over the "
+    "at most s tests of the binary search (Selection with Guaranteed Risk); "
+    "over the run, <= delta by a union over classes and rounds",
+    _clopper_pearson_bound,
+    select_binary_search,
+    level=_union_sgr,
+    accept=_binomial_accept,
+    label="SGR",
+    marker="x",
+)

@@ -1,0 +1,74 @@
+"""Names for figures and tables, read from the registries (SPEC section 9).
+
+A sweep's rows differ by method (outcome) and C1 and, when a sweep combines several, by
+the run's components and confidence level: `VARIANT_COLUMNS`. A figure draws one series
+and a table one column group per (method, variant); `varying(rows)` says which variant
+columns take more than one value, and only those are named in a label, so a figure of
+one estimator says nothing of estimators, and one of two says which is which.
+"""
+
+from __future__ import annotations
+
+from tbal_jax.estimators import ESTIMATORS
+from tbal_jax.models import MODELS
+from tbal_jax.protocols import outcome_labels
+from tbal_jax.queries import QUERIES
+from tbal_jax.scores import SCORES
+
+VARIANT_COLUMNS = ("model", "estimator", "score", "query", "delta")
+DEFAULT_VARIANT = {  # the paper preset: a title names only what differs from it
+    "estimator": "sigma",
+    "score": "max_prob",
+    "query": "margin_random",
+}
+_TITLES = {"model": MODELS, "estimator": ESTIMATORS, "score": SCORES, "query": QUERIES}
+
+
+def component_title(column: str, name: str) -> str:
+    """A component's display name (a name no registry knows is shown as it is)."""
+    registry = _TITLES[column]
+    if name not in registry:
+        return name
+    entry = registry.get(name)
+    return getattr(entry, "title", "") or getattr(entry, "label", "") or name
+
+
+def method_label(method: str) -> str:
+    return outcome_labels().get(method, method)
+
+
+def varying(rows: list[dict]) -> tuple[str, ...]:
+    """The variant columns with more than one value among `rows`."""
+    return tuple(c for c in VARIANT_COLUMNS if len({r[c] for r in rows}) > 1)
+
+
+def variant(row: dict, columns: tuple[str, ...]) -> tuple:
+    return tuple(row[c] for c in columns)
+
+
+def variant_label(values: tuple, columns: tuple[str, ...]) -> str:
+    """ "MLP 256-128, SGR, delta = 0.1" for the varying columns' values."""
+    return ", ".join(
+        f"δ = {v:g}" if c == "delta" else component_title(c, v)
+        for c, v in zip(columns, values)
+    )
+
+
+def series_label(method: str, values: tuple, columns: tuple[str, ...]) -> str:
+    """A legend or column label: the method, then the variant when several are shown."""
+    label = method_label(method)
+    return f"{label}, {variant_label(values, columns)}" if columns else label
+
+
+def fixed_variant(rows: list[dict]) -> str:
+    """The components with one value that differs from the paper preset (a figure
+    title's note, e.g. "estimator SGR"); empty when all are the preset's."""
+    parts = []
+    for c, default in DEFAULT_VARIANT.items():
+        values = {r[c] for r in rows}
+        if len(values) != 1:
+            continue
+        (v,) = values
+        if v != default:
+            parts.append(f"{c} {component_title(c, v)}")
+    return ", ".join(parts)

@@ -1,0 +1,55 @@
+"""The model interface (SPEC section 5).
+
+A `Model` is a frozen, hashable dataclass that holds its hyperparameters and three pure
+functions, in the style of optax's `GradientTransformation`:
+
+- `init(key, dim, k) -> params`: starting parameters for inputs of dimension `dim` and
+  `k` classes (the key is for models with a random initialisation, such as an MLP);
+- `fit(key, params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d)
+  with labels `y` (Q,) where only rows with `mask` count. The linear models here minimise
+  a strictly convex objective, so the result is its unique minimiser (the "fresh model"
+  of SPEC section 2, step 2) up to the solver's stopping tolerance, whatever the start,
+  and they warm-start from the previous round's solution to save solver steps; the MLP
+  (`tbal_jax.mlp`) reads only the shapes of `params` and trains from a fresh random
+  initialisation drawn from `key`;
+- `logits(params, x) -> (n, k)` class logits; probabilities are their softmax.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING
+
+from tbal_jax.types import Array, Key, PyTree
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tbal_jax.datasets.base import Dataset
+
+
+class Model(abc.ABC):
+    """The model interface (see the module docstring); subclasses are frozen dataclasses
+    whose fields are the hyperparameters."""
+
+    name: str
+
+    @abc.abstractmethod
+    def init(self, key: Key, dim: int, k: int) -> PyTree: ...
+
+    @abc.abstractmethod
+    def fit(
+        self, key: Key, params: PyTree, x: Array, y: Array, mask: Array
+    ) -> PyTree: ...
+
+    @abc.abstractmethod
+    def logits(self, params: PyTree, x: Array) -> Array: ...
+
+    @property
+    def title(self) -> str:
+        """The name figures and tables show (`label`, or the name)."""
+        return getattr(self, "label", "") or self.name
+
+    def supports(self, dataset: Dataset) -> str | None:
+        """Why this model cannot be trained on `dataset` (one line), or None if it can;
+        checked on the host before anything compiles (`StaticConfig.check`)."""
+        del dataset
+        return None

@@ -1,0 +1,215 @@
+"""The `Experiment` type: a named grid over the swept values, the components its runs
+use, and the report that presents them (SPEC section 8).
+
+An experiment's axes are a `RunParams` of tuples, one per swept value of `params.SWEPT`
+(an axis it does not name takes its declaration's `preset` values), so a new swept
+value needs no change here. Its components are registered names: `dataset`, and the
+`methods` (protocols), `estimators`, `models` (None: the dataset's own), `scores` and
+`queries` it crosses, one compiled sweep per combination (a *unit*). `kind` names its
+report (`tbal_jax.reports`), which says which axes may take several values and what is
+written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+
+from tbal_jax.config import StaticConfig
+from tbal_jax.datasets import DATASETS, Dataset
+from tbal_jax.errors import ConfigError
+from tbal_jax.estimators import ESTIMATORS, SIGMA
+from tbal_jax.grid import grid_params
+from tbal_jax.labels import DEFAULT_VARIANT
+from tbal_jax.models import MODELS
+from tbal_jax.params import SWEPT, RunParams
+from tbal_jax.protocols import PROTOCOLS
+from tbal_jax.queries import MARGIN_RANDOM, QUERIES
+from tbal_jax.scores import MAX_PROB, SCORES
+from tbal_jax.validate import check_grid
+
+PAPER_SEED_STRIDE = 7  # the paper's seeds are 0, 7, 14, ...
+SWEEP_AXES = ("n_val", "n_train", "eps")  # the axes a figure's x can be
+UNIT_FIELDS = ("methods", "estimators", "models", "scores", "queries")
+COMPONENT_REGISTRIES = {
+    "methods": PROTOCOLS,
+    "estimators": ESTIMATORS,
+    "models": MODELS,
+    "scores": SCORES,
+    "queries": QUERIES,
+}
+
+
+def axes(**given) -> RunParams:
+    """An experiment's axes: the values given, as tuples; every other swept value takes
+    its declaration's `preset` (a swept value without one must be given)."""
+    for name in given:
+        if name not in RunParams._fields:
+            raise ConfigError(
+                f"unknown swept value {name!r}; choose one of "
+                + ", ".join(RunParams._fields)
+            )
+    values = {}
+    for name, decl in SWEPT._asdict().items():
+        if name in given:
+            values[name] = tuple(given[name])
+        elif decl.preset:
+            values[name] = tuple(decl.preset)
+        else:
+            raise ConfigError(f"no values for {name}: give the {decl.help}")
+    return RunParams(**values)
+
+
+class Unit(tuple):
+    """One compiled sweep of an experiment: (method, estimator, model, score, query),
+    names (model None: the dataset's own)."""
+
+    __slots__ = ()
+
+    def __new__(cls, method, estimator, model, score, query):
+        return super().__new__(cls, (method, estimator, model, score, query))
+
+    method = property(lambda self: self[0])
+    estimator = property(lambda self: self[1])
+    model = property(lambda self: self[2])
+    score = property(lambda self: self[3])
+    query = property(lambda self: self[4])
+
+    @property
+    def name(self) -> str:
+        """The store's name for it: the method, then what differs from the preset."""
+        parts = [self.method]
+        for field in ("estimator", "score", "query"):
+            value = getattr(self, field)
+            if value != DEFAULT_VARIANT[field]:
+                parts.append(value)
+        return "-".join(parts + ([self.model] if self.model else []))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Experiment:
+    """A named grid, its components and its report (module docstring).
+
+    `x` is the swept axis (`"auto"`: the first of `SWEEP_AXES` with several values, N_v
+    if none has); `title` heads the figure's title (default: the dataset's label);
+    `n_test` held-out test points per seed give population metrics (synthetic data);
+    `seeds` is how many of the paper's seeds a run takes by default; `classes` the
+    class count a preset is meant for (checked against the loaded data)."""
+
+    name: str
+    dataset: str
+    x: str
+    axes: RunParams
+    kind: str = "sweep"
+    title: str = ""
+    methods: tuple[str, ...] = tuple(PROTOCOLS)
+    estimators: tuple[str, ...] = (SIGMA.name,)
+    models: tuple[str | None, ...] = (None,)
+    scores: tuple[str, ...] = (MAX_PROB.name,)
+    queries: tuple[str, ...] = (MARGIN_RANDOM.name,)
+    n_test: int = 0
+    seeds: int = 10
+    classes: int | None = None
+
+    def __getattr__(self, name: str):
+        """`exp.n_val` and the other swept values read the axes."""
+        if name in RunParams._fields:
+            return getattr(self.axes, name)
+        raise AttributeError(name)
+
+    @property
+    def units(self) -> list[Unit]:
+        """Every combination of the unit fields, one compiled sweep each."""
+        return [
+            Unit(*combo)
+            for combo in itertools.product(*(getattr(self, f) for f in UNIT_FIELDS))
+        ]
+
+    @property
+    def grid(self) -> RunParams:
+        return grid_params(**self.axes._asdict())
+
+    @property
+    def axis(self) -> str:
+        """The swept axis (resolves `x="auto"`)."""
+        if self.x != "auto":
+            return self.x
+        return next((a for a in SWEEP_AXES if len(getattr(self.axes, a)) > 1), "n_val")
+
+    @property
+    def report(self):
+        from tbal_jax.reports import REPORTS  # reports draw experiments' results
+
+        return REPORTS.get(self.kind)
+
+    def with_grid(self, **overrides) -> Experiment:
+        """The same experiment with some axes, unit fields or `dataset` replaced; a
+        value of None keeps what it has."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        grid = {k: tuple(v) for k, v in given.items() if k in RunParams._fields}
+        rest = {k: v for k, v in given.items() if k not in RunParams._fields}
+        for k, v in rest.items():
+            if k in UNIT_FIELDS:
+                rest[k] = tuple(v)
+        return dataclasses.replace(self, axes=self.axes._replace(**grid), **rest)
+
+    def figure_title(self, seeds=None, rows=None) -> str:
+        return self.report.title(self, seeds, rows)
+
+    def heading(self) -> str:
+        """`title`, or the dataset's label."""
+        if self.title:
+            return self.title
+        if self.dataset in DATASETS:
+            return DATASETS.get(self.dataset).label or self.dataset
+        return self.dataset
+
+    def check(self, dataset: Dataset) -> None:
+        """Check the components, the grid against `dataset`, and the report's rules."""
+        for field, registry in COMPONENT_REGISTRIES.items():
+            values = getattr(self, field)
+            if not values:
+                raise ConfigError(
+                    f"no {field}: give at least one of {', '.join(registry.names())}"
+                )
+            if len(set(values)) < len(values):
+                listed = ",".join(str(v) for v in values)
+                raise ConfigError(f"{field}={listed}: name each once")
+            for v in values:
+                if v is not None:
+                    registry.get(v)
+        if self.classes is not None and dataset.num_classes != self.classes:
+            raise ConfigError(
+                f"{self.name} is the preset for {self.classes} classes; "
+                f"{dataset.source or dataset.name} has {dataset.num_classes}"
+            )
+        check_grid(dataset, **self.axes._asdict())
+        self.report.check(self)
+        for unit in self.units:  # a model that cannot serve the data, before compiling
+            self.static_config(dataset, unit).check()
+
+    def static_config(self, dataset: Dataset, unit: Unit) -> StaticConfig:
+        return StaticConfig.for_grid(
+            dataset,
+            self.n_val,
+            self.n_train,
+            unit.method,
+            estimator=unit.estimator,
+            model=unit.model,
+            score=unit.score,
+            query=unit.query,
+            n_test=self.n_test,
+        )
+
+    def describe(self) -> dict:
+        """JSON-ready: every field, the axes by name."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["axes"] = {k: list(v) for k, v in self.axes._asdict().items()}
+        return out
+
+
+def paper_seeds(count: int) -> np.ndarray:
+    """The first `count` seeds of the paper's sequence 0, 7, 14, ..."""
+    return PAPER_SEED_STRIDE * np.arange(count)

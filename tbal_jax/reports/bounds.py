@@ -1,0 +1,69 @@
+"""The theory's bounds against TBAL's observed errors (SPEC section 11): `bounds.csv`
+and the bound-vs-observed figure for a one-eps, one-C1 N_v sweep, every bound at the one
+delta of `bounds.BoundSettings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tbal_jax import bounds, plots, results
+from tbal_jax.errors import ConfigError
+from tbal_jax.reports.base import Report
+
+
+class BoundsReport(Report):
+    def check(self, exp) -> None:
+        super().check(exp)
+        for field in ("estimators", "models", "scores", "queries"):
+            if len(getattr(exp, field)) != 1:
+                raise ConfigError(
+                    f"{exp.name} draws one TBAL configuration; give one of {field}"
+                )
+
+    def write(self, exp, dataset, done, folder: Path) -> dict:
+        (sweep,) = [s for unit, s in done.sweeps.items() if unit.method == "tbal"]
+        eps = exp.eps[0]
+        n_val = sweep.grid.n_val
+        errors = sweep.summary.n_auto_wrong / np.where(
+            sweep.summary.n_auto > 0, sweep.summary.n_auto, np.nan
+        )
+        settings = bounds.BoundSettings()
+        run_bounds = bounds.run_upper_bounds(
+            sweep.rounds, eps, dataset.n_pool, settings
+        )
+        rows = bounds.bounds_table(n_val, errors, run_bounds, eps, settings)
+        path = folder / "bounds.csv"
+        results.write_csv(path, rows, bounds.BOUNDS_COLUMNS)
+        d = settings.vc_dim
+        curves = {
+            f"upper, reference form (VC d = {d}, $p_0$ = 1, $n_a$ = 10$^4$)": [
+                r["reference_upper_bound"] for r in rows
+            ],
+            "upper, exact binomial, same setting (Clopper-Pearson, union over T)": [
+                r["binomial_upper_bound"] for r in rows
+            ],
+            f"upper, each run's record: ratio form (Sauer d = {d}), mean": [
+                r["run_bound_mean"] for r in rows
+            ],
+            "upper, each run's record: exact binomial, mean": [
+                r["run_binomial_bound_mean"] for r in rows
+            ],
+            "lower: smallest error $N_v$ points can resolve (exact two-point)": [
+                r["resolvable_error"] for r in rows
+            ],
+        }
+        figure = plots.bound_overlay(
+            n_val,
+            errors,
+            curves,
+            eps,
+            folder / exp.name,
+            self.title(exp, sweep.seeds),
+            legend_title=rf"every bound at $\delta$ = {settings.delta:g}",
+        )
+        return {"bounds": path, "tables": [], "figure": figure}
+
+
+BOUNDS = BoundsReport("bounds", needs_method="tbal", what="bounds vs observed")
