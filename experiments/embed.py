@@ -28,22 +28,27 @@ sorted by class is kept), to try the whole workflow in minutes before the full r
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
+from absl import flags
+
+from experiments import _cli
+from experiments._cli import BadInput
 
 IMDB_MODEL = "BAAI/bge-large-en"
 IMDB_DATA = "stanfordnlp/imdb"
 CLIP_MODEL = "openai/clip-vit-base-patch32"
 TINY_IMAGENET_DATA = "zh-plus/tiny-imagenet"
 EXTRA = 'pip install -e ".[embed]"'
+EXAMPLE = "python -m experiments.embed imdb --out=imdb_bge_large.npz"
 REQUIRED = {  # checked before anything downloads
     "imdb": ("torch", "datasets", "sentence_transformers"),
     "tiny_imagenet": ("torch", "datasets", "transformers", "PIL"),
 }
+DATASETS = tuple(REQUIRED)
+FLAGS = flags.FLAGS
 
 
 class MissingPackages(Exception):
@@ -156,41 +161,42 @@ def embed_tiny_imagenet(
     return arrays
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.embed",
-        description=__doc__.splitlines()[0],
-        epilog="Needs the internet and the embed extra: " + EXTRA,
+def define_flags() -> None:
+    """The command line's flags (in absl's global FLAGS: called when run as a script)."""
+    flags.DEFINE_string("out", None, "the .npz file to write (required)")
+    flags.DEFINE_integer("batch_size", 128, "examples embedded per model call")
+    flags.DEFINE_string("device", None, "torch device (default: cuda if available)")
+    flags.DEFINE_integer("limit", None, "embed N evenly spaced examples of each split")
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "tiny_imagenet: the official tiny-imagenet-200 folder (default: the Hub)",
     )
-    parser.add_argument("dataset", choices=["imdb", "tiny_imagenet"])
-    parser.add_argument("--out", required=True, help="the .npz file to write")
-    parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--device", help="torch device (default: cuda if available)")
-    parser.add_argument(
-        "--limit", type=int, help="embed N evenly spaced examples of each split"
-    )
-    parser.add_argument(
-        "--data_dir",
-        help="tiny_imagenet: the official tiny-imagenet-200 folder (default: the Hub)",
-    )
-    args = parser.parse_args(argv)
-    out = Path(args.out)
+
+
+def main(argv) -> int:
+    if len(argv) < 2:
+        raise BadInput(f"give the dataset, {' or '.join(DATASETS)}: {EXAMPLE}")
+    if len(argv) > 2:
+        raise BadInput(f"unexpected argument {argv[2]!r}: {EXAMPLE}")
+    name = argv[1]
+    if name not in DATASETS:
+        raise BadInput(f"dataset {name!r}: give {' or '.join(DATASETS)}")
+    if FLAGS.out is None:
+        raise BadInput(f"--out is required: {EXAMPLE}")
+    out = Path(FLAGS.out)
     if out.suffix != ".npz" or not out.parent.is_dir():
-        print(
-            f"error: --out={out}: give PATH.npz in an existing folder", file=sys.stderr
-        )
-        return 2
+        raise BadInput(f"--out={out}: give PATH.npz in an existing folder")
     try:
-        _need(*REQUIRED[args.dataset])
-        if args.dataset == "imdb":
-            arrays = embed_imdb(args.batch_size, args.device, args.limit)
+        _need(*REQUIRED[name])
+        if name == "imdb":
+            arrays = embed_imdb(FLAGS.batch_size, FLAGS.device, FLAGS.limit)
         else:
             arrays = embed_tiny_imagenet(
-                args.batch_size, args.device, args.limit, args.data_dir
+                FLAGS.batch_size, FLAGS.device, FLAGS.limit, FLAGS.data_dir
             )
     except MissingPackages as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise BadInput(str(err)) from None
     np.savez(out, **arrays)
     from tbal_jax.loaders import load_npz
 
@@ -203,4 +209,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _cli.run(main, define_flags)

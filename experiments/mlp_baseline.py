@@ -31,7 +31,6 @@ per-run costs is printed. Needs scikit-learn (`run_loop`'s module imports it; th
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import itertools
@@ -40,14 +39,18 @@ import time
 
 import jax
 import numpy as np
+from absl import flags
 
+from experiments import _cli
 from experiments.numpy_baseline import run_loop
 from tbal_jax import config as C
 from tbal_jax import sweep
+from tbal_jax.errors import ConfigError
 from tbal_jax.loaders import load_dataset
 from tbal_jax.mlp import MLP
 from tbal_jax.models import MODELS
 
+FLAGS = flags.FLAGS
 MIN_ROWS = 256  # smallest padded prediction batch
 
 
@@ -174,46 +177,58 @@ def time_simulator(dataset, model, seeds, n_vals, n_train, eps, c1, repeats) -> 
     }
 
 
-def main(argv=None) -> None:
-    mlps = [name for name, m in MODELS.items() if isinstance(m, MLP)]
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data", default="fashion_mnist", help="fashion_mnist, digits or PATH.npz"
+def define_flags() -> None:
+    """The command line's flags (in absl's global FLAGS: called when run as a script)."""
+    flags.DEFINE_string("data", "fashion_mnist", "fashion_mnist, digits or PATH.npz")
+    flags.DEFINE_enum(
+        "model",
+        "mlp_fashion",
+        [name for name, m in MODELS.items() if isinstance(m, MLP)],
+        "the MLP preset",
     )
-    parser.add_argument("--model", default="mlp_fashion", choices=mlps)
-    parser.add_argument("--epochs", type=int, help="override the preset's epochs")
-    parser.add_argument("--n_val", type=int, nargs="+", default=[1000, 2000])
-    parser.add_argument("--n_train", type=int, default=1000)
-    parser.add_argument("--eps", type=float, default=0.05)
-    parser.add_argument("--c1", type=float, default=0.0)
-    parser.add_argument("--seeds", type=int, default=2, help="baseline seeds 0..S-1")
-    parser.add_argument(
-        "--jax_seeds", type=int, default=0, help="also time the simulator on S seeds"
+    flags.DEFINE_integer("epochs", None, "override the preset's epochs")
+    flags.DEFINE_list(
+        "n_val",
+        ["1000", "2000"],
+        "validation sizes N_v (--n_val 1000 2000 or --n_val=1000,2000)",
     )
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
+    flags.DEFINE_integer("n_train", 1000, "labelling budget N_q")
+    flags.DEFINE_float("eps", 0.05, "error tolerance eps")
+    flags.DEFINE_float("c1", 0.0, "the sigma estimator's C1")
+    flags.DEFINE_integer("seeds", 2, "baseline seeds 0..S-1")
+    flags.DEFINE_integer("jax_seeds", 0, "also time the simulator on S seeds")
+    flags.DEFINE_integer(
+        "repeats", 3, "timed simulator sweeps (the median is reported)"
+    )
 
-    if args.data.endswith(".npz"):
-        dataset = load_dataset("npz", data=args.data)
-    else:
-        dataset = load_dataset(args.data)
-    model = MODELS[args.model]
-    if args.epochs:
-        model = dataclasses.replace(model, epochs=args.epochs)
-    cells = (args.n_val, args.n_train, args.eps, args.c1)
+
+def main(argv) -> None:
+    _cli.no_arguments(argv, "--seeds=2")
+    n_vals = _cli.integers("n_val", FLAGS.n_val)
+    try:
+        if FLAGS.data.endswith(".npz"):
+            dataset = load_dataset("npz", data=FLAGS.data)
+        else:
+            dataset = load_dataset(FLAGS.data)
+    except ConfigError as err:  # an unknown dataset, a bad file: one line
+        raise _cli.BadInput(str(err)) from None
+    model = MODELS[FLAGS.model]
+    if FLAGS.epochs:
+        model = dataclasses.replace(model, epochs=FLAGS.epochs)
+    cells = (n_vals, FLAGS.n_train, FLAGS.eps, FLAGS.c1)
     print(
-        f"{dataset.name} ({dataset.source}), {model}, N_v {args.n_val}, "
-        f"N_q {args.n_train}, eps {args.eps}, C1 {args.c1}; "
+        f"{dataset.name} ({dataset.source}), {model}, N_v {n_vals}, "
+        f"N_q {FLAGS.n_train}, eps {FLAGS.eps}, C1 {FLAGS.c1}; "
         f"{jax.devices()[0].device_kind}, JAX {jax.__version__}"
     )
-    per_run, outcome = time_baseline(dataset, model, list(range(args.seeds)), *cells)
+    per_run, outcome = time_baseline(dataset, model, list(range(FLAGS.seeds)), *cells)
     print(f"sequential baseline: {1e3 * per_run:.1f} ms/run; {outcome}")
-    if args.jax_seeds:
+    if FLAGS.jax_seeds:
         sim = time_simulator(
-            dataset, model, list(range(args.jax_seeds)), *cells, args.repeats
+            dataset, model, list(range(FLAGS.jax_seeds)), *cells, FLAGS.repeats
         )
         print(
-            f"simulator: {1e3 * sim['s_per_run']:.1f} ms/run over {args.jax_seeds} "
+            f"simulator: {1e3 * sim['s_per_run']:.1f} ms/run over {FLAGS.jax_seeds} "
             f"seeds (compile {sim['compile_s']:.1f} s, {sim['seeds_per_chunk']} seeds "
             f"a chunk, peak {sim['peak_mib']:.0f} MiB); {sim['outcome']}"
         )
@@ -221,4 +236,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _cli.run(main, define_flags, lists=["n_val"])

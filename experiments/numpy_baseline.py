@@ -44,17 +44,20 @@ Run ``python experiments/numpy_baseline.py`` for the N_v sweep of SPEC section 1
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 
 import numpy as np
 import sklearn
+from absl import flags
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
+from experiments import _cli
 from tbal_jax.published import UNIT_BALL_N_VAL, agrees  # plain data, no JAX
+
+FLAGS = flags.FLAGS
 
 # --- constants of the unit-ball preset (SPEC sections 2, 3, 5 and 7) -------------
 DIM = 30
@@ -314,7 +317,7 @@ def run_tbal_fixed(
     seed: int, arrays, n_val: int, n_train: int, eps: float, c1: float = 0.0
 ) -> dict:
     """One TBAL run on a fixed dataset with its own validation pool (`arrays` =
-    (x, y, x_val, y_val), as `tbal_jax.data.DataArrays`), with `LogisticRegression`."""
+    (x, y, x_val, y_val), as `tbal_jax.datasets.DataArrays`), with `LogisticRegression`."""
     x, y, x_val, y_val = (np.asarray(a) for a in arrays)
     k = int(max(y.max(), y_val.max())) + 1
     out = run_loop(
@@ -333,22 +336,29 @@ def run_tbal_fixed(
 
 
 # --- the N_v sweep of SPEC section 10 --------------------------------------------
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="run seeds 0..SEEDS-1")
-    parser.add_argument("--n-train", type=int, default=500)
-    parser.add_argument("--eps", type=float, default=0.01)
-    parser.add_argument("--c1", type=float, default=0.0)
-    parser.add_argument(
-        "--n-val", type=int, nargs="+", default=[100, 400, 800, 1200, 1600, 2000]
+def define_flags() -> None:
+    """The command line's flags (in absl's global FLAGS: called when run as a script)."""
+    flags.DEFINE_integer("seeds", 10, "run seeds 0..SEEDS-1")
+    flags.DEFINE_integer("n-train", 500, "labelling budget N_q")
+    flags.DEFINE_float("eps", 0.01, "error tolerance eps")
+    flags.DEFINE_float("c1", 0.0, "the sigma estimator's C1")
+    flags.DEFINE_list(
+        "n-val",
+        ["100", "400", "800", "1200", "1600", "2000"],
+        "validation sizes N_v (--n-val 100 400 or --n-val=100,400)",
     )
-    args = parser.parse_args(argv)
-    is_paper_setting = (args.n_train, args.eps, args.c1) == (500, 0.01, 0.0)
 
-    seeds = range(args.seeds)
+
+def main(argv) -> None:
+    _cli.no_arguments(argv, "--seeds=20")
+    n_train, eps, c1 = FLAGS["n-train"].value, FLAGS.eps, FLAGS.c1
+    n_vals = _cli.integers("n-val", FLAGS["n-val"].value)
+    is_paper_setting = (n_train, eps, c1) == (500, 0.01, 0.0)
+
+    seeds = range(FLAGS.seeds)
     print(
-        f"TBAL (NumPy baseline), unit ball, N_q={args.n_train}, eps={args.eps}, "
-        f"C1={args.c1}, seeds 0..{args.seeds - 1}; mean +- std in %"
+        f"TBAL (NumPy baseline), unit ball, N_q={n_train}, eps={eps}, "
+        f"C1={c1}, seeds 0..{FLAGS.seeds - 1}; mean +- std in %"
     )
     header = (
         f"{'N_v':>5} | {'err (ours)':>13} | {'cov (ours)':>13} | "
@@ -357,11 +367,11 @@ def main(argv=None) -> None:
     print(header)
     print("-" * len(header))
     all_ms = []
-    for n_val in args.n_val:
+    for n_val in n_vals:
         errs, covs = [], []
         t0 = time.perf_counter()
         for seed in seeds:
-            r = run_tbal(seed, n_val, args.n_train, args.eps, args.c1)
+            r = run_tbal(seed, n_val, n_train, eps, c1)
             errs.append(r["auto_error"])
             covs.append(r["coverage"])
         ms = 1e3 * (time.perf_counter() - t0) / len(seeds)
@@ -387,4 +397,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _cli.run(main, define_flags, lists=["n-val"])

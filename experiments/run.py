@@ -3,9 +3,13 @@
 Writes DIR/results.csv (one row per run), DIR/summary.csv (per cell), DIR/meta.json
 (config, versions, device, timings) and the figure DIR/<experiment>.png/.pdf.
 Grid overrides: --n_val=100,400 --n_train=500 --eps=0.01 --c1=0,0.25 --methods=tbal
-(one flag per swept value of `tbal_jax.config.SWEPT`).
-Data: --data=PATH.npz for `--experiment=npz` (x, y and optionally x_val, y_val; without
-them --val_fraction of the points is split off per seed), --data_dir for Fashion-MNIST.
+(one flag per swept value of `tbal_jax.params.SWEPT`).
+Components: --dataset, --model, --score, --query and --estimator pick registered ones
+by name (their help lists the names); several models, scores, queries or estimators
+give one sweep each, on the same seeds. A model that cannot serve the data is refused.
+Data: --data=PATH.npz for the npz dataset (x, y and optionally x_val, y_val; without
+them --val_fraction of the points is split off per seed), --data_dir for Fashion-MNIST;
+an option the chosen dataset cannot use is refused, not ignored.
 `--list` lists the experiments; `--experiment=all` runs every one into DIR/<experiment>/
 (the Fashion-MNIST ones only where their files are).
 Bad input and bad data get a one-line error and exit status 2, before any compilation.
@@ -24,18 +28,23 @@ import matplotlib
 from absl import app, flags
 
 from tbal_jax import deterministic_cpu
-from tbal_jax.config import SWEPT
+from tbal_jax.datasets import DATASETS, load_dataset
 from tbal_jax.errors import Stopped
-from tbal_jax.experiments import (
+from tbal_jax.estimators import ESTIMATORS
+from tbal_jax.models import MODELS
+from tbal_jax.params import SWEPT
+from tbal_jax.pipeline import run_experiment
+from tbal_jax.presets import (
     EXPERIMENTS,
     PAPER_SEED_STRIDE,
     available_experiments,
     get_experiment,
     paper_seeds,
-    run_experiment,
 )
-from tbal_jax.loaders import DEFAULT_FASHION_DIR, load_dataset
+from tbal_jax.protocols import PROTOCOLS
+from tbal_jax.queries import QUERIES
 from tbal_jax.runtime import distributed
+from tbal_jax.scores import SCORES
 from tbal_jax.store import check_folder
 from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, DEFAULT_MEMORY_BUDGET_GIB
 from tbal_jax.validate import SEED_LIMIT, ConfigError
@@ -59,13 +68,29 @@ for _name, _decl in SWEPT._asdict().items():
 flags.DEFINE_list(
     "methods",
     None,
-    "override the methods: tbal, al (gives AL and AL+SC), pl (gives PL and PL+SC)",
+    PROTOCOLS.help("override the methods (al gives AL and AL+SC, pl PL and PL+SC)"),
+)
+flags.DEFINE_string(
+    "dataset", None, DATASETS.help("override the experiment's dataset")
+)
+flags.DEFINE_list(
+    "model",
+    None,
+    MODELS.help("models (default: the dataset's own); several give one sweep each"),
+)
+flags.DEFINE_list(
+    "score", None, SCORES.help("confidence scores; several give one sweep each")
+)
+flags.DEFINE_list(
+    "query", None, QUERIES.help("query strategies; several give one sweep each")
 )
 flags.DEFINE_list(
     "estimator",
     None,
-    "threshold estimators: sigma (the paper's), hoeffding, plugin, clopper_pearson, "
-    "ltt, sgr (SPEC 12); several give one sweep each, on the same seeds",
+    ESTIMATORS.help(
+        "threshold estimators (sigma is the paper's; docs/algorithm.md section 12); "
+        "several give one sweep each, on the same seeds"
+    ),
 )
 flags.DEFINE_integer("chunk_runs", DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
 flags.DEFINE_float(
@@ -73,20 +98,30 @@ flags.DEFINE_float(
     DEFAULT_MEMORY_BUDGET_GIB,
     "GiB one chunk may use (XLA's estimate); chunks are halved until they fit",
 )
-flags.DEFINE_string("data", None, "a .npz file for --experiment=npz (see the README)")
+flags.DEFINE_string("data", None, "a .npz file for the npz dataset (see the README)")
 flags.DEFINE_string(
-    "data_dir", DEFAULT_FASHION_DIR, "folder of the four Fashion-MNIST .gz files"
+    "data_dir",
+    None,
+    "folder of the four Fashion-MNIST .gz files (default "
+    "/usr/share/datasets/fashion-mnist)",
 )
 flags.DEFINE_float(
     "val_fraction",
-    0.2,
-    "share of an .npz without x_val split off per seed as the validation pool",
+    None,
+    "share of an .npz without x_val (or of digits) split off per seed as the "
+    "validation pool (default 0.2)",
 )
 flags.DEFINE_bool("list", False, "list the experiments and exit")
 flags.DEFINE_bool(
     "overwrite",
     False,
-    "replace the results of another configuration in --out (and its stale files)",
+    "replace the results of another configuration in --out (the files it wrote)",
+)
+flags.DEFINE_bool(
+    "allow_env_change",
+    False,
+    "resume a folder whose chunks were computed on another machine or jaxlib "
+    "(recorded in the manifest; bit-identity holds only within one environment)",
 )
 flags.DEFINE_bool(
     "distributed",
@@ -138,7 +173,13 @@ def _experiments():
     exps = []
     for name in names:
         exp = get_experiment(name).with_grid(
-            **overrides, methods=FLAGS.methods, estimators=FLAGS.estimator
+            **overrides,
+            dataset=FLAGS.dataset,
+            methods=FLAGS.methods,
+            estimators=FLAGS.estimator,
+            models=FLAGS.model,
+            scores=FLAGS.score,
+            queries=FLAGS.query,
         )
         dataset = _dataset(exp.dataset)
         exp.check(dataset)
@@ -159,6 +200,8 @@ def main(argv) -> int:
     if FLAGS.list:
         for name, exp in EXPERIMENTS.items():
             print(f"{name:20s} {exp.dataset:14s} x={exp.axis:8s} {exp.figure_title()}")
+        for registry in (DATASETS, MODELS, SCORES, QUERIES, ESTIMATORS, PROTOCOLS):
+            print(f"{registry.flag}: {', '.join(registry.names())}")
         return 0
     if FLAGS.distributed or FLAGS.coordinator:
         distributed(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
@@ -189,6 +232,7 @@ def main(argv) -> int:
             dataset=dataset,
             memory_budget_gib=FLAGS.memory_budget,
             overwrite=FLAGS.overwrite,
+            allow_env_change=FLAGS.allow_env_change,
         )
         written = [
             str(p)

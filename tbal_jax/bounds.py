@@ -78,17 +78,17 @@ def reference_curves(n_val, eps: float, settings=BoundSettings()) -> dict:
     n_val = np.asarray(n_val, np.float64)
     half = settings.delta / 2
     reference = theory.reference_upper_bound(
-        n_val, settings.vc_dim, half, 1.0, settings.n_auto, eps
+        n_val, delta=half, p0=1.0, eps_a=eps, d=settings.vc_dim, n_a=settings.n_auto
     )
     binomial = theory.binomial_round_error_bound(
-        n_val,
-        np.floor(eps * n_val * (1 + _EPS_MARGIN)),
-        settings.n_auto,
-        half,
-        candidate_count(n_val),
+        errors=np.floor(eps * n_val * (1 + _EPS_MARGIN)),
+        n_region=n_val,
+        n_auto=settings.n_auto,
+        delta=half,
+        n_candidates=candidate_count(n_val),
     )
-    resolvable = eps + np.array(
-        [theory.exact_resolvable_excess(int(n), eps, settings.delta) for n in n_val]
+    resolvable = eps + theory.exact_resolvable_excess(
+        n_val, delta=settings.delta, eps_a=eps
     )
     return {
         "reference_upper_bound": reference,

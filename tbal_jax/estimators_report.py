@@ -126,7 +126,7 @@ def cells(rows: list[dict]) -> list[dict]:
 def needed_validation(eps: float, delta: float) -> float:
     """The validation size below which no test can tell error 0 from error eps with
     failure probability <= delta (`theory.exact_lower_bound`, p0 = 1)."""
-    return float(theory.exact_lower_bound(0.0, eps, delta))
+    return float(theory.exact_lower_bound(eps=eps, delta=delta, eps_a=0.0))
 
 
 def table(summary: list[dict]) -> tuple[str, str]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from tbal_jax.config import SWEPT, RunParams, StaticConfig
 from tbal_jax.datasets import Dataset
+from tbal_jax.runtime import machine_fingerprint
 
 CELL_COLUMNS = [
     "experiment",
@@ -181,7 +182,7 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 
 def environment() -> dict:
-    """Package versions and the device the run used."""
+    """Package versions, the machine (`runtime.machine_fingerprint`) and the device."""
     versions = {}
     for pkg in ("tbal-jax", "jax", "jaxlib", "numpy", "optax", "matplotlib", "absl-py"):
         try:
@@ -191,6 +192,7 @@ def environment() -> dict:
     device = jax.devices()[0]
     return {
         "versions": versions,
+        "machine": machine_fingerprint(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": {

@@ -1,25 +1,23 @@
-"""A result folder that loses nothing (issue 11): chunks saved as they finish, resumable.
+"""A result folder that loses nothing (issues 11, 15, 20): chunks saved as they finish.
 
-Layout of a folder a run writes (`run_experiment`):
+A run's folder holds `chunks/<method>-<n>.npz` (a chunk's arrays, which a resumed run
+reloads) and `.csv` (its rows, to read while a run goes on), the outputs the caller
+writes once every chunk is in, and the store's records (`tbal_jax.manifest`):
+`manifest.json` (every chunk with its seed ranges and checksums, every file written, the
+environments, saved timings) and `.written` (a log of the files the store wrote). Every
+file is written to a temporary name, flushed and renamed, the manifest only after its
+chunk; SIGINT and SIGTERM wait for a chunk being saved, then stop the run as Ctrl-C
+does. A killed run (even `kill -9`) leaves a folder the same command resumes, to a
+byte-identical `results.csv`.
 
-- `manifest.json`: the configuration's hash and description, and every saved chunk
-  (method, file, seeds; each chunk holds all grid cells of its seeds);
-- `chunks/<method>-<n>.npz`: a chunk's outputs as arrays (what a resumed run reloads),
-  and `chunks/<method>-<n>.csv`: the same chunk's rows, to read while a run goes on;
-- the outputs (`results.csv`, `summary.csv`, `meta.json`, tables, figures), written once
-  every chunk is in, and listed in the manifest.
-
-Every file is written to a temporary name, flushed to disk and renamed, and a chunk file is
-never changed once written; the manifest is renamed into place only after its chunk, so
-a killed run (even `kill -9`) leaves a folder that the same command resumes: it skips the
-saved seeds, and since a run depends only on its seed and grid cell, the final
-`results.csv` is byte for byte that of an uninterrupted run.
-
-A folder holding another configuration's results is refused unless `overwrite`, which
-first deletes that configuration's files (the manifest's list, and the output names
-`stale` matches). A lock (`flock` on `.lock`, released by the kernel if the process dies)
-stops two runs from writing one folder. With several processes, process 0 alone reads
-and writes the folder; the others learn from it which seeds are still to run.
+On opening, the store checks what it finds: a listed chunk missing or failing its
+checksum is logged in one line and recomputed; a damaged or lost manifest is rebuilt
+from the chunks that verify; chunks computed in another environment
+(`machine_fingerprint`) are refused unless `allow_env_change`. A folder holding another
+configuration's results is refused unless `overwrite`, which deletes exactly the files
+the store wrote (or was told of in `finish`): files it did not write are the user's, and
+never make a folder "an earlier run". A lock (`flock` on `.lock`) stops two runs from
+writing one folder. With several processes, process 0 alone reads and writes the folder.
 """
 
 from __future__ import annotations
@@ -30,21 +28,25 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
+import signal
+import threading
 from pathlib import Path
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from tbal_jax import manifest as mf
 from tbal_jax.errors import ConfigError, Stopped
+from tbal_jax.manifest import CHUNKS, MANIFEST, atomic_path
 from tbal_jax.run import RoundRecord, RunSummary
+from tbal_jax.runtime import machine_fingerprint
 from tbal_jax.sweep import Chunk, SweepOutput
 
-MANIFEST = "manifest.json"
 LOCK = ".lock"
-CHUNKS = "chunks"
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+__all__ = ["FULL_DISK", "MANIFEST", "ResultStore", "array_digest", "atomic_path"]
+__all__ += ["check_folder", "code_digest", "config_hash", "machine_fingerprint"]
 
 
 def config_hash(config: dict) -> str:
@@ -64,37 +66,17 @@ def array_digest(arrays) -> str:
     return h.hexdigest()
 
 
-def code_digest() -> str:
-    """SHA-256 of the package's source files: results of edited code are another
-    configuration's, even at the same version number."""
+def code_digest(root=None) -> str:
+    """SHA-256 of the package's source files, in every subpackage (each file's path
+    relative to `root`, default the package, then its bytes): results of edited or moved
+    code are another configuration's, even at the same version number."""
+    root = Path(root or Path(__file__).parent)
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py")):
+        data = (root / rel).read_bytes()
+        h.update(f"{len(rel.encode())}:{rel}{len(data)}:".encode())
+        h.update(data)
     return h.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside `path`; once the caller has written it, flush it
-    to disk and rename it to `path` (a reader sees the old file or the new, whole)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _sync_dir(path.parent)
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_folder(folder) -> Path:
@@ -141,35 +123,77 @@ def _unflatten(arrays: dict) -> SweepOutput:
 
 
 class ResultStore:
-    """One run's hold on its output folder (module docstring); use it in a `with`."""
+    """One run's hold on its output folder (module docstring); use it in a `with`.
+    `stale` is accepted for older callers and unused: the store deletes only its files.
+    `allow_env_change`: resume chunks computed in another environment (recorded)."""
 
     def __init__(
         self,
         folder,
         config: dict,
         overwrite: bool = False,
-        stale: tuple[str, ...] = (),
+        stale=(),
         writer: bool = True,
+        allow_env_change: bool = False,
     ):
         self.folder = check_folder(folder) if writer else Path(folder)
-        self.config = config
-        self.hash = config_hash(config)
-        self.overwrite = overwrite
-        self.stale = stale
-        self.writer = writer
-        self._lock = None
-        self.manifest = {"config_hash": self.hash, "config": config, "chunks": []}
+        self.config, self.hash = config, config_hash(config)
+        self.overwrite, self.writer = overwrite, writer
+        options = {"overwrite": overwrite, "allow_env_change": allow_env_change}
+        self.records = mf.Records(self.folder, config, self.hash, options)
+        self._lock, self._handlers = None, {}
+        self._deferring, self._pending, self._signal = False, False, None
+
+    @property
+    def manifest(self) -> dict:
+        """The manifest as this store holds it (`tbal_jax.manifest`)."""
+        return self.records.data
 
     def __enter__(self):
-        if self.writer:
-            self._take_lock()
-            self._read_manifest()
+        self._install_handlers()
+        try:
+            if self.writer:
+                self._take_lock()
+                self.records.open(machine_fingerprint())
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
+        for sig, handler in self._handlers.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        self._handlers = {}
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
+
+    def _install_handlers(self) -> None:
+        """SIGINT and SIGTERM raise KeyboardInterrupt (after a chunk being saved)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                self._handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._signal = signal.Signals(signum).name
+        if self._deferring:
+            self._pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def _deferred(self):
+        """Signals wait until the body is done."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
 
     def _take_lock(self) -> None:
         lock = open(self.folder / LOCK, "a+")
@@ -189,39 +213,12 @@ class ResultStore:
         lock.flush()
         self._lock = lock
 
-    def _read_manifest(self) -> None:
-        path = self.folder / MANIFEST
-        old = json.loads(path.read_text()) if path.exists() else None
-        ours = old is not None and old.get("config_hash") == self.hash
-        leftovers = [p for pattern in self.stale for p in self.folder.glob(pattern)]
-        if ours:
-            self.manifest = old
-            return
-        if old is None and not leftovers:
-            return
-        if not self.overwrite:
-            what = _describe(old["config"]) if old else "results of an earlier run"
-            raise ConfigError(
-                f"--out={self.folder} holds {what}, not this configuration's; choose "
-                "another --out, or pass --overwrite to replace them"
-            )
-        for name in (old or {}).get("outputs", []):
-            (self.folder / name).unlink(missing_ok=True)
-        for p in leftovers:
-            p.unlink(missing_ok=True)
-        shutil.rmtree(self.folder / CHUNKS, ignore_errors=True)
-        path.unlink(missing_ok=True)
-
-    def _write_manifest(self) -> None:
-        with atomic_path(self.folder / MANIFEST) as tmp:
-            tmp.write_text(json.dumps(self.manifest, indent=1, default=str) + "\n")
-
     def _entries(self, method: str) -> list[dict]:
         return [c for c in self.manifest["chunks"] if c["method"] == method]
 
     def done_seeds(self, method: str) -> set[int]:
         """The seeds whose runs of `method` are saved."""
-        return {s for c in self._entries(method) for s in c["seeds"]}
+        return {int(s) for c in self._entries(method) for s in mf.expand(c["seeds"])}
 
     def todo(self, method: str, seeds: np.ndarray) -> np.ndarray:
         """The seeds still to run, in their order (process 0 decides for all)."""
@@ -231,60 +228,101 @@ class ResultStore:
         return seeds[~done]
 
     def save_chunk(self, method: str, chunk: Chunk, rows_csv) -> None:
-        """Save a finished chunk: its arrays, its rows (`rows_csv(path)` writes them),
-        then the manifest that lists it."""
+        """Save a finished chunk: its rows (`rows_csv(path)` writes them), its arrays,
+        then the manifest that lists it; a signal meanwhile waits for the manifest."""
         if not self.writer:
             return
-        (self.folder / CHUNKS).mkdir(exist_ok=True)
-        stem = f"{CHUNKS}/{method}-{len(self._entries(method)):04d}"
-        with atomic_path(self.folder / f"{stem}.npz") as tmp, open(tmp, "wb") as f:
-            np.savez(f, seeds=chunk.seeds, **_flatten(chunk.output))
-        with atomic_path(self.folder / f"{stem}.csv") as tmp:
-            rows_csv(tmp)
-        self.manifest["chunks"].append(
-            {
-                "method": method,
-                "file": f"{stem}.npz",
-                "seeds": [int(s) for s in chunk.seeds],
-            }
-        )
-        self._write_manifest()
+        with self._deferred():
+            (self.folder / CHUNKS).mkdir(exist_ok=True)
+            n = 1 + max((_index(c["file"]) for c in self._entries(method)), default=-1)
+            npz, csv = (f"{CHUNKS}/{method}-{n:04d}.{ext}" for ext in ("npz", "csv"))
+            mf.log_written(self.folder, self.hash, [csv, npz])
+            with atomic_path(self.folder / csv) as tmp:
+                rows_csv(tmp)
+            env = self.manifest["environments"][self.records.env]
+            meta = {"config_hash": self.hash, "method": method, "csv": csv, "env": env}
+            meta["csv_sha256"] = mf.file_digest(self.folder / csv)
+            arrays = _flatten(chunk.output) | {mf.META: np.array(json.dumps(meta))}
+            with atomic_path(self.folder / npz) as tmp:
+                with open(tmp, "wb") as f:
+                    np.savez(f, seeds=chunk.seeds, **arrays)
+                sha = {"npz": mf.file_digest(tmp), "csv": meta["csv_sha256"]}
+            self.records.add_chunk(method, npz, csv, chunk.seeds, sha, meta)
+            self.records.write()
 
     def output(self, method: str, seeds: np.ndarray) -> SweepOutput:
         """The saved outputs of `method` for `seeds`, in that order."""
         parts, saved = [], []
         for entry in self._entries(method):
-            with np.load(self.folder / entry["file"]) as f:
-                arrays = {name: f[name] for name in f.files}
+            try:
+                with np.load(self.folder / entry["file"]) as f:
+                    arrays = {n: f[n] for n in f.files if n != mf.META}
+            except Exception as err:  # noqa: BLE001 - damaged since the store opened
+                raise ConfigError(
+                    f"--out={self.folder}: {entry['file']} cannot be read "
+                    f"({type(err).__name__}: {err}); rerun the same command to "
+                    "recompute it"
+                ) from None
             saved.append(arrays.pop("seeds"))
             parts.append(_unflatten(arrays))
         index = {int(s): i for i, s in enumerate(np.concatenate(saved))}
         order = np.array([index[int(s)] for s in seeds])
         return jax.tree.map(lambda *xs: np.concatenate(xs)[order], *parts)
 
+    def _name(self, path) -> str:
+        name = os.path.relpath(os.path.abspath(path), self.folder.absolute())
+        if not mf.safe_name(Path(name).as_posix()):
+            raise ValueError(f"{path} is not in --out={self.folder}")
+        return Path(name).as_posix()
+
+    @contextlib.contextmanager
+    def atomic_path(self, path):
+        """`atomic_path(path)` for an output, recorded first (for `overwrite` to
+        delete); a file there that the store did not write is refused (one line)
+        unless `overwrite`."""
+        path = Path(path)
+        if self.writer:
+            name = self._name(path)
+            if path.exists() and not self.overwrite and not self.records.owns(name):
+                raise ConfigError(
+                    f"--out={self.folder} holds {name}, which this run did not write; "
+                    "move it away, or pass --overwrite to replace it"
+                )
+            self.records.record([name])
+        with atomic_path(path) as tmp:
+            yield tmp
+
     def finish(self, outputs: list[Path]) -> None:
         """Record the outputs written: the run is complete."""
-        if not self.writer:
-            return
-        self.manifest["outputs"] = sorted(
-            str(Path(p).relative_to(self.folder)) for p in outputs
-        )
-        self.manifest["complete"] = True
-        self._write_manifest()
+        if self.writer:
+            self.manifest["complete"] = True
+            self.records.record([self._name(p) for p in outputs])
+            self.records.write()
+
+    def save_timing(self, unit: str, timing: dict) -> None:
+        """Keep `unit`'s timings (JSON values) in the manifest, for a resumed run."""
+        if self.writer:
+            self.manifest["timings"][unit] = dict(timing)
+            self.records.write()
+
+    def timing(self, unit: str) -> dict:
+        """The timings `save_timing` kept for `unit` (this run's or an earlier
+        run's), or {}."""
+        return dict(self.manifest["timings"].get(unit, {}))
 
     def saved(self) -> str:
         """What the folder holds, in a few words."""
         chunks = self.manifest["chunks"]
-        runs = sum(len(c["seeds"]) for c in chunks)
+        runs = sum(c["count"] for c in chunks)
         return (
             f"{len(chunks)} chunk(s) ({runs} seed-method pairs) are saved in "
             f"{self.folder}"
         )
 
     def stopped(self, err: BaseException) -> Stopped:
-        """The one-line `Stopped` for Ctrl-C or a full disk."""
+        """The one-line `Stopped` for Ctrl-C, SIGTERM or a full disk."""
         if isinstance(err, KeyboardInterrupt):
-            why = "interrupted"
+            why = "interrupted" + (" by SIGTERM" if self._signal == "SIGTERM" else "")
         else:
             why = f"the disk is full ({err.filename or self.folder})"
         return Stopped(
@@ -293,7 +331,5 @@ class ResultStore:
         )
 
 
-def _describe(config: dict) -> str:
-    exp = config.get("experiment", {})
-    seeds = config.get("seeds", [])
-    return f"results of {exp.get('name', '?')} with {len(seeds)} seed(s)"
+def _index(name: str) -> int:
+    return int(Path(name).stem.rsplit("-", 1)[1])

@@ -6,7 +6,7 @@ import numpy as np
 
 from tbal_jax import config as C
 from tbal_jax import sweep as S
-from tbal_jax.data import UNIT_BALL
+from tbal_jax.datasets import UNIT_BALL
 from tbal_jax.models import UNIT_BALL_SVM
 from tbal_jax.run import QUERIED, UNLABELLED, make_run
 

@@ -1,6 +1,9 @@
 """The sequential NumPy baseline of the benchmark (`experiments.numpy_baseline`) on a
 small fixed dataset with k = 3: it runs, spends its budget, and its thresholds are those
-of SPEC section 3 (checked against a brute-force loop)."""
+of SPEC section 3 (checked against a brute-force loop); and its command line."""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ import pytest
 pytest.importorskip("sklearn")  # the `bench` extra
 
 from experiments import numpy_baseline as nb  # noqa: E402
-from tbal_jax.data import DataArrays  # noqa: E402
+from tbal_jax.datasets import DataArrays  # noqa: E402
 
 
 def _gaussians(rng, n, k=3, d=8, spread=2.5):
@@ -80,3 +83,29 @@ def test_thresholds_match_brute_force_for_k_classes(n_v, c1):
         np.testing.assert_array_equal(
             fast, _brute_thresholds(scores, preds, labels, 0.05, c1, k)
         )
+
+
+def _baseline(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.numpy_baseline", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_command_line():
+    """`--n-val A B` (argparse's nargs="+" of the documented command line) or
+    `--n-val=A,B`; bad input as one line `error: ...` with exit status 2."""
+    run = _baseline("--seeds", "2", "--n-val", "100", "400", "--n-train=200")
+    assert run.returncode == 0, run.stderr
+    assert "N_q=200, eps=0.01, C1=0.0, seeds 0..1" in run.stdout
+    rows = [line.split("|")[0].strip() for line in run.stdout.splitlines()[3:-1]]
+    assert rows == ["100", "400"]
+    for args in (["--n-val"], ["--n-val", "100", "x"], ["--n_val=100"], ["7"]):
+        bad = _baseline(*args)
+        assert bad.returncode == 2, args
+        assert len(bad.stderr.strip().splitlines()) == 1
+        assert bad.stderr.startswith("error: ")
+    help_ = _baseline("--help")
+    assert help_.returncode == 0 and "--n-val" in help_.stdout

@@ -12,7 +12,7 @@ import theory
 from tbal_jax import bounds
 from tbal_jax import config as C
 from tbal_jax import sweep as S
-from tbal_jax.data import get_dataset
+from tbal_jax.datasets import UNIT_BALL
 from tbal_jax.experiments import get_experiment, run_experiment
 
 # ------------------------------------------------------------------ upper bound
@@ -172,7 +172,7 @@ def test_bretagnolle_huber_below_exact_below_c_times():
     """Bretagnolle-Huber n <= exact n <= SHARPNESS x Bretagnolle-Huber n."""
     for eps_a, eps, delta, p0 in [*LOWER_CASES, (0.01, 0.01, 0.05, 1.0)]:
         bh = _lower_bound(eps_a, eps, delta, p0)
-        exact = theory.exact_lower_bound(eps_a, eps, delta, p0)
+        exact = theory.exact_lower_bound(eps=eps, delta=delta, p0=p0, eps_a=eps_a)
         assert bh <= exact <= SHARPNESS * bh
 
 
@@ -203,7 +203,7 @@ def test_run_bounds_hold_on_simulated_runs(small_runs, broken, monkeypatch):
     general, binomial = bounds.run_upper_bounds(
         small_runs.rounds,
         0.05,
-        get_dataset("unit_ball").n_pool,
+        UNIT_BALL.n_pool,
         bounds.BoundSettings(delta=delta),
     )
     if broken == "bound scaled by 0.2":

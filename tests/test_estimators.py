@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tbal_jax import thresholds as T
+from tbal_jax import estimators as T
 from tests import reference
 
 GUARANTEED = ("clopper_pearson", "ltt", "sgr")
@@ -244,11 +244,11 @@ def test_test_sample_changes_nothing_else_and_measures_the_population():
 def test_fixed_datasets_have_no_test_sample():
     from tbal_jax import config as C
     from tbal_jax.loaders import load_dataset
-    from tbal_jax.validate import ConfigError, check_static
+    from tbal_jax.validate import ConfigError
 
     cfg = C.StaticConfig.for_grid(load_dataset("digits"), [200], [100], n_test=10)
     with pytest.raises(ConfigError, match="n_test=10: digits is a fixed dataset"):
-        check_static(cfg)
+        cfg.check()
 
 
 def test_estimators_experiment_end_to_end(tmp_path):

@@ -9,10 +9,10 @@ import jax
 import numpy as np
 import pytest
 
-from tbal_jax import loaders
-from tbal_jax.data import CIRCLES, UNIT_BALL, host_pools
+from tbal_jax import datasets as loaders
+from tbal_jax.datasets import CIRCLES, UNIT_BALL, fashion_mnist, host_pools
 from tbal_jax.errors import ConfigError
-from tbal_jax.loaders import DataError
+from tbal_jax.datasets import DataError
 from tbal_jax.models import SOFTMAX_LOGISTIC
 
 RNG = np.random.default_rng(0)
@@ -162,7 +162,7 @@ def test_unreadable_npz(case, tmp_path):
     _one_line_error(lambda: loaders.load_npz(path), path, expected)
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5, float("nan"), "a", None])
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5, float("nan"), "a"])
 @pytest.mark.parametrize("with_val", [False, True])
 def test_bad_val_fraction(fraction, with_val, tmp_path):
     path = tmp_path / "ok.npz"
@@ -172,6 +172,36 @@ def test_bad_val_fraction(fraction, with_val, tmp_path):
         path,
         f"val_fraction={fraction} must lie in (0, 1)",
     )
+
+
+def test_val_fraction_is_refused_where_the_file_has_x_val(tmp_path):
+    path = tmp_path / "ok.npz"
+    np.savez(path, x=X, y=Y, x_val=X, y_val=Y)
+    assert loaders.load_npz(path).n_val_pool == len(X)  # None: the file's own
+    _one_line_error(
+        lambda: loaders.load_npz(path, val_fraction=0.3),
+        path,
+        "val_fraction=0.3 cannot apply: the data give their own validation pool",
+    )
+    np.savez(path, x=X, y=Y)
+    assert loaders.load_npz(path).n_val_pool == int(0.2 * len(X))  # the default
+
+
+@pytest.mark.parametrize(
+    "name, options, flag",
+    [
+        ("unit_ball", {"data": "good.npz"}, "--data"),
+        ("circles", {"val_fraction": 0.3}, "--val_fraction"),
+        ("digits", {"data_dir": "somewhere"}, "--data_dir"),
+        ("fashion_mnist", {"data": "good.npz"}, "--data"),
+    ],
+)
+def test_an_option_the_dataset_cannot_use_is_refused(name, options, flag):
+    with pytest.raises(ConfigError) as err:
+        loaders.load_dataset(name, **options)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{flag} cannot apply to")
+    assert name in message
 
 
 def _check_arrays(ds, n, d):
@@ -272,7 +302,7 @@ def _write_fashion(folder, n=100, n_val=40, side=8, **replace):
     }
     contents.update(replace)
     folder.mkdir(exist_ok=True)
-    for key, name in loaders.FASHION_FILES.items():
+    for key, name in fashion_mnist.FASHION_FILES.items():
         data = contents[key]
         if data[:2] != b"\x1f\x8b":  # not gzipped yet
             data = gzip.compress(data)
@@ -352,14 +382,14 @@ IDX_CASES = {
 def test_fashion_mnist_corrupt(case, tmp_path):
     replace, key, expected = IDX_CASES[case]
     folder = _write_fashion(tmp_path / "f", **replace)
-    source = folder / loaders.FASHION_FILES[key] if key else folder
+    source = folder / fashion_mnist.FASHION_FILES[key] if key else folder
     _one_line_error(lambda: loaders.load_fashion_mnist(folder), source, expected)
 
 
 def test_principal_axes_match_svd():
     x = np.random.default_rng(2).normal(size=(500, 20)) * np.linspace(3, 0.5, 20)
     x -= x.mean(axis=0)
-    axes = loaders._principal_axes(x, 5)
+    axes = fashion_mnist._principal_axes(x, 5)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
     np.testing.assert_allclose(np.abs(axes.T @ vt[:5].T), np.eye(5), atol=1e-8)
     np.testing.assert_allclose((x @ axes).var(axis=0) * 500, s[:5] ** 2, rtol=1e-10)
@@ -414,13 +444,6 @@ def test_load_dataset_names(tmp_path):
     assert (
         loaders.load_dataset("npz", data=str(path), val_fraction=0.3).n_val_pool == 30
     )
-    assert set(loaders.DATASET_NAMES) == {
-        "unit_ball",
-        "circles",
-        "fashion_mnist",
-        "digits",
-        "npz",
-    }
 
 
 def test_load_dataset_npz_needs_data():
@@ -432,4 +455,4 @@ def test_load_dataset_unknown():
         loaders.load_dataset("mnist")
     message = str(err.value)
     assert "'mnist'" in message and "\n" not in message
-    assert all(name in message for name in loaders.DATASET_NAMES)
+    assert all(name in message for name in loaders.DATASETS.names())

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from tbal_jax import config as C
 from tbal_jax import sweep as S
-from tbal_jax.data import DataArrays, Dataset
+from tbal_jax.datasets import DataArrays, Dataset
 from tbal_jax.models import SOFTMAX_LOGISTIC
 from tbal_jax.run import EXCLUDED, QUERIED, UNLABELLED, make_run
 

@@ -12,7 +12,7 @@ import pytest
 
 from tbal_jax import config as C
 from tbal_jax import mlp
-from tbal_jax.data import DataArrays, Dataset
+from tbal_jax.datasets import DataArrays, Dataset
 from tbal_jax.run import EXCLUDED, QUERIED, UNLABELLED, make_run
 
 TINY = mlp.MLP("tiny", widths=(8, 6), epochs=4, lr=0.1, weight_decay=1e-3)
@@ -339,15 +339,52 @@ def test_sequential_baseline_runs_the_same_loop():
     assert out["coverage"] == out["n_auto"] / 1200
 
 
-def test_embed_cli_help_and_missing_packages(monkeypatch, capsys, tmp_path):
-    from experiments import embed
+def _script(module, *args, before=None):
+    """`python -m experiments.<module> ARGS`, after the Python statements `before`."""
+    command = ["-m", f"experiments.{module}", *args]
+    if before:
+        command = [
+            "-c",
+            f"import runpy, sys; {before}; sys.argv[1:] = {list(args)!r}; "
+            f"runpy.run_module('experiments.{module}', run_name='__main__', "
+            "alter_sys=True)",
+        ]
+    return subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, timeout=600
+    )
 
-    with pytest.raises(SystemExit) as exit_:
-        embed.main(["--help"])
-    assert exit_.value.code == 0
-    assert "imdb" in capsys.readouterr().out
-    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # not importable
-    assert embed.main(["imdb", f"--out={tmp_path / 'imdb.npz'}"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+
+def test_mlp_baseline_cli():
+    """The README's command line (`--n_val A B` as argparse's nargs="+" read it) on a
+    small case, and bad input as one line with exit status 2."""
+    run = _script(
+        "mlp_baseline",
+        *"--data=digits --n_val 200 300 --n_train 100 --seeds 1 --epochs 1".split(),
+    )
+    assert run.returncode == 0, run.stderr
+    assert "N_v [200, 300], N_q 100" in run.stdout
+    assert "sequential baseline:" in run.stdout
+    bad = _script("mlp_baseline", "--model=nope")
+    err = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(err) == 1
+    assert err[0].startswith("error: flag --model=nope: value should be one of <")
+
+
+def test_embed_cli_help_and_missing_packages(tmp_path):
+    """`python -m experiments.embed`: --help; a package of the embed extra missing, or
+    bad input, as one line with exit status 2, before anything is written."""
+    help_ = _script("embed", "--help")
+    assert help_.returncode == 0
+    assert "imdb" in help_.stdout and "--out" in help_.stdout
+    out = tmp_path / "imdb.npz"
+    missing = "sys.modules['sentence_transformers'] = None"  # not importable
+    run = _script("embed", "imdb", f"--out={out}", before=missing)
+    assert run.returncode == 2
+    err = run.stderr.strip().splitlines()
     assert len(err) == 1 and "sentence_transformers" in err[0] and "[embed]" in err[0]
-    assert not (tmp_path / "imdb.npz").exists()
+    assert not out.exists()
+    bad_input = [["imdb"], ["--out=x.npz"], ["mnist", "--out=x.npz"], ["imdb", "--out"]]
+    for args in bad_input:
+        bad = _script("embed", *args)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+        assert bad.stderr.startswith("error: ")

@@ -1,5 +1,7 @@
-"""The result store (issue 11): nothing lost on kill -9, Ctrl-C or a full disk; a rerun
-resumes to a byte-identical results.csv; other configurations refused; one writer."""
+"""The result store through the command line (issues 11, 15, 20): nothing lost on
+kill -9, Ctrl-C, SIGTERM or a full disk; a rerun resumes to a byte-identical
+results.csv, also from a damaged chunk or manifest; other configurations refused; the
+user's files kept; one writer. `test_store_recovery.py` checks the store on its own."""
 
 import errno
 import json
@@ -75,14 +77,22 @@ def test_kill_9_then_the_same_command_resumes(reference, tmp_path):
     assert 0 < meta["methods"]["tbal"]["resumed_seeds"] < 16
 
 
-def test_ctrl_c_says_what_was_saved_in_one_line(reference, tmp_path):
+@pytest.mark.parametrize(
+    "sig, says",
+    [(signal.SIGINT, "interrupted: "), (signal.SIGTERM, "interrupted by SIGTERM: ")],
+)
+def test_ctrl_c_and_sigterm_say_what_was_saved_in_one_line(
+    sig, says, reference, tmp_path
+):
     out = tmp_path / "out"
-    code, stderr = _start_and_stop_after_a_chunk(
-        out, lambda p: p.send_signal(signal.SIGINT)
-    )
+    code, stderr = _start_and_stop_after_a_chunk(out, lambda p: p.send_signal(sig))
     assert code == 130 and "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("stopped: interrupted: ") and "rerun" in last, last
+    assert last.startswith(f"stopped: {says}") and "rerun" in last, last
+    chunks = _manifest(out)["chunks"]
+    assert f"{len(chunks)} chunk(s)" in last
+    listed = {c[k] for c in chunks for k in ("file", "csv")}
+    assert {f"chunks/{p.name}" for p in (out / "chunks").iterdir()} == listed
     assert run_here(f"--out={out}") == 0
     assert (out / "results.csv").read_bytes() == reference
 
@@ -127,9 +137,53 @@ def test_another_configuration_is_refused_unless_overwrite(reference, tmp_path, 
     assert (out / "results.csv").read_bytes() == reference
 
 
-def test_a_folder_of_earlier_results_is_refused(tmp_path, capsys):
-    (tmp_path / "results.csv").write_text("old\n")
-    _one_error_line(capsys, run_here(f"--out={tmp_path}"), "results of an earlier run")
+def test_the_users_files_are_not_an_earlier_run_and_are_kept(reference, tmp_path):
+    notes = tmp_path / "table_of_my_notes.txt"  # `table*` is an output name
+    notes.write_text("mine\n")
+    assert run_here(f"--out={tmp_path}", "--seeds=2") == 0
+    assert run_here(f"--out={tmp_path}", "--overwrite") == 0
+    assert notes.read_text() == "mine\n"
+    assert (tmp_path / "results.csv").read_bytes() == reference
+
+
+def _one_warning(caplog, start: str) -> None:
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    ours = [line for line in lines if line.startswith("--out=")]
+    assert len(ours) == 1 and start in ours[0], lines
+
+
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_damaged_chunk_is_recomputed(damage, reference, tmp_path, caplog):
+    assert run_here(f"--out={tmp_path}") == 0
+    npz = tmp_path / "chunks" / "tbal-0002.npz"
+    if damage == "deleted":
+        npz.unlink()
+    else:
+        npz.write_bytes(npz.read_bytes()[:100])
+    caplog.clear()
+    assert run_here(f"--out={tmp_path}") == 0
+    why = "is missing" if damage == "deleted" else "is damaged (its checksum differs"
+    _one_warning(caplog, f"chunks/tbal-0002.npz {why}")
+    assert (tmp_path / "results.csv").read_bytes() == reference
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["methods"]["tbal"]["resumed_seeds"] == 14
+
+
+@pytest.mark.parametrize("content", ["", '{"format": 2, "chunks": [', "[]"])
+def test_a_damaged_manifest_is_rebuilt(content, reference, tmp_path, caplog):
+    assert run_here(f"--out={tmp_path}") == 0
+    (tmp_path / store_lib.MANIFEST).write_text(content)
+    caplog.clear()
+    assert run_here(f"--out={tmp_path}") == 0
+    _one_warning(caplog, f"rebuilt from the {CHUNKS} chunk(s) that verify")
+    assert (tmp_path / "results.csv").read_bytes() == reference
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["methods"]["tbal"]["resumed_seeds"] == 16
+    (tmp_path / store_lib.MANIFEST).write_text(content)  # and --overwrite clears it
+    assert run_here(f"--out={tmp_path}", "--overwrite") == 0
+    assert (tmp_path / "results.csv").read_bytes() == reference
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["methods"]["tbal"]["resumed_seeds"] == 0  # cleared, all recomputed
 
 
 def test_two_runs_cannot_write_one_folder(tmp_path, capsys):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
+import warnings
+from decimal import Decimal, localcontext
 from functools import partial
 
 import numpy as np
@@ -220,11 +223,15 @@ def test_two_point_kl_is_the_smaller_direction():
     both = np.stack(
         [kl_bernoulli(eps_a + eps, eps_a), kl_bernoulli(eps_a, eps_a + eps)]
     )
-    np.testing.assert_array_equal(two_point_kl(eps, eps_a), both.min(axis=0))
+    # equal up to the rounding of (eps_a + eps) - eps_a, which two_point_kl avoids
+    np.testing.assert_allclose(two_point_kl(eps, eps_a), both.min(axis=0), rtol=1e-14)
     # finite at eps_a = 0, where KL(Ber(eps) || Ber(0)) = inf
     assert two_point_kl(0.2, 0.0) == pytest.approx(-math.log(0.8))
     # small eps, eps_a < 1/2: the smaller one is KL(Ber(eps_a) || Ber(eps_a + eps))
-    assert two_point_kl(1e-3, 0.3) == kl_bernoulli(0.3, 0.3 + 1e-3)
+    assert two_point_kl(1e-3, 0.3) == pytest.approx(
+        kl_bernoulli(0.3, 0.3 + 1e-3), rel=1e-14
+    )
+    assert two_point_kl(1e-3, 0.3) < kl_bernoulli(0.3 + 1e-3, 0.3)
 
 
 def test_kl_bernoulli_has_no_cancellation():
@@ -255,11 +262,13 @@ def test_failure_probability_is_the_direct_statement():
     assert failure_probability_lower_bound(n, eps, p0, eps_a) == pytest.approx(
         0.5 * (1 - math.sqrt(1 - math.exp(-n * p0 * kl)))
     )
-    # at the lower bound on n the failure bound equals delta
+    # the failure bound crosses delta at the lower bound on n (816.5 here)
     n_needed = validation_lower_bound(eps, 0.05, p0, eps_a)
-    assert failure_probability_lower_bound(n_needed, eps, p0, eps_a) == pytest.approx(
-        0.05
+    around = failure_probability_lower_bound(
+        [math.floor(n_needed), math.ceil(n_needed)], eps, p0, eps_a
     )
+    assert around[0] > 0.05 >= around[1]
+    assert around == pytest.approx(0.05, rel=2e-3)
 
 
 def test_validation_lower_bound_formula_and_vacuous_delta():
@@ -307,9 +316,9 @@ def test_closed_form_is_a_lower_bound_and_asymptotically_equal():
     "eps_a,eps,want", [(0.01, 0.01, 1556), (0.1, 0.1, 134), (0.0, 0.01, 293)]
 )
 def test_exact_lower_bound_reference_values(eps_a, eps, want):
-    assert theory.exact_lower_bound(eps_a, eps, 0.05) == want
-    assert theory.minimax_test_error(want, eps_a, eps) <= 0.05
-    assert theory.minimax_test_error(want - 1, eps_a, eps) > 0.05
+    assert theory.exact_lower_bound(eps=eps, delta=0.05, eps_a=eps_a) == want
+    assert theory.minimax_test_error(want, eps=eps, eps_a=eps_a) <= 0.05
+    assert theory.minimax_test_error(want - 1, eps=eps, eps_a=eps_a) > 0.05
 
 
 def test_exact_lower_bound_thinned_sample():
@@ -319,9 +328,11 @@ def test_exact_lower_bound_thinned_sample():
     needs 585; 2 x 293 = 586 is neither."""
     r = (1 - 0.5 * 0.01) ** np.arange(580, 600)
     assert 580 + int(np.argmax(r / (1 + r) <= 0.05)) == 588
-    assert theory.exact_lower_bound(0.0, 0.01, 0.05, p0=0.5) == 585
+    assert theory.exact_lower_bound(eps=0.01, delta=0.05, p0=0.5, eps_a=0.0) == 585
     bh = validation_lower_bound(0.1, 0.05, 0.2, 0.1)
-    assert bh <= theory.exact_lower_bound(0.1, 0.1, 0.05, p0=0.2) <= 4 * bh
+    assert (
+        bh <= theory.exact_lower_bound(eps=0.1, delta=0.05, p0=0.2, eps_a=0.1) <= 4 * bh
+    )
 
 
 def test_minimax_test_error_against_a_brute_force_maximum():
@@ -335,17 +346,18 @@ def test_minimax_test_error_against_a_brute_force_maximum():
     bad = region * stats.binom.pmf(w, m, eps_a + eps)
     grid = np.linspace(0, 1, 20001)
     brute = max(np.minimum(lam * good, (1 - lam) * bad).sum() for lam in grid)
-    exact = theory.minimax_test_error(n, eps_a, eps, p0)
+    exact = theory.minimax_test_error(n, eps=eps, p0=p0, eps_a=eps_a)
     assert brute <= exact + 1e-12 and exact - brute < 1e-4
 
 
 def test_exact_resolvable_excess_round_trip():
     for n, eps_a in [(400, 0.01), (1000, 0.0), (150, 0.1)]:
-        excess = theory.exact_resolvable_excess(n, eps_a, 0.05)
-        assert theory.exact_lower_bound(eps_a, excess * (1 + 1e-9), 0.05) <= n
-        assert theory.exact_lower_bound(eps_a, excess * (1 - 1e-3), 0.05) > n
+        excess = theory.exact_resolvable_excess(n, delta=0.05, eps_a=eps_a)
+        needed = partial(theory.exact_lower_bound, delta=0.05, eps_a=eps_a)
+        assert needed(eps=excess * (1 + 1e-9)) <= n
+        assert needed(eps=excess * (1 - 1e-3)) > n
         assert excess >= detectable_excess_for_validation_size(n, 0.05, 1.0, eps_a)
-    assert theory.exact_resolvable_excess(100, 0.01, 0.5) == 0.0
+    assert theory.exact_resolvable_excess(100, delta=0.5, eps_a=0.01) == 0.0
 
 
 def test_multiclass_lower_bound():
@@ -374,7 +386,7 @@ def test_upper_bound_excess_is_the_validation_term():
     n_v = np.array(PUBLISHED_N_V)
     np.testing.assert_allclose(
         upper_bound_excess_for_validation_size(n_v, 0.3, d=30, eps_a=0.01),
-        validation_term(n_v, SAUER30, 0.3, 1.0, 1, 0.01),
+        validation_term(n_v, SAUER30, 0.3, 1.0, eps_a=0.01, n_classes=1),
         rtol=1e-14,
     )
 
@@ -437,6 +449,100 @@ def test_detectable_excess_edge_cases():
     assert detectable_excess_for_validation_size(1, 0.05, 1.0, 0.3) == np.inf
 
 
+# --------------------------------------------------------------- argument convention
+
+DEPRECATED_ORDERS = [  # (function, call in the former order, in the convention's)
+    (
+        "exact_lower_bound",
+        (0.01, 0.02, 0.05, 0.5),
+        (),
+        {"eps": 0.02, "delta": 0.05, "p0": 0.5, "eps_a": 0.01},
+    ),
+    (
+        "minimax_test_error",
+        (300, 0.01, 0.02, 0.5),
+        (300,),
+        {"eps": 0.02, "p0": 0.5, "eps_a": 0.01},
+    ),
+    (
+        "exact_resolvable_excess",
+        (400, 0.01, 0.05, 0.5),
+        (400,),
+        {"delta": 0.05, "p0": 0.5, "eps_a": 0.01},
+    ),
+    (
+        "validation_term",
+        (400, 7.0, 0.1, 0.5, 3, 0.02),
+        (400, 7.0, 0.1, 0.5),
+        {"eps_a": 0.02, "n_classes": 3},
+    ),
+    (
+        "upper_bound_excess_for_validation_size",
+        (400, 0.1, 5, 0.5, 3, 0.02),
+        (400, 0.1),
+        {"p0": 0.5, "eps_a": 0.02, "d": 5, "n_classes": 3},
+    ),
+    (
+        "validation_size_for_upper_bound",
+        (0.3, 0.1, 5, 0.5, 3, 0.02),
+        (0.3, 0.1),
+        {"p0": 0.5, "eps_a": 0.02, "d": 5, "n_classes": 3},
+    ),
+    (
+        "reference_upper_bound",
+        (400, 20, 0.2, 0.5, 5000, 0.02),
+        (400,),
+        {"delta": 0.2, "p0": 0.5, "eps_a": 0.02, "d": 20, "n_a": 5000},
+    ),
+    (
+        "binomial_round_error_bound",
+        (500, 7, 2000, 0.05, 100),
+        (),
+        {
+            "errors": 7,
+            "n_region": 500,
+            "n_auto": 2000,
+            "delta": 0.05,
+            "n_candidates": 100,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("name, old, args, kwargs", DEPRECATED_ORDERS)
+def test_former_argument_order_warns_and_gives_the_same_value(name, old, args, kwargs):
+    """The former positional order gives the same number with a DeprecationWarning
+    whose suggested call gives it too; the convention's call warns not at all."""
+    function = getattr(theory, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = function(*args, **kwargs)
+    with pytest.warns(DeprecationWarning, match=f"^{name}: the positional order") as w:
+        former = function(*old)
+    assert former == new
+    message = str(w[0].message)
+    assert "\n" not in message and w[0].filename == __file__
+    suggested = message.split("; call ", 1)[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert eval(suggested, vars(theory)) == new
+
+
+def test_former_keyword_eps_of_the_reference_bound():
+    with pytest.warns(DeprecationWarning, match="keyword eps= is deprecated"):
+        former = reference_upper_bound(400, eps=0.02)
+    assert former == reference_upper_bound(400, eps_a=0.02)
+    with pytest.raises(TypeError, match="multiple values"):
+        reference_upper_bound(400, eps=0.02, eps_a=0.02)
+
+
+def test_former_order_rejects_ambiguous_calls():
+    with pytest.raises(TypeError, match="multiple values for 'eps'"):
+        theory.exact_lower_bound(0.01, 0.02, 0.05, eps=0.02)
+    with pytest.raises(TypeError, match="at most 4 positional"):
+        theory.exact_lower_bound(0.01, 0.02, 0.05, 1.0, 0.1)
+
+
 # ------------------------------------------------------------------- shapes, errors
 
 
@@ -495,13 +601,361 @@ def test_vectorisation_gives_broadcast_shapes():
         (lambda: uniform_deviation(100, -1.0, 0.1), "complexity"),
         (lambda: kl_bernoulli(1.2, 0.5), "p"),
         (lambda: two_point_kl(0.5, 0.7), "eps_a + eps"),
+        # issue 20: fractional, negative, infinite and nan inputs
+        (lambda: theory.minimax_test_error(-3, eps=0.01), "n"),
+        (lambda: theory.minimax_test_error(10.5, eps=0.01), "n"),
+        (lambda: failure_probability_lower_bound(2.5, 0.01), "n"),
+        (lambda: detectable_excess_for_validation_size(np.inf, 0.05), "n"),
+        (lambda: theory.exact_resolvable_excess(np.inf, delta=0.05), "n"),
+        (lambda: theory.exact_resolvable_excess(100, delta=0.05, p0=2.0), "p0"),
+        (lambda: theory.exact_lower_bound(eps=1.5, delta=0.05), "eps"),
+        (lambda: theory.exact_lower_bound(eps=np.nan, delta=0.05), "eps"),
+        (lambda: theory.exact_lower_bound(eps=0.01, delta=0.05, p0=1.5), "p0"),
+        (lambda: theory.exact_lower_bound(eps=0.01, delta=np.nan), "delta"),
+        (lambda: theory.exact_lower_bound(eps=0.01, delta=0.05, eps_a=1.0), "eps_a"),
+        (lambda: validation_lower_bound(0.01, 0.05, eps_a=np.nan), "eps_a"),
+        (
+            lambda: theory.multiclass_validation_lower_bound(0.01, [0.05, 2.0], 0.5),
+            "delta",
+        ),
+        (
+            lambda: theory.multiclass_validation_lower_bound(0.01, 0.05, [0.75, 0.5]),
+            "p0_per_class",
+        ),
+        (
+            lambda: theory.clopper_pearson_upper(1, 10, 0.05, n_candidates=0.5),
+            "n_candidates",
+        ),
+        (
+            lambda: theory.hoeffding_upper(1, 10, 0.05, n_candidates=1e-9),
+            "n_candidates",
+        ),
+        (
+            lambda: theory.kl_chernoff_upper(1, 10, 0.05, n_candidates=np.inf),
+            "n_candidates",
+        ),
+        (lambda: theory.clopper_pearson_upper(1, np.inf, 0.05), "n"),
+        (lambda: theory.clopper_pearson_upper(-1, 10, 0.05), "errors"),
+        (lambda: theory.kl_chernoff_upper(5, 3, 0.05), "errors"),
+        (
+            lambda: theory.binomial_round_error_bound(
+                errors=1, n_region=10, n_auto=np.inf, delta=0.05
+            ),
+            "n_auto",
+        ),
+        (lambda: reference_upper_bound(np.inf), "n_v"),
+        (lambda: reference_upper_bound(100, d=np.inf), "d"),
+        (lambda: round_error_bound(100.5, 100, VC30, 0.1), "n_val"),
+        (
+            lambda: multi_round_upper_bound([1.5, 5], [1, 1], VC30, 0.1),
+            "n_val_per_round",
+        ),
+        (lambda: multi_round_upper_bound(5, 1, VC30, 0.1), "n_val_per_round"),
+        (lambda: theory.sauer_complexity(100, 2.5), "d"),
+        (lambda: vc_complexity(np.inf, 30), "n"),
+        (lambda: theory.rademacher_complexity(1.0, 1.0, n_classes=2.5), "n_classes"),
+        (lambda: theory.rademacher_complexity(np.nan, 1.0), "weight_norm"),
+        (lambda: uniform_deviation(100, np.nan, 0.1), "complexity"),
+        (lambda: upper_bound_excess_for_validation_size(100, 0.1, d=0), "d"),
+        (lambda: validation_size_for_upper_bound(np.inf, 0.1), "target_excess"),
     ],
 )
 def test_bad_inputs_raise_value_error_naming_the_value(call, name):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(theory.InvalidArgumentError) as info:
         call()
     message = str(info.value)
+    assert isinstance(info.value, ValueError)
     assert "\n" not in message and message.startswith(name + " ")
+    assert "np." not in message and "array" not in message
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: theory.clopper_pearson_upper(2, 1, 0.05),
+            "errors must be <= n, got errors = 2.0, n = 1.0",
+        ),
+        (
+            lambda: theory.binomial_round_error_bound(
+                errors=[1, 7], n_region=[5, 6], n_auto=5, delta=0.05
+            ),
+            "errors must be <= n_region, got errors = 7.0, n_region = 6.0",
+        ),
+        (
+            lambda: two_point_kl(0.5, np.float64(0.7)),
+            "eps_a + eps must be <= 1, got eps_a = 0.7, eps = 0.5",
+        ),
+        (
+            lambda: validation_lower_bound(0.01, 0.05, 1.5),
+            "p0 must lie in (0, 1], got 1.5",
+        ),
+        (
+            lambda: theory.minimax_test_error(np.float64(0.5), eps=0.1),
+            "n must be an integer >= 1, got 0.5",
+        ),
+        (
+            lambda: theory.clopper_pearson_upper(1, 10, 0.05, n_candidates=0.5),
+            "n_candidates must be an integer >= 1, got 0.5",
+        ),
+        (lambda: reference_upper_bound(np.inf), "n_v must be an integer >= 1, got inf"),
+        (
+            lambda: validation_lower_bound(np.nan, 0.05),
+            "eps must lie in (0, 1], got nan",
+        ),
+        (
+            lambda: theory.multiclass_validation_lower_bound(0.01, 0.05, [0.75, 0.5]),
+            "p0_per_class must sum to at most 1, got 1.25",
+        ),
+    ],
+)
+def test_error_messages_show_plain_numbers(call, message):
+    with pytest.raises(theory.InvalidArgumentError) as info:
+        call()
+    assert str(info.value) == message
+
+
+# --------------------------------------------------------------- issue 20: broadcasting
+
+BROADCAST = [  # (function, scalar arguments, two values for each numeric argument)
+    ("kl_bernoulli", {"p": 0.2, "q": 0.3}),
+    ("two_point_kl", {"eps": 0.02, "eps_a": 0.01}),
+    ("bretagnolle_huber_log_term", {"delta": 0.05}),
+    (
+        "failure_probability_lower_bound",
+        {"n": 300, "eps": 0.02, "p0": 0.6, "eps_a": 0.05},
+    ),
+    ("validation_lower_bound", {"eps": 0.02, "delta": 0.05, "p0": 0.6, "eps_a": 0.05}),
+    (
+        "validation_lower_bound_closed_form",
+        {"eps": 0.02, "delta": 0.05, "p0": 0.6, "eps_a": 0.05},
+    ),
+    (
+        "multiclass_validation_lower_bound",
+        {"eps": 0.02, "delta": 0.05, "p0_per_class": [0.5, 0.1, 0.1], "eps_a": 0.05},
+    ),
+    ("minimax_test_error", {"n": 100, "eps": 0.1, "p0": 0.6, "eps_a": 0.05}),
+    ("exact_lower_bound", {"eps": 0.1, "delta": 0.05, "p0": 0.6, "eps_a": 0.05}),
+    ("exact_resolvable_excess", {"n": 100, "delta": 0.05, "p0": 0.6, "eps_a": 0.05}),
+    (
+        "detectable_excess_for_validation_size",
+        {"n": 100, "delta": 0.05, "p0": 0.6, "eps_a": 0.05},
+    ),
+    ("vc_complexity", {"n": 100, "d": 30}),
+    ("sauer_complexity", {"n": 100, "d": 30}),
+    (
+        "rademacher_complexity",
+        {"weight_norm": 2.0, "data_radius": 1.5, "lipschitz": 4.0, "n_classes": 2},
+    ),
+    ("uniform_deviation", {"n": 100, "complexity": 7.0, "delta": 0.05}),
+    (
+        "validation_term",
+        {
+            "n_val": 400,
+            "complexity": 7.0,
+            "delta": 0.05,
+            "p0": 0.6,
+            "eps_a": 0.05,
+            "n_classes": 2,
+        },
+    ),
+    (
+        "round_error_bound",
+        {
+            "n_val": 400,
+            "n_auto": 900,
+            "complexity": 7.0,
+            "delta": 0.05,
+            "p0": 0.6,
+            "eps_a": 0.05,
+            "n_classes": 2,
+        },
+    ),
+    (
+        "multi_round_upper_bound",
+        {
+            "n_val_per_round": [400, 300],
+            "n_auto_per_round": [900, 100],
+            "complexity": 7.0,
+            "delta": 0.05,
+            "p0": 0.6,
+            "eps_a": 0.05,
+            "n_classes": 2,
+        },
+    ),
+    (
+        "reference_upper_bound",
+        {"n_v": 400, "delta": 0.05, "p0": 0.6, "eps_a": 0.05, "d": 30, "n_a": 900},
+    ),
+    (
+        "clopper_pearson_upper",
+        {"errors": 3, "n": 100, "delta": 0.05, "n_candidates": 10},
+    ),
+    ("kl_chernoff_upper", {"errors": 3, "n": 100, "delta": 0.05, "n_candidates": 10}),
+    ("hoeffding_upper", {"errors": 3, "n": 100, "delta": 0.05, "n_candidates": 10}),
+    (
+        "binomial_round_error_bound",
+        {
+            "errors": 3,
+            "n_region": 100,
+            "n_auto": 900,
+            "delta": 0.05,
+            "n_candidates": 10,
+        },
+    ),
+    (
+        "upper_bound_excess_for_validation_size",
+        {"n_v": 400, "delta": 0.05, "p0": 0.6, "eps_a": 0.05, "d": 30, "n_classes": 2},
+    ),
+    (
+        "validation_size_for_upper_bound",
+        {
+            "target_excess": 0.5,
+            "delta": 0.05,
+            "p0": 0.6,
+            "eps_a": 0.05,
+            "d": 30,
+            "n_classes": 2,
+        },
+    ),
+]
+SECOND = {  # another valid value of each argument (the first is the scalar above)
+    "p": 0.6,
+    "q": 0.05,
+    "eps": 0.05,
+    "eps_a": 0.0,
+    "delta": 0.2,
+    "p0": 1.0,
+    "p0_per_class": [0.3, 0.3, 0.3],
+    "n": 150,
+    "d": 5,
+    "weight_norm": 1.0,
+    "data_radius": 0.5,
+    "lipschitz": 1.0,
+    "n_classes": 10,
+    "complexity": 1.0,
+    "n_val": 100,
+    "n_auto": 50,
+    "n_val_per_round": [200, 50],
+    "n_auto_per_round": [30, 0],
+    "n_v": 100,
+    "n_a": 50,
+    "errors": 0,
+    "n_candidates": 1,
+    "n_region": 30,
+    "target_excess": 0.9,
+}
+
+
+@pytest.mark.parametrize(
+    "name, arguments, varied",
+    [(n, a, v) for n, a in BROADCAST for v in a],
+    ids=[f"{n}-{v}" for n, a in BROADCAST for v in a],
+)
+def test_every_numeric_argument_broadcasts(name, arguments, varied):
+    """An array for any one numeric argument gives the array of the scalar results
+    (issue 20: exact_lower_bound(eps=[...]) and others raised TypeError)."""
+    function = getattr(theory, name)
+    values = [arguments[varied], SECOND[varied]]
+    stacked = np.array(values)
+    per_round = name == "multi_round_upper_bound" and varied != "delta"
+    if per_round and stacked.ndim == 1:
+        stacked = stacked[:, None]  # (runs, 1) against the record's rounds axis
+    each = [function(**{**arguments, varied: value}) for value in values]
+    together = function(**{**arguments, varied: stacked})
+    assert np.shape(together) == (2,)
+    np.testing.assert_allclose(together, each, rtol=1e-13)
+
+
+def test_broadcast_table_covers_the_public_functions():
+    functions = {n for n in theory.__all__ if n[0].islower()}
+    assert {name for name, _ in BROADCAST} == functions
+
+
+# ------------------------------------------------------------------ issue 20: extremes
+
+
+def _decimal_kl(p: Decimal, q: Decimal) -> Decimal:
+    """KL(Ber(p) || Ber(q)) in 60-digit decimal arithmetic (0 < p, q < 1)."""
+    return p * (p / q).ln() + (1 - p) * ((1 - p) / (1 - q)).ln()
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [5e-324, 1e-300, 1e-17, 1e-15, 1e-8, 0.01, 0.0999, 0.1, 0.25, 0.4, 0.49, 0.4999999],
+)
+def test_bretagnolle_huber_log_term_is_accurate_at_every_delta(delta):
+    """Against ln(1/(4 delta (1 - delta))) in 60-digit decimals at the same float: the
+    former -log1p(-(1 - 2 delta)^2) lost digits below 1e-15 and was inf at 1e-17."""
+    with localcontext() as context:
+        context.prec = 60
+        d = Decimal(delta)
+        want = float(-(4 * d * (1 - d)).ln())
+    assert bretagnolle_huber_log_term(delta) == pytest.approx(want, rel=1e-14)
+
+
+def test_tiny_delta_lower_bounds_are_finite_and_ordered():
+    bh = validation_lower_bound(0.01, 1e-17)
+    exact = theory.exact_lower_bound(eps=0.01, delta=1e-17)
+    assert np.isfinite(bh) and bh < exact <= 4 * bh
+    with localcontext() as context:
+        context.prec = 60
+        log_term = -(4 * Decimal(1e-17) * (1 - Decimal(1e-17))).ln()
+        kl = _decimal_kl(Decimal(0.01), Decimal(0.01) + Decimal(0.01))
+        assert bh == pytest.approx(float(log_term / kl), rel=1e-13)
+    # the smallest delta the exact search still resolves in float64
+    bh, exact = (
+        validation_lower_bound(0.01, 1e-300),
+        theory.exact_lower_bound(eps=0.01, delta=1e-300),
+    )
+    assert np.isfinite(bh) and bh < exact <= 4 * bh
+
+
+def test_two_point_kl_keeps_the_digits_of_a_tiny_excess():
+    """eps = 1e-10 against eps_a = 0.01: (eps_a + eps) - eps_a keeps only 8 digits of
+    eps, so KL2 from kl_bernoulli(eps_a, eps_a + eps) is off by 8e-9; from eps itself
+    it matches the 60-digit value."""
+    eps, eps_a = 1e-10, 0.01
+    with localcontext() as context:
+        context.prec = 60
+        p, q = Decimal(eps_a) + Decimal(eps), Decimal(eps_a)
+        want = float(min(_decimal_kl(p, q), _decimal_kl(q, p)))
+    assert two_point_kl(eps, eps_a) == pytest.approx(want, rel=1e-14)
+    assert abs(kl_bernoulli(eps_a, eps_a + eps) / want - 1) > 1e-9
+
+
+def test_exact_lower_bound_at_a_tiny_excess_is_computed_within_its_limits():
+    """eps = 1e-6 exhausted 8 GiB (every outcome from w = 0 up); its outcomes now fit
+    the 2^20 limit (about 1e11 points, in seconds)."""
+    bh = validation_lower_bound(1e-6, 0.05)
+    exact = theory.exact_lower_bound(eps=1e-6, delta=0.05)
+    assert bh < exact <= 4 * bh
+    # the search is the smallest n: one point fewer is not enough
+    assert theory.minimax_test_error(exact, eps=1e-6) <= 0.05
+    assert theory.minimax_test_error(exact - 1, eps=1e-6) > 0.05
+
+
+@pytest.mark.parametrize(
+    "call, limit",
+    [
+        (lambda: theory.exact_lower_bound(eps=1e-300, delta=0.05), "n <= 2**53"),
+        (lambda: theory.exact_lower_bound(eps=1e-300, delta=0.05, eps_a=0.0), "2**53"),
+        (lambda: theory.exact_lower_bound(eps=1e-6, delta=0.05, p0=0.5), "2**20"),
+        (lambda: theory.exact_resolvable_excess(10**15, delta=0.05), "2**20"),
+        (lambda: theory.minimax_test_error(10**15, eps=1e-3), "2**20"),
+    ],
+)
+def test_exact_values_beyond_their_limits_raise_at_once(call, limit):
+    """eps = 1e-300 never returned (the doubling of n had no end); a thinned sample or
+    a huge n would have held ~1e12 outcomes. Now one line names the limit and the
+    Bretagnolle-Huber function that has none."""
+    start = time.perf_counter()
+    with pytest.raises(theory.ExactCostError) as info:
+        call()
+    assert time.perf_counter() - start < 5.0
+    message = str(info.value)
+    assert isinstance(info.value, ValueError) and "\n" not in message
+    assert limit in message and "validation_lower_bound" in message
 
 
 def test_public_api_is_exported():

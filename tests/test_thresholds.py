@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tbal_jax import thresholds
+from tbal_jax import estimators as thresholds
 from tests import reference
 
 

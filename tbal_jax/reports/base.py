@@ -71,7 +71,8 @@ class Report:
                 )
         if self.needs_method and self.needs_method not in exp.methods:
             raise ConfigError(
-                f"{exp.name} needs the {self.needs_method} method: keep it in --methods"
+                f"{exp.name} needs the {self.needs_method} method: keep {self.needs_method} in "
+                "--methods"
             )
 
     def check_seeds(self, exp, seeds) -> None:

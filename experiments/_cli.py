@@ -1,0 +1,109 @@
+"""The absl command line of `experiments.embed`, `mlp_baseline` and `numpy_baseline`.
+
+`run(main, define_flags, lists)` defines the script's flags and calls `app.run(main)`.
+The flags are defined only when the module runs as a script: importing it defines none,
+so a process that imports several of these modules, or one of them beside
+`experiments.run` or `bench` (the tests; bench imports numpy_baseline), never defines a
+flag twice (absl's flags are global; `--seeds`, `--out`, `--n_val` ... have one meaning
+per script). As `experiments.run` does:
+
+- bad input (an unknown flag, a value of the wrong type, or `main` raising `BadInput`)
+  is one line `error: ...` on stderr and exit status 2;
+- `--help` (also `-h`) prints the module's docstring and its flags, with exit status 0
+  (absl's own help exits with 1);
+- each list flag in `lists` also takes its values space-separated, `--n_val 1000 2000`
+  as `--n_val=1000,2000` (the documented command lines, written for argparse's
+  `nargs="+"`): the values run up to the next flag.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Collection
+
+from absl import app, flags
+
+_NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")  # a value, not a flag (as argparse)
+
+
+class BadInput(Exception):
+    """Bad command-line input: `run` prints `error: <message>`, exit status 2."""
+
+
+def no_arguments(argv: list[str], example: str) -> None:
+    """`BadInput` unless the command line held flags only (argv[0] is the program)."""
+    if len(argv) > 1:
+        raise BadInput(f"unexpected argument {argv[1]!r}; flags look like {example}")
+
+
+def integers(name: str, values: list[str]) -> list[int]:
+    """The values of the list flag `--name` as integers, else `BadInput`."""
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise BadInput(f"--{name}={','.join(values)}: not a list of integers") from None
+
+
+def _is_value(arg: str) -> bool:
+    return not arg.startswith("-") or bool(_NEGATIVE_NUMBER.fullmatch(arg))
+
+
+def _join_lists(argv: list[str], lists: Collection[str]) -> list[str]:
+    """argv with `-h` as `--help` and `--NAME A B` as `--NAME=A,B` for NAME in
+    `lists`, up to a `--` (after which everything is an argument)."""
+    out, rest = [argv[0]], list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            out += [arg, *rest]
+            break
+        if arg == "-h":
+            arg = "--help"
+        elif arg.startswith("--") and arg[2:] in lists:
+            values = []
+            while rest and _is_value(rest[0]):
+                values.append(rest.pop(0))
+            if not values:
+                raise BadInput(
+                    f"{arg}: give at least one value ({arg} A B or {arg}=A,B)"
+                )
+            arg = f"{arg}={','.join(values)}"
+        out.append(arg)
+    return out
+
+
+def _fail(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse(argv: list[str], lists: Collection[str]) -> list[str]:
+    """absl's parse of the flags; its errors as one line and exit status 2."""
+    try:
+        return flags.FLAGS(_join_lists(argv, lists))
+    except BadInput as err:
+        _fail(str(err))
+    except flags.Error as err:
+        _fail(" ".join(str(err).split()))
+    except SystemExit as exit_:  # --help, --helpfull: the usage is printed, exit 1
+        sys.exit(0 if exit_.code == 1 else exit_.code)
+
+
+def run(
+    main: Callable[[list[str]], int | None],
+    define_flags: Callable[[], None],
+    lists: Collection[str] = (),
+) -> None:
+    """Define the flags, parse them, and exit with `main(argv)`'s status (None: 0;
+    `BadInput`: 2, its message on stderr as one line)."""
+    define_flags()
+
+    def checked(argv: list[str]) -> int | None:
+        try:
+            return main(argv)
+        except BadInput as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    app.run(checked, flags_parser=lambda argv: _parse(argv, lists))
