@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from tbal_jax import datasets as loaders
-from tbal_jax.datasets import CIRCLES, UNIT_BALL, fashion_mnist, host_pools
+from tbal_jax.datasets import CIRCLES, UNIT_BALL, DataError, fashion_mnist, host_pools
 from tbal_jax.errors import ConfigError
-from tbal_jax.datasets import DataError
 from tbal_jax.models import SOFTMAX_LOGISTIC
 
 RNG = np.random.default_rng(0)

@@ -7,8 +7,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-from tbal_jax.datasets import synthetic as data
 from tbal_jax import models
+from tbal_jax.datasets import synthetic as data
 
 
 def _buffer(x, y, capacity):

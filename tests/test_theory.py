@@ -911,6 +911,17 @@ def test_tiny_delta_lower_bounds_are_finite_and_ordered():
     assert np.isfinite(bh) and bh < exact <= 4 * bh
 
 
+def test_an_underflowing_divergence_gives_inf_points_not_nan():
+    """KL2(1e-300, 0.01) ~ 5e-601 underflows: the bound is +inf (its value, 1e601,
+    overflows float64), and 0 where delta >= 1/2 needs nothing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for bound in (validation_lower_bound, validation_lower_bound_closed_form):
+            np.testing.assert_array_equal(bound(1e-300, [0.05, 0.5]), [np.inf, 0.0])
+        multiclass = theory.multiclass_validation_lower_bound
+        assert multiclass(1e-300, 0.05, [0.5, 0.5]) == np.inf
+
+
 def test_two_point_kl_keeps_the_digits_of_a_tiny_excess():
     """eps = 1e-10 against eps_a = 0.01: (eps_a + eps) - eps_a keeps only 8 digits of
     eps, so KL2 from kl_bernoulli(eps_a, eps_a + eps) is off by 8e-9; from eps itself

@@ -28,25 +28,29 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from theory._validation import checked, nonnegative, positive, probability
-from theory.lower_bound import kl_bernoulli
+from theory._deprecation import former_order
+from theory._validation import count, jointly, probability
+from theory.divergence import kl_bernoulli
 
 _BISECTION_STEPS = 60  # halvings of [w/m, 1]: below 1e-18
 
 
-def _counts(errors: ArrayLike, n: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Checks 0 <= errors <= n, n > 0 (integers); returns both as float64."""
-    n = positive("n", n)
-    errors = nonnegative("errors", errors)
-    checked("errors", errors - n, lambda x: x <= 0, "be <= n")
-    checked("n", n, lambda x: x == np.floor(x), "be an integer")
-    checked("errors", errors, lambda x: x == np.floor(x), "be an integer")
+def _counts(
+    errors: ArrayLike, n: ArrayLike, name: str = "n"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Checks the integers 0 <= errors <= n, n >= 1 (n called `name` in messages);
+    returns both as float64, broadcast."""
+    n = count(name, n)
+    errors = count("errors", errors, minimum=0)
+    jointly(
+        f"errors must be <= {name}", lambda w, m: w <= m, errors=errors, **{name: n}
+    )
     return np.broadcast_arrays(errors, n)
 
 
 def _level(delta: ArrayLike, n_candidates: ArrayLike) -> np.ndarray:
     """delta / N, the level of each candidate's limit in a union over N candidates."""
-    return probability("delta", delta) / positive("n_candidates", n_candidates)
+    return probability("delta", delta) / count("n_candidates", n_candidates)
 
 
 def clopper_pearson_upper(
@@ -59,9 +63,10 @@ def clopper_pearson_upper(
 
     Args:
         errors: w, wrong points among the m, an integer in [0, m].
-        n: m, points in the region, an integer > 0.
+        n: m, points in the region, an integer >= 1.
         delta: Failure probability of the whole union, in (0, 1).
-        n_candidates: N >= 1, the size of the candidate set the region was chosen from.
+        n_candidates: N, the size of the candidate set the region was chosen from,
+            an integer >= 1.
 
     Returns:
         u, float64 in (0, 1], of the broadcast shape.
@@ -106,9 +111,11 @@ def hoeffding_upper(
     return np.minimum(w / m + np.sqrt(np.log(1.0 / level) / (2.0 * m)), 1.0)[()]
 
 
+@former_order("n_region", "errors", "n_auto", "delta", "n_candidates")
 def binomial_round_error_bound(
-    n_region: ArrayLike,
+    *,
     errors: ArrayLike,
+    n_region: ArrayLike,
     n_auto: ArrayLike,
     delta: ArrayLike,
     n_candidates: ArrayLike = 1,
@@ -126,19 +133,26 @@ def binomial_round_error_bound(
     n_auto points iid from the same distribution restricted to the region (their wrong
     count is Bin(n_auto, e), below the quantile at u with probability >= 1 - delta, as
     the quantile grows with the error). Holds with probability >= 1 - 2 delta.
+    Keyword-only arguments, counts in the package's order (errors before the n they
+    are out of, as in `clopper_pearson_upper`); the former positional order
+    (n_region, errors, n_auto, delta, n_candidates) still works, with a
+    DeprecationWarning.
 
     Args:
-        n_region: m, validation points in the region (integer > 0).
-        errors: w, wrong ones among them (integer in [0, m]); any upper bound on w
-            (e.g. floor(eps_a m) for a threshold chosen at tolerance eps_a) is valid.
-        n_auto: Auto-labeled points (integer > 0).
+        errors: w, wrong validation points in the region (integer in [0, m]); any
+            upper bound on w (e.g. floor(eps_a m) for a threshold chosen at tolerance
+            eps_a) is valid.
+        n_region: m, validation points in the region (integer >= 1).
+        n_auto: Auto-labeled points (integer >= 1).
         delta: Failure probability of each of the two steps, in (0, 1).
-        n_candidates: N >= 1, candidates the region was chosen among.
+        n_candidates: N, candidates the region was chosen among, an integer >= 1.
 
     Returns:
         B, float64 in [0, 1], of the broadcast shape.
     """
-    u = clopper_pearson_upper(errors, n_region, delta, n_candidates)
-    n_auto = positive("n_auto", n_auto)
+    u = clopper_pearson_upper(
+        *_counts(errors, n_region, "n_region"), delta, n_candidates
+    )
+    n_auto = count("n_auto", n_auto)
     wrong = stats.binom.isf(probability("delta", delta), n_auto, u)
     return (wrong / n_auto)[()]

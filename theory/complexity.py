@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from theory._validation import class_count, nonnegative, positive, probability
+from theory._validation import count, nonnegative, positive, probability
 
 Complexity = Union[Callable[[np.ndarray], ArrayLike], ArrayLike]
 
@@ -53,14 +53,14 @@ def vc_complexity(n: ArrayLike, d: ArrayLike) -> np.ndarray:
     non-decreasing in n.
 
     Args:
-        n: Number of sample points (> 0), any shape.
-        d: VC dimension (> 0), broadcast against n.
+        n: Number of sample points (finite, > 0), any shape.
+        d: VC dimension (finite, > 0), broadcast against n.
 
     Returns:
         C_VC(n), float64, of the broadcast shape of n and d.
 
     Raises:
-        ValueError: if n <= 0 or d <= 0.
+        ValueError: if n or d is not finite and > 0.
     """
     n = positive("n", n)
     d = positive("d", d)
@@ -78,26 +78,28 @@ def sauer_complexity(n: ArrayLike, d: int) -> np.ndarray:
     (C_S(n) + L) / n is non-increasing for every L >= 0: the validation term it feeds is
     monotone in n and planning is a plain bisection (`theory.planning`). Computed in
     log space (falling factorials, `scipy.special.logsumexp`), exact to rounding up to
-    n = 2^53; n may be real (generalised binomial coefficients).
+    n = 2^53; n may be real (generalised binomial coefficients). The sum has
+    min(n, d) + 1 terms, the cost of each element.
 
     Args:
-        n: Number of points (> 0), any shape.
-        d: VC dimension, an integer >= 1.
+        n: Number of points (finite, > 0), any shape.
+        d: VC dimension, an integer >= 1, broadcast against n.
 
     Returns:
-        C_S(n), float64, of n's shape.
+        C_S(n), float64, of the broadcast shape.
 
     Raises:
-        ValueError: if n <= 0 or d is not an integer >= 1.
+        ValueError: if n is not finite and > 0 or d is not an integer >= 1.
     """
-    n = positive("n", n)
-    d = int(class_count("d", d))
-    i = np.arange(d + 1).reshape((-1,) + (1,) * n.ndim)
+    n, d = np.broadcast_arrays(positive("n", n), count("d", d))
+    terms = int(np.max(np.minimum(np.ceil(n), d), initial=0.0))
+    i = np.arange(terms + 1.0).reshape((-1,) + (1,) * n.ndim)
     # ln binom(n, i) = sum_{j < i} ln(n - j) - ln i!: no cancellation at large n
     with np.errstate(invalid="ignore", divide="ignore"):
         falling = np.cumsum(np.log(np.maximum(n - i, 0.0)), axis=0)
     falling = np.concatenate([np.zeros((1,) + n.shape), falling[:-1]])
-    log_binomials = np.where(i <= n, falling - special.gammaln(i + 1.0), -np.inf)
+    kept = (i <= n) & (i <= d)
+    log_binomials = np.where(kept, falling - special.gammaln(i + 1.0), -np.inf)
     return special.logsumexp(log_binomials, axis=0)[()]
 
 
@@ -143,11 +145,11 @@ def rademacher_complexity(
         C_Rad, float64, of the broadcast shape of the inputs.
 
     Raises:
-        ValueError: if any input is <= 0.
+        ValueError: if an input is not finite and > 0 or k not an integer >= 1.
     """
-    k = int(class_count("n_classes", n_classes))
+    k = count("n_classes", n_classes)
     scale = (
-        (1.0 if k <= 2 else 2.0 * k)
+        np.where(k <= 2, 1.0, 2.0 * k)
         * positive("lipschitz", lipschitz)
         * positive("weight_norm", weight_norm)
         * positive("data_radius", data_radius)
@@ -168,7 +170,7 @@ def uniform_deviation(
     class is within eps_dev(n) of its true error.
 
     Args:
-        n: Number of points (> 0), any shape.
+        n: Number of points (finite, > 0), any shape.
         complexity: The capacity term C: a callable n -> C(n) (vectorised over n), or
             its value (an array broadcast against n; a user-supplied value); >= 0.
         delta: Failure probability, in (0, 1), broadcast against n.
@@ -177,7 +179,8 @@ def uniform_deviation(
         eps_dev, float64, of the broadcast shape.
 
     Raises:
-        ValueError: if n <= 0, delta is not in (0, 1) or the capacity term is < 0.
+        ValueError: if n is not finite and > 0, delta is not in (0, 1) or the
+            capacity term is < 0 (or nan).
     """
     n = positive("n", n)
     delta = probability("delta", delta)

@@ -10,7 +10,7 @@ Questions a practitioner asks before paying annotators:
 The upper-bound side uses the general form's validation term (`theory.upper_bound`,
 the ratio argument) with the full Sauer capacity `sauer_complexity`, which makes it
 non-increasing in n_v, so the inverse is a plain bisection. The lower-bound side uses the
-Bretagnolle-Huber form; `theory.lower_bound.exact_resolvable_excess` is its exact value.
+Bretagnolle-Huber form; `theory.exact.exact_resolvable_excess` is its exact value.
 """
 
 from __future__ import annotations
@@ -20,22 +20,26 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from theory._validation import mass, positive, probability, tolerance
+from theory._deprecation import former_order
+from theory._validation import count, mass, positive, probability, tolerance
 from theory.complexity import sauer_complexity
-from theory.lower_bound import bretagnolle_huber_log_term, two_point_kl
+from theory.divergence import two_point_kl
+from theory.lower_bound import bretagnolle_huber_log_term
 from theory.upper_bound import validation_term
 
 _N_MAX = 2.0**53  # largest n searched: integers are exact in float64 up to here
 _EPS_BISECTION_STEPS = 128  # halvings of (0, 1 - eps_a]: far below float64 resolution
 
 
+@former_order("d", "p0", "n_classes", "eps_a")
 def upper_bound_excess_for_validation_size(
     n_v: ArrayLike,
     delta: ArrayLike,
-    d: int = 30,
+    *,
     p0: ArrayLike = 1.0,
-    n_classes: int = 1,
     eps_a: ArrayLike = 0.0,
+    d: ArrayLike = 30,
+    n_classes: ArrayLike = 1,
 ) -> np.ndarray:
     """Excess over eps_a that the general upper bound's validation term guarantees.
 
@@ -45,15 +49,16 @@ def upper_bound_excess_for_validation_size(
     (`theory.upper_bound.validation_term` with `sauer_complexity`; SPEC section 11). The
     assumptions are those of the upper bound: iid validation from the pool's
     distribution, p0 lower-bounds the auto-labeled region's true mass, delta / k per
-    class.
+    class. Keyword-only arguments after delta; the former order
+    (n_v, delta, d, p0, n_classes, eps_a) still works, with a DeprecationWarning.
 
     Args:
-        n_v: Validation points (> 0), any shape.
+        n_v: Validation points (integer >= 1), any shape.
         delta: Failure probability of the validation side, in (0, 1).
-        d: VC dimension of the class of regions (integer >= 1).
         p0: Lower bound on the auto-labeled region's mass, in (0, 1].
-        n_classes: k, number of classes in the union bound (integer >= 1).
         eps_a: Tolerance TBAL targets, in [0, 1).
+        d: VC dimension of the class of regions (integer >= 1).
+        n_classes: k, number of classes in the union bound (integer >= 1).
 
     Returns:
         The excess, float64, of the broadcast shape.
@@ -61,19 +66,21 @@ def upper_bound_excess_for_validation_size(
     Raises:
         ValueError: on any input outside its range.
     """
-    n_v = positive("n_v", n_v)
+    n_v = count("n_v", n_v)
     return validation_term(
-        n_v, partial(sauer_complexity, d=d), delta, p0, n_classes, eps_a
+        n_v, partial(sauer_complexity, d=d), delta, p0, eps_a=eps_a, n_classes=n_classes
     )
 
 
+@former_order("d", "p0", "n_classes", "eps_a")
 def validation_size_for_upper_bound(
     target_excess: ArrayLike,
     delta: ArrayLike,
-    d: int = 30,
+    *,
     p0: ArrayLike = 1.0,
-    n_classes: int = 1,
     eps_a: ArrayLike = 0.0,
+    d: ArrayLike = 30,
+    n_classes: ArrayLike = 1,
 ) -> np.ndarray:
     """Smallest n_v whose upper-bound validation term is at most target_excess.
 
@@ -85,14 +92,18 @@ def validation_size_for_upper_bound(
     bisection, and every larger n meets it too. (The reference's d ln(n/d) is not
     monotone: target 0.61 at d = 30 gave n = 60 though 63..101 violate it.) The search
     stops at 2^53 (float64 integer range): beyond that the result is +inf.
+    Keyword-only arguments after delta; the former order
+    (target_excess, delta, d, p0, n_classes, eps_a) still works, with a
+    DeprecationWarning.
 
     Args:
-        target_excess: Allowed excess over eps_a from the validation term, > 0.
+        target_excess: Allowed excess over eps_a from the validation term, finite
+            and > 0.
         delta: Failure probability of the validation side, in (0, 1).
-        d: VC dimension of the class of regions (integer >= 1).
         p0: Lower bound on the auto-labeled region's mass, in (0, 1].
-        n_classes: k, number of classes in the union bound (integer >= 1).
         eps_a: Tolerance TBAL targets, in [0, 1).
+        d: VC dimension of the class of regions (integer >= 1).
+        n_classes: k, number of classes in the union bound (integer >= 1).
 
     Returns:
         n_v*, float64 holding integers (+inf if beyond 2^53), of the broadcast shape.
@@ -100,15 +111,19 @@ def validation_size_for_upper_bound(
     Raises:
         ValueError: on any input outside its range.
     """
-    target, delta, p0, eps_a = np.broadcast_arrays(
+    target, delta, p0, eps_a, d, n_classes = np.broadcast_arrays(
         positive("target_excess", target_excess),
         probability("delta", delta),
         mass("p0", p0),
         tolerance("eps_a", eps_a),
+        count("d", d),
+        count("n_classes", n_classes),
     )
 
     def excess(n: np.ndarray) -> np.ndarray:
-        return upper_bound_excess_for_validation_size(n, delta, d, p0, n_classes, eps_a)
+        return upper_bound_excess_for_validation_size(
+            n, delta, p0=p0, eps_a=eps_a, d=d, n_classes=n_classes
+        )
 
     low, high = np.ones(target.shape), np.full(target.shape, _N_MAX)
     reachable = excess(high) <= target
@@ -138,7 +153,7 @@ def detectable_excess_for_validation_size(
     Bretagnolle-Huber, hence below the exact `exact_resolvable_excess`.
 
     Args:
-        n: Validation points (> 0).
+        n: Validation points (integer >= 1).
         delta: Required failure probability, in (0, 1).
         p0: Mass of the region, in (0, 1].
         eps_a: The tolerance (error under H0), in [0, 1).
@@ -147,10 +162,10 @@ def detectable_excess_for_validation_size(
         eps*, float64, of the broadcast shape.
 
     Raises:
-        ValueError: on n <= 0, delta outside (0, 1), p0 outside (0, 1] or eps_a outside
-            [0, 1).
+        ValueError: on n not an integer >= 1, delta outside (0, 1), p0 outside (0, 1]
+            or eps_a outside [0, 1).
     """
-    needed_kl = bretagnolle_huber_log_term(delta) / (positive("n", n) * mass("p0", p0))
+    needed_kl = bretagnolle_huber_log_term(delta) / (count("n", n) * mass("p0", p0))
     eps_a = tolerance("eps_a", eps_a)
     needed_kl, eps_a = np.broadcast_arrays(needed_kl, eps_a)
     low, high = np.zeros(eps_a.shape), 1.0 - eps_a

@@ -38,11 +38,12 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from theory._deprecation import former_order
 from theory._validation import (
-    class_count,
+    InvalidArgumentError,
+    count,
     mass,
     nonnegative,
-    positive,
     probability,
     tolerance,
 )
@@ -50,20 +51,22 @@ from theory.complexity import Complexity, uniform_deviation, vc_complexity
 
 
 def _class_deviation(
-    n: np.ndarray, complexity: Complexity, delta: ArrayLike, n_classes: int
+    n: np.ndarray, complexity: Complexity, delta: ArrayLike, n_classes: ArrayLike
 ) -> np.ndarray:
     """eps_dev(n, C, delta / k): a deviation term, union bound over k classes."""
-    delta_per_class = probability("delta", delta) / class_count("n_classes", n_classes)
+    delta_per_class = probability("delta", delta) / count("n_classes", n_classes)
     return uniform_deviation(n, complexity, delta_per_class)
 
 
+@former_order("n_classes", "eps_a")
 def validation_term(
     n_val: ArrayLike,
     complexity: Complexity,
     delta: ArrayLike,
     p0: ArrayLike = 1.0,
-    n_classes: int = 1,
+    *,
     eps_a: ArrayLike = 0.0,
+    n_classes: ArrayLike = 1,
 ) -> np.ndarray:
     """The n_val-term of the general bound: (1 + eps_a) eps_dev(n_val, C, delta / (2k))
     / p0 (README section 1, the ratio argument).
@@ -75,26 +78,27 @@ def validation_term(
     q / p <= eps_a + (1 + eps_a) D / p0. (When only the validation mass p^ is known,
     p >= p^ - D gives (eps_a p^ + D) / (p^ - D) instead.) The 1/p0 is that of the ratio,
     not of the ~p0 n_val points in the region (a count argument would give 1/sqrt(p0)
-    but needs the region fixed in advance).
+    but needs the region fixed in advance). Keyword-only eps_a and n_classes; the
+    former order (..., p0, n_classes, eps_a) still works, with a DeprecationWarning.
 
     Args:
-        n_val: Validation points (> 0), any shape.
+        n_val: Validation points (integer >= 1), any shape.
         complexity: Capacity term C (callable n -> C(n), or its value); see
             `theory.complexity.uniform_deviation`.
         delta: Failure probability of the validation side, in (0, 1).
         p0: Lower bound on the auto-labeled region's true mass, in (0, 1].
-        n_classes: k, number of classes in the union bound (integer >= 1).
         eps_a: Tolerance TBAL targets, in [0, 1).
+        n_classes: k, number of classes in the union bound (integer >= 1).
 
     Returns:
         The term, float64, of the broadcast shape of the inputs.
 
     Raises:
-        ValueError: on n_val <= 0, delta outside (0, 1), p0 outside (0, 1], k < 1 or
-            eps_a outside [0, 1).
+        ValueError: on n_val not an integer >= 1, delta outside (0, 1), p0 outside
+            (0, 1], k not an integer >= 1 or eps_a outside [0, 1).
     """
     deviation = _class_deviation(
-        positive("n_val", n_val), complexity, probability("delta", delta) / 2, n_classes
+        count("n_val", n_val), complexity, probability("delta", delta) / 2, n_classes
     )
     return ((1.0 + tolerance("eps_a", eps_a)) * deviation / mass("p0", p0))[()]
 
@@ -106,7 +110,7 @@ def round_error_bound(
     delta: ArrayLike,
     p0: ArrayLike = 1.0,
     eps_a: ArrayLike = 0.01,
-    n_classes: int = 1,
+    n_classes: ArrayLike = 1,
 ) -> np.ndarray:
     """Upper bound on one round's observed auto-labeling error (README section 1).
 
@@ -118,8 +122,8 @@ def round_error_bound(
     `rademacher_complexity`) and is used in both terms.
 
     Args:
-        n_val: Validation points used in the round (> 0).
-        n_auto: Points auto-labeled in the round (> 0).
+        n_val: Validation points used in the round (integer >= 1).
+        n_auto: Points auto-labeled in the round (integer >= 1).
         complexity: Capacity term C (callable n -> C(n), or its value).
         delta: Failure probability of each side, in (0, 1).
         p0: Lower bound on the auto-labeled region's true mass, in (0, 1].
@@ -130,13 +134,13 @@ def round_error_bound(
         B, float64, of the broadcast shape of the inputs.
 
     Raises:
-        ValueError: on n_val <= 0, n_auto <= 0, delta outside (0, 1), p0 outside (0, 1],
-            eps_a outside [0, 1) or k < 1.
+        ValueError: on n_val or n_auto not an integer >= 1, delta outside (0, 1), p0
+            outside (0, 1], eps_a outside [0, 1) or k not an integer >= 1.
     """
     region = tolerance("eps_a", eps_a) + validation_term(
-        n_val, complexity, delta, p0, n_classes, eps_a
+        n_val, complexity, delta, p0, eps_a=eps_a, n_classes=n_classes
     )
-    auto = _class_deviation(positive("n_auto", n_auto), complexity, delta, n_classes)
+    auto = _class_deviation(count("n_auto", n_auto), complexity, delta, n_classes)
     return np.minimum(region + auto, 1.0)[()]
 
 
@@ -147,7 +151,7 @@ def multi_round_upper_bound(
     delta: ArrayLike,
     p0: ArrayLike = 1.0,
     eps_a: ArrayLike = 0.01,
-    n_classes: int = 1,
+    n_classes: ArrayLike = 1,
 ) -> np.ndarray:
     """Upper bound on a whole run's auto-labeling error from its per-round record.
 
@@ -170,9 +174,10 @@ def multi_round_upper_bound(
     error of SPEC section 1.
 
     Args:
-        n_val_per_round: Validation points used per round, shape (..., R), >= 0.
+        n_val_per_round: Validation points used per round, shape (..., R), integers
+            >= 0.
         n_auto_per_round: Points auto-labeled per round, broadcast with
-            n_val_per_round, >= 0.
+            n_val_per_round, integers >= 0.
         complexity: Capacity term C (callable n -> C(n), called on the counts of the
             rounds that auto-labeled; or its value, broadcastable to (..., R)).
         delta: Overall failure probability per deviation-term family, in (0, 1),
@@ -180,33 +185,36 @@ def multi_round_upper_bound(
         p0: Lower bound on each round's auto-labeled mass, in (0, 1], broadcastable to
             (..., R).
         eps_a: Tolerance TBAL targets, in [0, 1), broadcastable to (..., R).
-        n_classes: k, number of classes in each round's union bound (integer >= 1).
+        n_classes: k, number of classes in each round's union bound (integer >= 1),
+            broadcastable to (..., R).
 
     Returns:
         B_run, float64, of the batch shape (...) (the record's shape without its last
         axis, broadcast with delta).
 
     Raises:
-        ValueError: on negative counts, a record without a rounds axis, or any of the
-            parameter errors of `round_error_bound`.
+        ValueError: on counts that are not integers >= 0, a record without a rounds
+            axis, or any of the parameter errors of `round_error_bound`.
     """
     n_val, n_auto = np.broadcast_arrays(
-        nonnegative("n_val_per_round", n_val_per_round),
-        nonnegative("n_auto_per_round", n_auto_per_round),
+        count("n_val_per_round", n_val_per_round, minimum=0),
+        count("n_auto_per_round", n_auto_per_round, minimum=0),
     )
     if n_val.ndim == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             "n_val_per_round must have a trailing rounds axis, got a scalar"
         )
     delta_per_round = np.expand_dims(probability("delta", delta), -1) / n_val.shape[-1]
     p0, eps_a = mass("p0", p0), tolerance("eps_a", eps_a)
-    class_count("n_classes", n_classes)
-    n_val, n_auto, delta_per_round, p0, eps_a = np.broadcast_arrays(
-        n_val, n_auto, delta_per_round, p0, eps_a
+    n_classes = count("n_classes", n_classes)
+    capacity = 0.0 if callable(complexity) else nonnegative("complexity", complexity)
+    n_val, n_auto, delta_per_round, p0, eps_a, n_classes, capacity = (
+        np.broadcast_arrays(
+            n_val, n_auto, delta_per_round, p0, eps_a, n_classes, capacity
+        )
     )
     evaluated = (n_auto > 0) & (n_val > 0)
     if not callable(complexity):
-        capacity = np.broadcast_to(np.asarray(complexity, np.float64), n_val.shape)
         complexity = capacity[evaluated]
     # +inf stays only where a round auto-labeled without validation data
     round_bounds = np.where(n_auto > 0, np.inf, 0.0)
@@ -217,7 +225,7 @@ def multi_round_upper_bound(
         delta_per_round[evaluated],
         p0[evaluated],
         eps_a[evaluated],
-        n_classes,
+        n_classes[evaluated],
     )
     total_auto = n_auto.sum(axis=-1)
     weighted = (n_auto * round_bounds).sum(axis=-1)
@@ -225,33 +233,37 @@ def multi_round_upper_bound(
         return np.where(total_auto > 0, weighted / total_auto, np.nan)[()]
 
 
+@former_order("d", "delta", "p0", "n_a", "eps", renamed={"eps": "eps_a"})
 def reference_upper_bound(
     n_v: ArrayLike,
-    d: ArrayLike = 30,
+    *,
     delta: ArrayLike = 0.3,
     p0: ArrayLike = 1.0,
+    eps_a: ArrayLike = 0.01,
+    d: ArrayLike = 30,
     n_a: ArrayLike = 10000,
-    eps: ArrayLike = 0.01,
 ) -> np.ndarray:
     """The reference notebook's instantiation of the bound (SPEC section 11).
 
     B(n_v) = (1/p0) sqrt((d ln(n_v/d) + ln(1/delta)) / n_v)
-             + sqrt((d ln(n_a/d) + ln(1/delta)) / n_a) + eps,
+             + sqrt((d ln(n_a/d) + ln(1/delta)) / n_a) + eps_a,
 
-    the notebook's shape (eps + D/p0 + D_a, not the ratio form of `round_error_bound`)
+    the notebook's shape (eps_a + D/p0 + D_a, not the ratio form of `round_error_bound`)
     with its VC capacity `vc_complexity` (d = VC dimension; its floor is inactive for
     n >= 2 d, which covers the published values), one class, and delta per term (so
     1 - 2 delta overall, as in the notebook). At n_v = 100, 400, 800, ..., 4000 with
     the defaults it gives 0.7534, 0.5866, 0.4955, 0.4478, 0.4169, 0.3947, 0.3776,
-    0.3639, 0.3526, 0.3430, 0.3348.
+    0.3639, 0.3526, 0.3430, 0.3348. Keyword-only arguments after n_v; the former
+    order (n_v, d, delta, p0, n_a, eps) and the former keyword eps (now eps_a, the
+    notebook's eps) still work, with a DeprecationWarning.
 
     Args:
-        n_v: Validation points (> 0), any shape.
-        d: VC dimension (> 0).
+        n_v: Validation points (integer >= 1), any shape.
         delta: Failure probability per deviation term, in (0, 1).
         p0: Lower bound on the auto-labeled region's mass, in (0, 1].
-        n_a: Auto-labeled points (> 0).
-        eps: Tolerance TBAL targets (eps_a), in [0, 1).
+        eps_a: Tolerance TBAL targets (the notebook's eps), in [0, 1).
+        d: VC dimension (finite, > 0).
+        n_a: Auto-labeled points (integer >= 1).
 
     Returns:
         B(n_v), float64, of the broadcast shape of the inputs.
@@ -259,10 +271,10 @@ def reference_upper_bound(
     Raises:
         ValueError: on any input outside its range.
     """
-    n_v, n_a, eps = positive("n_v", n_v), positive("n_a", n_a), tolerance("eps", eps)
+    n_v, n_a = count("n_v", n_v), count("n_a", n_a)
     vc = partial(vc_complexity, d=d)
     return (
-        eps
+        tolerance("eps_a", eps_a)
         + uniform_deviation(n_v, vc, delta) / mass("p0", p0)
         + uniform_deviation(n_a, vc, delta)
     )[()]

@@ -12,7 +12,7 @@ from tbal_jax.models.linear import CIRCLES_LOGISTIC, UNIT_BALL_SVM
 from tbal_jax.types import Array, Key
 
 
-def _in_array_order(x: Array, y: Array, n_val_pool: int) -> Pools:
+def in_array_order(x: Array, y: Array, n_val_pool: int) -> Pools:
     """Points drawn i.i.d.: the first `n_val_pool` are the validation pool, the rest
     the pool, and the draw order is the array order."""
     identity = jnp.arange(x.shape[0] - n_val_pool, dtype=jnp.int32)
@@ -40,7 +40,7 @@ def unit_ball(key: Key, n_pool: int, n_val_pool: int, dim: int) -> Pools:
     r = jax.random.uniform(k_rad, (n, 1), jnp.float32) ** (1.0 / dim)
     x = r * u
     y = (x.sum(axis=1) >= 0).astype(jnp.int32)  # sign of w*.x, w* = 1/sqrt(d)
-    return _in_array_order(x, y, n_val_pool)
+    return in_array_order(x, y, n_val_pool)
 
 
 def circles(
@@ -66,7 +66,7 @@ def circles(
     radius = jnp.where(y == 1, factor, 1.0)
     x = radius[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
     x = x + noise * jax.random.normal(k_noise, (n, 2), jnp.float32)
-    return _in_array_order(x, y, n_val_pool)
+    return in_array_order(x, y, n_val_pool)
 
 
 UNIT_BALL = Dataset(
