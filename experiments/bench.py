@@ -14,7 +14,7 @@ prints the ratio of the two per-run costs: that ratio, with the device named, is
 figure we report. It also prints the chunk size and XLA's peak-memory estimate of one
 chunk, and each side's mean TBAL error and coverage at C1 = 0 as a check that both ran
 the same algorithm (statistically: the two draw their data differently). Each estimator
-of `--estimators` (SPEC 12) is then timed on the same grid, as ms/run and a ratio to the
+of `--estimators` (algorithm.md section 12) is then timed on the same grid, as ms/run and a ratio to the
 paper's `sigma`.
 
 The NumPy side runs with `numpy_threads` BLAS/OpenMP threads (threadpoolctl; 0 leaves

@@ -1,4 +1,4 @@
-"""Embeddings of the paper's real datasets as the project's .npz files (SPEC section 7).
+"""Embeddings of the paper's real datasets as the project's .npz files (algorithm.md section 7).
 
     python -m experiments.embed imdb --out=imdb_bge_large.npz
     python -m experiments.embed tiny_imagenet --out=tiny_imagenet_clip.npz
@@ -14,7 +14,7 @@ Pillow). Not run by the tests or CI. Each file is written with `np.savez` in the
   sentence-transformers' `encode` with its defaults as the reference code does, of the
   25,000 reviews of IMDB's training split (`stanfordnlp/imdb`); y = 1 for positive. No
   validation arrays: each seed splits 20% (5,000) off as its validation pool, leaving the
-  pool N = 20,000 of SPEC section 7.
+  pool N = 20,000 of algorithm.md section 7.
 - `tiny_imagenet`: CLIP ViT-B/32 image features (`openai/clip-vit-base-patch32`,
   transformers' `CLIPModel.get_image_features`: the 512-d projection, not normalised) of
   Tiny-ImageNet's 100,000 training images (x, y: the pool) and its 10,000 official

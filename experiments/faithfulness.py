@@ -1,4 +1,4 @@
-"""Our numbers next to the published ones (SPEC section 10), as a Markdown table.
+"""Our numbers next to the published ones (algorithm.md section 10), as a Markdown table.
 
     python -m experiments.faithfulness [--seeds=20]
 

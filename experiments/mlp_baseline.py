@@ -6,8 +6,8 @@
 
 The speed baseline of the MLP benchmark: one seed at a time, one grid cell at a time,
 the rounds a Python loop with NumPy bookkeeping (`experiments.numpy_baseline.run_loop`,
-the paper preset of SPEC sections 2-4), and each round's training one call of a jitted
-function: the simulator's own `MLP.fit` (SPEC section 5), unvmapped, so that both sides
+the paper preset of algorithm.md sections 2-4), and each round's training one call of a jitted
+function: the simulator's own `MLP.fit` (algorithm.md section 5), unvmapped, so that both sides
 train the same model the same way and only the program around it differs. What a careful
 user does, and this baseline does too:
 

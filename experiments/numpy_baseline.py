@@ -1,7 +1,7 @@
 """Sequential NumPy + scikit-learn reference implementation of TBAL (unit ball; any k).
 
 This is a plain, deliberately *sequential* implementation of threshold-based
-auto-labeling (TBAL), paper preset, as restated in ``SPEC.md`` sections 2-5 and 7
+auto-labeling (TBAL), paper preset, as described in ``docs/algorithm.md`` sections 2-5 and 7
 (Vishwakarma, Lin, Sala, Vinayak, NeurIPS 2023). It runs one seed at a time and one
 round at a time, with no batching across runs and no JAX. It exists for two reasons:
 
@@ -9,7 +9,11 @@ round at a time, with no batching across runs and no JAX. It exists for two reas
     scikit-learn implementation costs per run; and
 (b) it is an independent statistical cross-check of the JAX simulator: its error and
     coverage statistics over seeds must agree, within seed noise, with the JAX
-    simulator's and with the published table in SPEC section 10.
+    simulator's and with the published table in algorithm.md section 10.
+
+It is one file of about 400 lines on purpose: an independent implementation must not
+share the simulator's modules, and a reader checks it against the algorithm top to
+bottom.
 
 Preset choices, stated once:
 
@@ -24,7 +28,7 @@ Preset choices, stated once:
 * Thresholds: the ``sigma`` slack u = err + C1*sqrt(err*(1-err)). A candidate t is
   accepted when u <= eps*(1 + 1e-9), so exact ties such as err = 3/300 = eps are
   *accepted*. (The reference code computes ``1 - correct/n`` in float64 and rejects
-  some of them; SPEC section 3 calls either choice faithful.)
+  some of them; algorithm.md section 3 calls either choice faithful.)
 * Queries: ``margin_random`` with C = 2, using the most recently trained model. If no
   model has been trained yet, the query is uniformly random.
 
@@ -38,7 +42,7 @@ never seed by seed.
 the benchmark) with scikit-learn's ``LogisticRegression(C=1)``, the counterpart of the
 simulator's ``softmax_logistic``.
 
-Run ``python experiments/numpy_baseline.py`` for the N_v sweep of SPEC section 10
+Run ``python experiments/numpy_baseline.py`` for the N_v sweep of algorithm.md section 10
 (N_q = 500, eps = 0.01, C1 = 0, seeds 0..9; ``--seeds 20`` runs seeds 0..19).
 """
 
@@ -59,7 +63,7 @@ from tbal_jax.published import UNIT_BALL_N_VAL, agrees  # plain data, no JAX
 
 FLAGS = flags.FLAGS
 
-# --- constants of the unit-ball preset (SPEC sections 2, 3, 5 and 7) -------------
+# --- constants of the unit-ball preset (algorithm.md sections 2, 3, 5 and 7) -------------
 DIM = 30
 N_TOTAL = 20_000
 N_VAL_POOL = 4_000  # first 4,000 points: validation pool; other 16,000: unlabeled pool
@@ -122,7 +126,7 @@ def predict(w: np.ndarray, x: np.ndarray):
     return conf, pred, margin
 
 
-# --- threshold estimation (SPEC section 3) ---------------------------------------
+# --- threshold estimation (algorithm.md section 3) ---------------------------------------
 def candidate_thresholds(scores: np.ndarray) -> np.ndarray:
     """Candidate set T, built from the scores of all current validation points."""
     lo, hi = scores.min(), scores.max()
@@ -190,7 +194,7 @@ def run_loop(
     predict_fn,
     n_classes: int,
 ) -> dict:
-    """The TBAL loop (paper preset, SPEC section 2) on given pools, sequentially.
+    """The TBAL loop (paper preset, algorithm.md section 2) on given pools, sequentially.
 
     `fit(x, y) -> model` trains a fresh model; `predict_fn(model, x)` returns
     (confidence, prediction, margin p(1) - p(2)). Every random draw comes from `rng`.
@@ -335,7 +339,7 @@ def run_tbal_fixed(
     return out | {"seed": int(seed)}
 
 
-# --- the N_v sweep of SPEC section 10 --------------------------------------------
+# --- the N_v sweep of algorithm.md section 10 --------------------------------------------
 def define_flags() -> None:
     """The command line's flags (in absl's global FLAGS: called when run as a script)."""
     flags.DEFINE_integer("seeds", 10, "run seeds 0..SEEDS-1")

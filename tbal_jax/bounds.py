@@ -1,4 +1,4 @@
-"""The theory's bounds next to simulated TBAL runs (SPEC section 11; theory/README.md).
+"""The theory's bounds next to simulated TBAL runs (algorithm.md section 11; theory/README.md).
 
 One failure probability `BoundSettings.delta` for every bound (the figure states it):
 - `reference_curves`: per validation size, the reference form of the upper bound (VC,
@@ -50,7 +50,7 @@ _EPS_MARGIN = 1e-5  # w <= floor(eps m (1 + margin)): float32 and TIE_RTOL = 1e-
 @dataclasses.dataclass(frozen=True)
 class BoundSettings:
     """Constants of the bounds: one failure probability `delta` for all of them; the VC
-    dimension of the class of regions and the reference's n_a (SPEC section 11)."""
+    dimension of the class of regions and the reference's n_a (algorithm.md section 11)."""
 
     delta: float = 0.05
     vc_dim: int = 30
@@ -58,7 +58,7 @@ class BoundSettings:
 
 
 def candidate_count(n_val) -> np.ndarray:
-    """|T|, the candidate thresholds of SPEC section 3 at n_v validation points: the
+    """|T|, the candidate thresholds of algorithm.md section 3 at n_v validation points: the
     10,001-point grid above 500 points, else (at most) the raw scores."""
     n_val = np.asarray(n_val, np.float64)
     return np.where(n_val > GRID_ABOVE, float(GRID_SIZE), np.maximum(n_val, 1.0))
@@ -118,13 +118,13 @@ def round_masses(n_train, n_auto, n_pool: int, delta: float) -> np.ndarray:
 def region_validation_counts(rounds) -> tuple[np.ndarray, np.ndarray]:
     """(low, high): bounds on each round's validation points in its region, (..., R).
 
-    SPEC section 2 step 5 removes them from the validation set, so when the next round
+    algorithm.md section 2 step 5 removes them from the validation set, so when the next round
     ran they are n_val_i - n_val_{i+1} (n_val_{i+1} = 0 if it could not train: nothing
     left). After the last round the record says nothing: then each class with a finite
-    threshold had more than 25 of them (SPEC section 3), so low = 26 x those classes,
+    threshold had more than 25 of them (algorithm.md section 3), so low = 26 x those classes,
     high = n_val_i.
     """
-    n_val = np.asarray(rounds.n_val, np.float64)
+    n_val = np.asarray(rounds.val_used, np.float64)
     following = np.concatenate(
         [np.asarray(rounds.ran)[..., 1:], np.zeros_like(rounds.ran[..., :1])], axis=-1
     ).astype(bool)
@@ -143,7 +143,7 @@ def _binomial_round_bounds(rounds, eps: float, delta: float) -> np.ndarray:
     range, with at most floor(eps m) errors), then the binomial quantile of the
     n_auto_i points (delta / 2 over R rounds)."""
     n_auto = np.asarray(rounds.n_auto, np.float64)
-    n_val = np.asarray(rounds.n_val, np.float64)
+    n_val = np.asarray(rounds.val_used, np.float64)
     k = np.asarray(rounds.thresholds).shape[-1]
     r = n_auto.shape[-1]
     low, high = region_validation_counts(rounds)
@@ -181,9 +181,9 @@ def run_upper_bounds(
     delta = settings.delta
     n_auto = np.asarray(rounds.n_auto, np.float64)
     k = np.asarray(rounds.thresholds).shape[-1]
-    p0 = round_masses(rounds.n_train, n_auto, n_pool, delta / 3)
+    p0 = round_masses(rounds.train_used, n_auto, n_pool, delta / 3)
     general = theory.multi_round_upper_bound(
-        rounds.n_val,
+        rounds.val_used,
         n_auto,
         functools.partial(theory.sauer_complexity, d=settings.vc_dim),
         delta / 3,

@@ -79,7 +79,7 @@ class StaticConfig:
         3  # scans over rounds, each training on a static buffer prefix
     )
     protocol: Protocol = TBAL
-    n_test: int = 0  # held-out test points per seed (SPEC section 7's test set)
+    n_test: int = 0  # held-out test points per seed (algorithm.md section 7's test set)
 
     def __post_init__(self):
         """Components may be given by their registered names; they are resolved here,

@@ -1,4 +1,4 @@
-"""The estimators head to head (SPEC section 12): does each keep P(error > eps) <= delta,
+"""The estimators head to head (algorithm.md section 12): does each keep P(error > eps) <= delta,
 and what does that cost in coverage?
 
 Per cell (tolerance, estimator, N_v) over the seeds of an `estimators` experiment:

@@ -1,4 +1,4 @@
-"""Names for figures and tables, read from the registries (SPEC section 9).
+"""Names for figures and tables, read from the registries (algorithm.md section 9).
 
 A sweep's rows differ by method (outcome) and C1 and, when a sweep combines several, by
 the run's components and confidence level: `VARIANT_COLUMNS`. A figure draws one series

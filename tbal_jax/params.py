@@ -1,5 +1,5 @@
 """The swept values of a run and their declarations (STYLE section 2), and the sizes the
-loop derives from N_q (SPEC section 2).
+loop derives from N_q (algorithm.md section 2).
 
 `RunParams` holds what a sweep varies, as traced arrays, so changing grid values never
 recompiles. The swept values are declared once, in `SWEPT`: a `RunParams` whose fields
@@ -21,7 +21,7 @@ import numpy as np
 
 from tbal_jax.types import Array
 
-SEED_PERCENT = 20  # n_s = int(0.2 * N_q)   (SPEC section 2)
+SEED_PERCENT = 20  # n_s = int(0.2 * N_q)   (algorithm.md section 2)
 BATCH_PERCENT = 5  # n_b = int(0.05 * N_q)
 
 
@@ -36,7 +36,7 @@ def batch_size(n_train):
 
 
 def max_rounds_for(n_train: int) -> int:
-    """Rounds <= 1 + ceil((N_q - n_s) / n_b)  (SPEC section 2, step 6)."""
+    """Rounds <= 1 + ceil((N_q - n_s) / n_b)  (algorithm.md section 2, step 6)."""
     return 1 + math.ceil((n_train - seed_size(n_train)) / batch_size(n_train))
 
 
@@ -47,7 +47,7 @@ class RunParams(NamedTuple):
     n_train: Array  # N_q
     eps: Array  # tolerance
     c1: Array  # slack constant
-    delta: Array = 0.05  # confidence level of the guaranteed estimators (SPEC 12)
+    delta: Array = 0.05  # confidence level of the guaranteed estimators (algorithm.md section 12)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The whole pipeline behind `python -m experiments.run`: check -> store -> sweep ->
-report (SPEC sections 8-10).
+report (algorithm.md sections 8-10).
 
 `run_experiment(exp, seeds, out_dir)` checks the inputs and the folder before anything
 compiles, sweeps every unit of the experiment (one compiled sweep per method, estimator,

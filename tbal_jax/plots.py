@@ -1,4 +1,4 @@
-"""Paper-style figures (SPEC section 9): error and coverage against the swept quantity.
+"""Paper-style figures (algorithm.md section 9): error and coverage against the swept quantity.
 
 Left panel "Auto-labeling error (%)" with a mean +- std band over seeds and the tolerance
 eps drawn as a dashed line; right panel "Coverage (%)". One series per method, variant
@@ -142,7 +142,7 @@ def bound_overlay(
     xlabel: str = AXIS_LABELS["n_val"],
     legend_title: str | None = None,
 ) -> list[Path]:
-    """Bound curves over an empirical sweep (SPEC sections 9, 11).
+    """Bound curves over an empirical sweep (algorithm.md sections 9, 11).
 
     Left: the mean +- std band and the max over seeds of the auto-labeling error
     (`errors`: (seeds, len(x)) fractions, NaN where nothing was auto-labelled), each curve

@@ -1,4 +1,4 @@
-"""How a run spends its labels (SPEC sections 2 and 6), as data, and the registry
+"""How a run spends its labels (algorithm.md sections 2 and 6), as data, and the registry
 `PROTOCOLS` (`--methods=NAME,...`).
 
 TBAL auto-labels inside the loop; AL queries its whole budget and labels once at the
@@ -17,7 +17,7 @@ from tbal_jax.registry import Registry
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-    """How a run spends its labels (SPEC sections 2 and 6), as data.
+    """How a run spends its labels (algorithm.md sections 2 and 6), as data.
 
     - `auto_label_in_loop`: estimate thresholds and auto-label every round (TBAL);
     - `budget_up_front`: query the whole budget N_q at random before the first round and

@@ -1,4 +1,4 @@
-"""The published numbers of SPEC section 10 and the seed-noise agreement test.
+"""The published numbers of algorithm.md section 10 and the seed-noise agreement test.
 
 Unit ball, eps = 0.01, N_q = 500, C1 = 0, 10 seeds; mean and std in percent. The AL+SC
 numbers come from the reference code's half-budget AL.
@@ -56,7 +56,7 @@ def agrees(
 
 def comparison_table(summary: list[dict], methods=("tbal", "al_sc", "pl_sc")) -> str:
     """Markdown: our mean ± std (%) beside the published one for each method and N_v of
-    SPEC section 10 (rows of a `unit_ball_val` summary at C1 = 0), with the seed-noise
+    algorithm.md section 10 (rows of a `unit_ball_val` summary at C1 = 0), with the seed-noise
     test for error and coverage ("yes"/"NO")."""
     ours = {
         (r["method"], r["n_val"]): r

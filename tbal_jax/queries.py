@@ -1,4 +1,4 @@
-"""Query strategies: which unlabeled points get human labels next (SPEC sections 2, 4).
+"""Query strategies: which unlabeled points get human labels next (algorithm.md sections 2, 4).
 
 `select(key, logits, has_model, draw_priority, unlabeled, batch, capacity)` returns
 `capacity` pool indices and a mask of the first `batch` valid ones (batch <= capacity is
@@ -84,7 +84,7 @@ def entropy(key, logits, has_model, draw_priority, unlabeled, batch, capacity):
 def margin_random(
     key, logits, has_model, draw_priority, unlabeled, batch, capacity, c: int = 2
 ):
-    """Paper preset (SPEC section 4): the c*batch smallest margins, then batch of those
+    """Paper preset (algorithm.md section 4): the c*batch smallest margins, then batch of those
     uniformly at random."""
     shortlist, in_shortlist = _take_top(
         jnp.where(has_model, -prob_margin(logits), draw_priority),

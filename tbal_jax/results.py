@@ -2,7 +2,7 @@
 
 Both CSVs are plain comma-separated text with a header, read directly by
 `pandas.read_csv`. Error and coverage are fractions. A run that auto-labelled nothing has
-an empty `auto_error` (SPEC section 1): it is kept and counted in the summary's `n_no_auto`.
+an empty `auto_error` (algorithm.md section 1): it is kept and counted in the summary's `n_no_auto`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""One TBAL run as a pure, compiled function of (key, params)  (SPEC section 2).
+"""One TBAL run as a pure, compiled function of (key, params)  (algorithm.md section 2).
 
-The same loop runs the paper's baselines (SPEC section 6), described as data by the static
+The same loop runs the paper's baselines (algorithm.md section 6), described as data by the static
 `cfg.protocol` (`config.Protocol`): AL queries its whole budget without auto-labelling,
 PL takes its whole budget at random and trains once; both then label once with their
 final model (`final_labels`), giving AL and AL+SC, or PL and PL+SC, from one run.
@@ -10,7 +10,7 @@ final model (`final_labels`), giving AL and AL+SC, or PL and PL+SC, from one run
 `done` flag, fixed-shape masks for the pool and the validation set, and a fixed-capacity
 training buffer. Nothing leaves the device inside a run.
 
-Round i of the scan (SPEC section 2):
+Round i of the scan (algorithm.md section 2):
   1. skip training and auto-labelling if the validation set is empty or the training set
      has one class (steps 1-2); otherwise fit the model on all human labels so far;
   2. estimate per-class thresholds on the current validation set (step 3, section 3);
@@ -25,6 +25,10 @@ round i's key is `fold_in(loop_key, i)`. The query of round i uses the round key
 (as before models took keys, which keeps earlier results bit-identical); every other
 consumer folds in its own named constant (`STREAM_FIT` into the round key,
 `STREAM_INIT` into the loop key at a value no round index takes).
+
+One module of about 380 lines on purpose: the steps of a round are closures over one
+`StaticConfig` (its capacities, components and segment boundaries); as separate modules
+each would take a dozen of those values as arguments.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ class RunState(NamedTuple):
     train_x: Array  # (Q, d) training buffer; rows < n_queried are valid
     train_y: Array  # (Q,)
     n_queried: Array  # int32
-    model: PyTree  # parameters of the latest trained model
+    weights: PyTree  # parameters of the latest trained model (a `Model` is its recipe)
     has_model: Array  # bool
     done: Array  # bool, the loop has stopped before this round
     test_status: Array  # (T,) int16: UNLABELLED or the machine label of a test point
@@ -70,15 +74,15 @@ class RoundRecord(NamedTuple):
 
     ran: Array  # bool
     trained: Array  # bool, model trained and thresholds estimated
-    n_val: Array  # validation points used for the thresholds
-    n_train: Array  # human labels the model was trained on
+    val_used: Array  # validation points the thresholds were estimated on
+    train_used: Array  # human labels the model was trained on
     n_auto: Array  # points auto-labelled this round
     n_auto_wrong: Array  # of which wrongly
     thresholds: Array  # (k,), +inf in rounds that did not train
 
 
 class RunSummary(NamedTuple):
-    """The metrics of SPEC section 1 for one run of one method."""
+    """The metrics of algorithm.md section 1 for one run of one method."""
 
     auto_error: Array  # float32, NaN when nothing was auto-labelled
     coverage: Array  # n_auto / N
@@ -109,7 +113,7 @@ def summarise(
     test_labels: Array,
     test_y: Array,
 ) -> RunSummary:
-    """SPEC section 1 metrics from a method's final pool labels; coverage is over the
+    """algorithm.md section 1 metrics from a method's final pool labels; coverage is over the
     pool's N = `n_pool` points. The test counts are the same labelling replayed on the
     held-out sample: its population error and coverage."""
     auto = labels >= 0
@@ -159,7 +163,7 @@ def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
 
 
 def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
-    """At least two classes among the training labels (SPEC section 2, step 1). Two
+    """At least two classes among the training labels (algorithm.md section 2, step 1). Two
     classes count the positives (a reduction over a 2-wide axis is slow on XLA's CPU)."""
     if k == 2:
         n_pos = jnp.sum(train_mask & (train_y == 1))
@@ -181,7 +185,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     q_cap, v_cap = cfg.max_n_train, cfg.max_n_val
 
     def thresholds(scores, preds, labels, active, params: config_lib.RunParams):
-        """Per-class thresholds on the current validation set (SPEC sections 3, 12)."""
+        """Per-class thresholds on the current validation set (algorithm.md sections 3, 12)."""
         return estimate(
             scores, preds, labels, active, params.eps, params.c1, params.delta
         )
@@ -203,7 +207,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             train_x=pools.pool_x[first],
             train_y=pools.pool_y[first],
             n_queried=n_seed.astype(jnp.int32),
-            model=model.init(jax.random.fold_in(loop_key, STREAM_INIT), dataset.dim, k),
+            weights=model.init(jax.random.fold_in(loop_key, STREAM_INIT), dataset.dim, k),
             has_model=jnp.array(False),
             done=jnp.array(False),
             test_status=jnp.full(cfg.n_test, UNLABELLED, jnp.int16),
@@ -236,13 +240,13 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             fitted = model.fit(
                 jax.random.fold_in(round_key, STREAM_FIT),
-                state.model,
+                state.weights,
                 state.train_x[:rows],
                 state.train_y[:rows],
                 train_mask[:rows],
             )
             params_m = jax.tree.map(
-                lambda a, b: jnp.where(trained, a, b), fitted, state.model
+                lambda a, b: jnp.where(trained, a, b), fitted, state.weights
             )
             has_model = state.has_model | trained
 
@@ -251,7 +255,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             val_score, val_pred = score(model.logits(params_m, val_x))
             if protocol.auto_label_in_loop:
                 thr = thresholds(val_score, val_pred, val_y, state.val_active, params)
-            else:  # AL and PL never auto-label inside the loop (SPEC section 6)
+            else:  # AL and PL never auto-label inside the loop (algorithm.md section 6)
                 thr = jnp.full(k, jnp.inf)
 
             unlabelled = state.pool_status == UNLABELLED
@@ -266,7 +270,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 trained & (val_score >= class_value(thr, val_pred))
             )
 
-            # Stopping rule for round i+1, then its query (SPEC section 2, steps 6, 0).
+            # Stopping rule for round i+1, then its query (algorithm.md section 2, steps 6, 0).
             unlabelled &= ~new_auto
             n_unlab = jnp.sum(unlabelled)
             stop = (~run_now) | (n_unlab == 0) | (state.n_queried >= params.n_train)
@@ -296,7 +300,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 train_x=state.train_x.at[slot].set(pools.pool_x[idx], mode="drop"),
                 train_y=state.train_y.at[slot].set(pools.pool_y[idx], mode="drop"),
                 n_queried=state.n_queried + jnp.sum(valid),
-                model=params_m,
+                weights=params_m,
                 has_model=has_model,
                 done=stop,
                 test_status=test_status,
@@ -304,8 +308,8 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             record = RoundRecord(
                 ran=run_now,
                 trained=trained,
-                n_val=jnp.where(trained, n_val, 0),
-                n_train=jnp.where(run_now, state.n_queried, 0),
+                val_used=jnp.where(trained, n_val, 0),
+                train_used=jnp.where(run_now, state.n_queried, 0),
                 n_auto=jnp.sum(new_auto),
                 n_auto_wrong=jnp.sum(new_auto & (pool_pred != pools.pool_y)),
                 thresholds=jnp.where(trained, thr, jnp.inf),
@@ -324,7 +328,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
 
     def label_above(model_params, x, status, thr, on):
         """Unlabelled points of `x` with score >= t[pred] get their predicted label
-        (SPEC 2, step 4), where `on`."""
+        (algorithm.md section 2, step 4), where `on`."""
         if x.shape[0] == 0:
             return status
         x_score, x_pred = score(model.logits(model_params, x))
@@ -340,15 +344,15 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         params: config_lib.RunParams,
     ):
         """(pool labels, test labels) per outcome. TBAL's labels are the loop's. The
-        baselines (SPEC section 6) label once with their final model: every remaining
+        baselines (algorithm.md section 6) label once with their final model: every remaining
         point (AL, PL), or those above thresholds estimated once on the whole, never
         shrunk, validation set (AL+SC, PL+SC)."""
         if not protocol.final_labelling:
             return {protocol.name: state.pool_status}, {
                 protocol.name: state.test_status
             }
-        score_, pred = score(model.logits(state.model, pools.pool_x))
-        val_score, val_pred = score(model.logits(state.model, val_x))
+        score_, pred = score(model.logits(state.weights, pools.pool_x))
+        val_score, val_pred = score(model.logits(state.weights, val_x))
         thr = thresholds(val_score, val_pred, val_y, state.val_active, params)
         open_ = (state.pool_status == UNLABELLED) & state.has_model
         above = score_ >= class_value(thr, pred)
@@ -360,10 +364,10 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             selective: jnp.where(open_ & above, label, state.pool_status),
         }, {
             plain: label_above(
-                state.model, test_x, state.test_status, everything, state.has_model
+                state.weights, test_x, state.test_status, everything, state.has_model
             ),
             selective: label_above(
-                state.model, test_x, state.test_status, thr, state.has_model
+                state.weights, test_x, state.test_status, thr, state.has_model
             ),
         }
 

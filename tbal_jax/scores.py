@@ -1,4 +1,4 @@
-"""Confidence scores g(x) and predicted classes from class logits (SPEC sections 3-4).
+"""Confidence scores g(x) and predicted classes from class logits (algorithm.md sections 3-4).
 
 A `Score` maps logits (n, k) to (score (n,), predicted class (n,) int32); the prediction
 is the argmax (first class on ties, so z = 0 gives class 0). `SCORES` is the registry

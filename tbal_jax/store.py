@@ -39,6 +39,7 @@ from jax.experimental import multihost_utils
 from tbal_jax import manifest as mf
 from tbal_jax.errors import ConfigError, Stopped
 from tbal_jax.manifest import CHUNKS, MANIFEST, atomic_path
+from tbal_jax.records import Records
 from tbal_jax.run import RoundRecord, RunSummary
 from tbal_jax.runtime import machine_fingerprint
 from tbal_jax.sweep import Chunk, SweepOutput
@@ -140,7 +141,7 @@ class ResultStore:
         self.config, self.hash = config, config_hash(config)
         self.overwrite, self.writer = overwrite, writer
         options = {"overwrite": overwrite, "allow_env_change": allow_env_change}
-        self.records = mf.Records(self.folder, config, self.hash, options)
+        self.records = Records(self.folder, config, self.hash, options)
         self._lock, self._handlers = None, {}
         self._deferring, self._pending, self._signal = False, False, None
 

@@ -26,6 +26,10 @@ rounds a dot differently when it is unbatched, and its YNNPACK fusions differ wi
 batch size; so entry points call `tbal_jax.deterministic_cpu()` to switch those fusions off,
 and both batch axes are padded to at least two. `run_one` replays a single (seed, cell)
 this way and gives exactly the row a sweep of any size gives.
+
+One module of about 400 lines on purpose: the chunk loop, its compiled-program cache,
+its memory fitting and its sharding all depend on one chunk shape, and splitting them
+would pass that shape and the sharding between modules.
 """
 
 from __future__ import annotations

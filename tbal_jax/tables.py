@@ -1,4 +1,4 @@
-"""Paper-style tables (SPEC section 10): mean ± std (%) of error and coverage per method
+"""Paper-style tables (algorithm.md section 10): mean ± std (%) of error and coverage per method
 and variant (`tbal_jax.labels`), one row per value of the swept quantity, as Markdown
 and LaTeX (booktabs)."""
 

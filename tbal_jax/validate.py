@@ -125,7 +125,7 @@ def _named(axes: tuple, named: dict) -> dict:
 
 def check_grid(dataset: Dataset | str | None, *axes, **named) -> None:
     """Check every grid axis (given in `RunParams` order, positionally or by name)
-    against its declaration in `config.SWEPT` and the dataset's pools (SPEC 2, 3, 7)."""
+    against its declaration in `config.SWEPT` and the dataset's pools (algorithm.md section 2, 3, 7)."""
     check_axes(dataset, **_named(axes, named))
 
 

@@ -1,4 +1,4 @@
-"""Brute-force float64 / exact references for the tests (SPEC sections 3-4), written as
+"""Brute-force float64 / exact references for the tests (algorithm.md sections 3-4), written as
 literally as possible: loops over candidates, no cleverness."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ MIN_COUNT = 25
 
 
 def candidate_set(scores: np.ndarray) -> np.ndarray:
-    """SPEC 3, step 1, in float32 arithmetic as the simulator computes it."""
+    """algorithm.md section 3, step 1, in float32 arithmetic as the simulator computes it."""
     s = scores.astype(np.float32)
     if len(s) > 500:
         lo, hi = np.float32(s.min()), np.float32(s.max())
@@ -40,7 +40,7 @@ def feasible(wrong: int, n: int, eps: float, c1: float, slack: str) -> bool:
 
 
 def thresholds(scores, preds, labels, eps, c1, num_classes, slack="sigma"):
-    """SPEC section 3, literally: for each class, the smallest feasible candidate."""
+    """algorithm.md section 3, literally: for each class, the smallest feasible candidate."""
     scores = np.asarray(scores, np.float32)
     out = np.full(num_classes, np.inf)
     cands = candidate_set(scores)
@@ -59,7 +59,7 @@ def thresholds(scores, preds, labels, eps, c1, num_classes, slack="sigma"):
 def guaranteed_thresholds(
     scores, preds, labels, eps, delta, num_classes, rounds, method, tail, margin
 ):
-    """SPEC section 12, literally, for `clopper_pearson`, `ltt` and `sgr`.
+    """algorithm.md section 12, literally, for `clopper_pearson`, `ltt` and `sgr`.
 
     `tail(wrong, n)` gives P(Bin(n, eps) <= wrong) for arrays of counts (the tests give
     it the simulator's tail, checked against scipy separately), so this checks the

@@ -1,8 +1,9 @@
-"""The baselines of SPEC section 6, run by the same loop (`StaticConfig.protocol`)."""
+"""The baselines of algorithm.md section 6, run by the same loop (`StaticConfig.protocol`)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from tbal_jax import config as C
 from tbal_jax import sweep as S
@@ -38,7 +39,7 @@ def test_pl_trains_once_on_its_whole_random_budget():
         jnp.ones(300, bool),
     )
     np.testing.assert_allclose(
-        out.state.model / jnp.linalg.norm(out.state.model),
+        out.state.weights / jnp.linalg.norm(out.state.weights),
         direct / jnp.linalg.norm(direct),
         atol=1e-5,
     )
@@ -76,8 +77,9 @@ def test_baseline_sweeps_give_both_outcomes_on_the_same_seeds():
     assert err[1] < err[0] / 2
 
 
+@pytest.mark.slow
 def test_baselines_faithful_to_the_published_table():
-    """SPEC section 10, 20 seeds, C1 = 0: PL+SC within seed noise of the published
+    """algorithm.md section 10, 20 seeds, C1 = 0: PL+SC within seed noise of the published
     columns. Our AL spends its full budget (the reference stopped near half of it), so
     AL+SC's error is within seed noise or better, and its coverage within seed noise or
     within half a point of its ceiling 1 - N_q/N (the published coverage exceeds that

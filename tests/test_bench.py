@@ -1,6 +1,6 @@
 """The sequential NumPy baseline of the benchmark (`experiments.numpy_baseline`) on a
 small fixed dataset with k = 3: it runs, spends its budget, and its thresholds are those
-of SPEC section 3 (checked against a brute-force loop); and its command line."""
+of algorithm.md section 3 (checked against a brute-force loop); and its command line."""
 
 import subprocess
 import sys
@@ -52,7 +52,7 @@ def test_slack_labels_less(arrays):
 
 
 def _brute_thresholds(scores, preds, labels, eps, c1, k):
-    """SPEC section 3 literally: every candidate, every class, one at a time."""
+    """algorithm.md section 3 literally: every candidate, every class, one at a time."""
     cands = nb.candidate_thresholds(scores)
     t = np.full(k, np.inf)
     for y in range(k):

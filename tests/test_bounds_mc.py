@@ -1,6 +1,6 @@
-"""Monte-Carlo checks of the theory (SPEC section 11), each with teeth: every check runs
+"""Monte-Carlo checks of the theory (algorithm.md section 11), each with teeth: every check runs
 on the bound as implemented and on deliberately broken variants of it, and must pass the
-first and fail every variant (SPEC.md section 6: a Monte-Carlo test is only a test if a
+first and fail every variant (a Monte-Carlo test is only a test if a
 plausible bug makes it fail)."""
 
 import numpy as np
@@ -15,6 +15,8 @@ from tbal_jax import sweep as S
 from tbal_jax.datasets import UNIT_BALL
 from tbal_jax.experiments import get_experiment, run_experiment
 
+pytestmark = pytest.mark.slow  # the whole module: CI runs it
+
 # ------------------------------------------------------------------ upper bound
 
 
@@ -27,7 +29,7 @@ def _one_round(rng, runs, n_val, n_pool, eps_a):
     Scores s ~ U(0, 1), the model errs with probability 0.4 (1 - s), so the region
     {s >= t} has mass p = 1 - t and conditional error e = 0.2 (1 - t). The threshold is
     the smallest candidate with more than 25 validation points above it and plug-in
-    error <= eps_a (SPEC section 3, C1 = 0); the pool's n_pool points then give
+    error <= eps_a (algorithm.md section 3, C1 = 0); the pool's n_pool points then give
     n_auto ~ Bin(n_pool, p) auto-labeled points, Bin(n_auto, e) of them wrong."""
     s = rng.random((runs, n_val))
     wrong = rng.random((runs, n_val)) < 0.4 * (1.0 - s)

@@ -1,4 +1,4 @@
-"""The estimators of SPEC section 12: binomial tails against scipy, selection against the
+"""The estimators of algorithm.md section 12: binomial tails against scipy, selection against the
 literal reference, and the guarantee itself by Monte Carlo, with broken variants that
 the same check must catch."""
 
@@ -172,7 +172,7 @@ def test_plugin_violates_the_check():
 
 def test_below_the_needed_validation_size_guaranteed_estimators_label_nothing():
     """With n < ln(delta')/ln(1 - eps) validation points, even zero errors cannot pass
-    (SPEC 12): at N_v = 200 and eps = 0.01, delta' <= 0.05 / 2 needs n >= 367."""
+    (algorithm.md section 12): at N_v = 200 and eps = 0.01, delta' <= 0.05 / 2 needs n >= 367."""
     rng = np.random.default_rng(1)
     s = rng.uniform(0.5, 1.0, 200).astype(np.float32)
     p = np.zeros(200, np.int32)

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 def test_small_fashion_mnist_sweep(tmp_path):
     exp = get_experiment("fashion_mnist_val").with_grid(
         n_val=[500, 4000], c1=[0.0, 0.25], methods=["tbal", "pl"]
@@ -25,7 +26,7 @@ def test_small_fashion_mnist_sweep(tmp_path):
     assert set(runs.dataset) == {"fashion_mnist"} and set(runs.num_classes) == {10}
     assert len(runs) == 2 * 4 * 3  # seeds x cells x outcomes, none dropped
     tbal, pl = runs[runs.method == "tbal"], runs[runs.method == "pl"]
-    # a linear model is a "bad model" here (SPEC 7): labelling everything is ~20% wrong,
+    # a linear model is a "bad model" here (algorithm.md section 7): labelling everything is ~20% wrong,
     # TBAL labels a large part of the pool near the tolerance
     assert (pl.auto_error > 0.12).all()
     assert (tbal.coverage > 0.2).all() and (tbal.auto_error < 0.1).all()

@@ -1,4 +1,4 @@
-"""Real-data loaders (SPEC section 7): every bad input is one `DataError` line that
+"""Real-data loaders (algorithm.md section 7): every bad input is one `DataError` line that
 names the file and the problem; good files load with the right sizes and features."""
 
 import gzip

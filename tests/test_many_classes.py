@@ -121,6 +121,7 @@ def test_ten_class_run_invariants():
     assert thr.shape[-1] == K and np.isfinite(thr).any()
 
 
+@pytest.mark.slow
 def test_fixed_data_are_one_argument_not_constants_nor_copies():
     ds = fixed_dataset(n=20_000, val=2000)
     cfg = C.StaticConfig.for_grid(ds, [500], [100])
@@ -151,7 +152,7 @@ def test_fixed_data_are_one_argument_not_constants_nor_copies():
 def test_digits_sweep_on_real_data():
     """scikit-learn's digits (10 classes, validation split off per seed): every
     outcome of every run is reported, and TBAL beats labelling everything. With
-    N_v = 150 no class has the 26 validation points a threshold needs (SPEC 3): those
+    N_v = 150 no class has the 26 validation points a threshold needs (algorithm.md section 3): those
     runs auto-label nothing, and are reported as such."""
     from tbal_jax.loaders import load_digits
 

@@ -1,4 +1,4 @@
-"""The MLP of SPEC section 5 (tbal_jax.mlp): its loss, schedule and initialisation against
+"""The MLP of algorithm.md section 5 (tbal_jax.mlp): its loss, schedule and initialisation against
 NumPy, its training against a float64 NumPy re-implementation of PyTorch's SGD, masking,
 early stop, vmap over seeds, and a whole TBAL run with it."""
 
@@ -59,7 +59,7 @@ def test_init_is_pytorch_uniform_from_the_key():
 
 
 def test_fit_starts_afresh_from_its_key():
-    """The incoming parameters' values play no part (SPEC section 2: a fresh model)."""
+    """The incoming parameters' values play no part (algorithm.md section 2: a fresh model)."""
     x, y = blobs(100, 3, 5, 0)
     mask = jnp.ones(100, bool)
     start = TINY.init(jax.random.key(0), 5, 3)

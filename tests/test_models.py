@@ -1,4 +1,4 @@
-"""Models (SPEC section 5) against independent solvers, in float64 where it matters."""
+"""Models (algorithm.md section 5) against independent solvers, in float64 where it matters."""
 
 import jax
 import jax.numpy as jnp

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from experiments.run import cli
 from tbal_jax import config as C
@@ -70,6 +71,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_rows_of_one(tmp_path):
     port = _free_port()
     procs = [

@@ -1,4 +1,4 @@
-"""The paper's real-data presets (SPEC section 8) end to end, small, on synthetic .npz
+"""The paper's real-data presets (algorithm.md section 8) end to end, small, on synthetic .npz
 files of the right shapes and class counts: IMDB (1024-d BGE embeddings, 2 classes, no
 given validation pool) and Tiny-ImageNet (512-d CLIP features, 200 classes, a given
 validation pool). The MLP keeps each preset's training settings with narrow layers and
@@ -48,6 +48,7 @@ def _small(name, **grid):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["imdb_val", "imdb_train"])
 def test_imdb_presets(name, imdb_like, tmp_path):
     exp = _small(name, n_val=[200, 300], n_train=[200], c1=[0.0])
@@ -62,6 +63,7 @@ def test_imdb_presets(name, imdb_like, tmp_path):
     assert out["figure"][0].stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_tiny_imagenet_preset(tiny_imagenet_like, tmp_path):
     exp = _small(
         "tiny_imagenet_val", n_val=[800, 1000], n_train=[400], c1=[0.0]

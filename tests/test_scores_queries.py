@@ -1,4 +1,4 @@
-"""Confidence scores and query strategies (SPEC sections 3-4) against NumPy."""
+"""Confidence scores and query strategies (algorithm.md sections 3-4) against NumPy."""
 
 import jax
 import jax.numpy as jnp

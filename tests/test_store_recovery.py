@@ -58,7 +58,7 @@ def resume(folder, config=CONFIG, **kw) -> np.ndarray:
         save(store, todo)
         out = store.output("tbal", SEEDS)
         np.testing.assert_array_equal(out.outcomes["tbal"].coverage[:, 0], SEEDS)
-        np.testing.assert_array_equal(out.rounds.n_val[:, 0, 0], SEEDS)
+        np.testing.assert_array_equal(out.rounds.val_used[:, 0, 0], SEEDS)
         assert sorted(store.done_seeds("tbal")) == list(SEEDS)
     return todo
 

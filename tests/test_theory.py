@@ -1,4 +1,4 @@
-"""Tests of the `theory` package (SPEC section 11): bounds, derivation, planning."""
+"""Tests of the `theory` package (algorithm.md section 11): bounds, derivation, planning."""
 
 from __future__ import annotations
 

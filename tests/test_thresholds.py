@@ -1,4 +1,4 @@
-"""Threshold estimation (SPEC section 3) against the brute-force reference."""
+"""Threshold estimation (algorithm.md section 3) against the brute-force reference."""
 
 import jax.numpy as jnp
 import numpy as np

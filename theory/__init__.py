@@ -1,4 +1,4 @@
-"""Bounds for threshold-based auto-labeling (TBAL), vectorised NumPy and SciPy (SPEC 11).
+"""Bounds for threshold-based auto-labeling (TBAL), vectorised NumPy and SciPy (algorithm.md section 11).
 
 Upper bounds on the auto-labeling error: the reference notebook's instantiation and the
 general ratio form (`theory.upper_bound`, on the capacity terms of `theory.complexity`),
@@ -15,7 +15,7 @@ Argument convention, shared by every public function:
      a target, a capacity term;
   2. then, of eps, delta, p0 (p0_per_class), eps_a, those it takes, in this order:
      eps the excess error over the tolerance eps_a, delta the failure probability, p0
-     the region's mass, eps_a the tolerance (the error TBAL targets; SPEC's eps);
+     the region's mass, eps_a the tolerance (the error TBAL targets; eps in docs/algorithm.md);
   3. last the options d, n_a, n_classes, n_candidates, best passed by keyword.
 So `validation_lower_bound(eps, delta, p0, eps_a)`,
 `exact_lower_bound(eps=..., delta=..., p0=..., eps_a=...)`,

@@ -1,7 +1,7 @@
 """Exact-binomial upper confidence bounds with a union over a finite candidate set
-(SPEC section 11, upper bound; SPEC section 12 for the candidate set).
+(algorithm.md section 11, upper bound; algorithm.md section 12 for the candidate set).
 
-TBAL picks its threshold among a finite candidate set T fixed by the scores (SPEC
+TBAL picks its threshold among a finite candidate set T fixed by the scores (algorithm.md
 section 3: the 10,001-point grid when n_v > 500, else the raw scores). For a candidate
 region fixed before the labels are seen, the count of wrong validation points among the
 m that land in it is Bin(m, e), e the region's conditional error. An upper confidence
@@ -19,7 +19,7 @@ of the reference (d = 30) 0.339; Clopper-Pearson with a union over N = 10,001 (t
 0.0169). What the limits bound: the conditional 0-1 error of the region; assumptions:
 the m points iid from the distribution the region is applied to, the model and the
 candidate set independent of their labels (the grid's ends and the raw scores depend on
-the validation scores, so in TBAL this is an approximation, as in SPEC section 12).
+the validation scores, so in TBAL this is an approximation, as in algorithm.md section 12).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def binomial_round_error_bound(
 
     Q the binomial quantile (`scipy.stats.binom.isf`: the smallest c with
     P(Bin > c) <= delta). What it bounds: the fraction of
-    the n_auto auto-labeled points that are wrong (SPEC section 1's error, for one
+    the n_auto auto-labeled points that are wrong (algorithm.md section 1's error, for one
     round). Assumptions: the module's for the m validation points in the region (u
     bounds the region's conditional error e with probability >= 1 - delta), and the
     n_auto points iid from the same distribution restricted to the region (their wrong

@@ -1,4 +1,4 @@
-"""Capacity terms and the uniform deviation they feed (SPEC section 11, upper bound).
+"""Capacity terms and the uniform deviation they feed (algorithm.md section 11, upper bound).
 
 Every deviation-form upper bound in this package is built from
 
@@ -32,7 +32,7 @@ _LN2 = np.log(2.0)
 
 
 def vc_complexity(n: ArrayLike, d: ArrayLike) -> np.ndarray:
-    """VC capacity term of the reference notebook (SPEC section 11), with a floor.
+    """VC capacity term of the reference notebook (algorithm.md section 11), with a floor.
 
     C_VC(n) = max(d * ln(n / d), min(n, d) * ln 2)   (natural logarithm).
 
@@ -162,7 +162,7 @@ def uniform_deviation(
 ) -> np.ndarray:
     """Uniform deviation between empirical and true error on n iid points.
 
-    eps_dev(n) = sqrt((C(n) + ln(1/delta)) / n)   (SPEC section 11, natural logarithm).
+    eps_dev(n) = sqrt((C(n) + ln(1/delta)) / n)   (algorithm.md section 11, natural logarithm).
 
     Assumptions: the n points are iid from the distribution the error is measured on;
     C is a capacity term of the class (see `vc_complexity`, `rademacher_complexity`),

@@ -1,4 +1,4 @@
-"""Bernoulli KL divergences (SPEC section 11): the per-point information of a test.
+"""Bernoulli KL divergences (algorithm.md section 11): the per-point information of a test.
 
 `kl_bernoulli` is KL(Ber(p) || Ber(q)) without cancellation for p near q (README
 section 4); `two_point_kl` is the smaller direction between the lower bound's two
@@ -58,7 +58,7 @@ def _kl_from_difference(q: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def kl_bernoulli(p: ArrayLike, q: ArrayLike) -> np.ndarray:
-    """KL divergence KL(Ber(p) || Ber(q)) in nats (SPEC section 11, lower bound).
+    """KL divergence KL(Ber(p) || Ber(q)) in nats (algorithm.md section 11, lower bound).
 
     KL = p ln(p/q) + (1 - p) ln((1 - p)/(1 - q)), with 0 ln 0 = 0; +inf when Ber(p)
     puts mass where Ber(q) has none (q = 0 < p or q = 1 > p).

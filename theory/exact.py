@@ -1,4 +1,4 @@
-"""The exact two-point (minimax) lower bound on validation size (SPEC section 11).
+"""The exact two-point (minimax) lower bound on validation size (algorithm.md section 11).
 
 The Bretagnolle-Huber bound of `theory.lower_bound` is a relaxation; here is its exact
 value for the same two hypotheses (README section 2, "Exact value"): a region of mass

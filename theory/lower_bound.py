@@ -1,4 +1,4 @@
-"""Lower bounds on the validation data needed to certify an error (SPEC section 11).
+"""Lower bounds on the validation data needed to certify an error (algorithm.md section 11).
 
 Le Cam's two-point method: the sharp Bretagnolle-Huber form, its closed-form chi-square
 relaxation and a k-class (Fano) form; the exact minimax value of the two-point test on
@@ -104,7 +104,7 @@ def validation_lower_bound(
     """Validation points needed to certify the tolerance with resolution eps.
 
     n >= ln(1 / (4 delta (1 - delta))) / (p0 KL2(eps, eps_a)), and 0 when
-    delta >= 1/2 (Bretagnolle-Huber; SPEC section 11; README section 2).
+    delta >= 1/2 (Bretagnolle-Huber; algorithm.md section 11; README section 2).
 
     Any procedure that, with probability >= 1 - delta, auto-labels a region of mass p0
     whose error is eps_a and refuses it when its error is eps_a + eps needs at least

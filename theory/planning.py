@@ -1,4 +1,4 @@
-"""Planning inverses: validation size <-> guaranteed or detectable excess (SPEC 11).
+"""Planning inverses: validation size <-> guaranteed or detectable excess (algorithm.md section 11).
 
 Questions a practitioner asks before paying annotators:
   * `validation_size_for_upper_bound`: how many validation points make the upper bound's
@@ -46,7 +46,7 @@ def upper_bound_excess_for_validation_size(
     excess(n_v) = (1 + eps_a) sqrt((C_S(n_v) + ln(2 k / delta)) / n_v) / p0,
     C_S(n) = ln sum_{i <= d} binom(n, i)
 
-    (`theory.upper_bound.validation_term` with `sauer_complexity`; SPEC section 11). The
+    (`theory.upper_bound.validation_term` with `sauer_complexity`; algorithm.md section 11). The
     assumptions are those of the upper bound: iid validation from the pool's
     distribution, p0 lower-bounds the auto-labeled region's true mass, delta / k per
     class. Keyword-only arguments after delta; the former order
@@ -85,7 +85,7 @@ def validation_size_for_upper_bound(
     """Smallest n_v whose upper-bound validation term is at most target_excess.
 
     n_v* = min{n in {1, 2, ...} : `upper_bound_excess_for_validation_size`(n) <= target}
-    (SPEC section 11; same assumptions as the upper bound).
+    (algorithm.md section 11; same assumptions as the upper bound).
 
     The term is non-increasing in n (`sauer_complexity`: (C_S(n) + L) / n does not grow
     for L >= 0), so the first integer that meets the target is found by integer
@@ -143,7 +143,7 @@ def detectable_excess_for_validation_size(
     eps*(n) = inf{eps in (0, 1 - eps_a] : validation_lower_bound(eps) <= n}
             = the eps where n p0 KL2(eps, eps_a) = ln(1 / (4 delta (1 - delta)))
 
-    (SPEC section 11; README derivation). For every eps < eps*, the lower bound exceeds
+    (algorithm.md section 11; README derivation). For every eps < eps*, the lower bound exceeds
     n: no procedure using n iid validation points can, with failure probability
     <= delta, auto-label a region of mass p0 and error eps_a while refusing one of error
     eps_a + eps. So eps* is the excess error that n points cannot rule out. Found by

@@ -1,4 +1,4 @@
-"""Upper bounds on TBAL's auto-labeling error (SPEC section 11, upper bound).
+"""Upper bounds on TBAL's auto-labeling error (algorithm.md section 11, upper bound).
 
 The general form (README section 1, the ratio argument): with high probability a round's
 observed auto-labeling error is at most
@@ -12,9 +12,9 @@ eps_a + eps_dev(n_val) / p0 + eps_dev(n_auto), for reproduction.
 Symbols and assumptions, shared by every function here:
     eps_a: the tolerance TBAL targets; the threshold is chosen so that the validation
         estimate of the region's error is at most eps_a (true of every estimator of
-        SPEC sections 3 and 12: their slacks only add to the plug-in estimate).
+        algorithm.md sections 3 and 12: their slacks only add to the plug-in estimate).
     n_val: validation points used in the round, iid from the same distribution as the
-        round's remaining unlabeled pool (SPEC section 2 removes used validation points
+        round's remaining unlabeled pool (algorithm.md section 2 removes used validation points
         to keep this approximately true).
     p0: a lower bound on the *true* probability mass of the auto-labeled region under
         that distribution (`multi_round_upper_bound`'s callers estimate it per round
@@ -158,20 +158,20 @@ def multi_round_upper_bound(
     B_run = sum_i (n_auto_i / sum_j n_auto_j) * B_i,
     B_i = `round_error_bound`(n_val_i, n_auto_i, C, delta / R, p0_i, eps_a_i, k),
 
-    over the R rounds of the record (SPEC section 11). The run's error is the
+    over the R rounds of the record (algorithm.md section 11). The run's error is the
     n_auto-weighted average of the rounds' errors, so the weighted sum of round bounds
     bounds it once every round's bound holds; splitting delta evenly over the R rounds
     (and over the k classes inside each round) makes that happen with probability
     >= 1 - 2 delta. p0 may differ per round (e.g. estimated from the run's own record,
     `tbal_jax.bounds.round_masses`). R is the length of the record's last axis, padding included, so the
     record must have a length fixed before the run (e.g. the maximum number of rounds,
-    SPEC section 2); padding only makes the bound more conservative.
+    algorithm.md section 2); padding only makes the bound more conservative.
 
     Rounds with n_auto_i = 0 contribute nothing (their bound is not evaluated). A round
     with n_val_i = 0 and n_auto_i > 0 cannot happen in TBAL (no validation data, no
     threshold); if it appears, its bound and hence B_run are +inf (vacuous). A record
     in which nothing was auto-labeled gives NaN, matching the undefined auto-labeling
-    error of SPEC section 1.
+    error of algorithm.md section 1.
 
     Args:
         n_val_per_round: Validation points used per round, shape (..., R), integers
@@ -243,7 +243,7 @@ def reference_upper_bound(
     d: ArrayLike = 30,
     n_a: ArrayLike = 10000,
 ) -> np.ndarray:
-    """The reference notebook's instantiation of the bound (SPEC section 11).
+    """The reference notebook's instantiation of the bound (algorithm.md section 11).
 
     B(n_v) = (1/p0) sqrt((d ln(n_v/d) + ln(1/delta)) / n_v)
              + sqrt((d ln(n_a/d) + ln(1/delta)) / n_a) + eps_a,

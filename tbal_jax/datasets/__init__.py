@@ -1,4 +1,4 @@
-"""Datasets (SPEC section 7): the interface (`base`) and the registry `DATASETS`.
+"""Datasets (algorithm.md section 7): the interface (`base`) and the registry `DATASETS`.
 
 An entry is a synthetic `Dataset` (drawn from each seed's key) or a `Source` (data read
 from a file, a folder or a package, loaded once). `load_dataset(name, ...)` resolves a

@@ -1,9 +1,9 @@
-"""The dataset interface (SPEC section 7): `Dataset.split(key, arrays)` and `Source`.
+"""The dataset interface (algorithm.md section 7): `Dataset.split(key, arrays)` and `Source`.
 
 A run sees its data as `Pools`: the unlabeled pool X_u and the validation pool, with the
 order in which that seed draws from them. The seed training set is the first n_s points of
 the pool order, the queries made before any model exists follow it, and the validation set
-is the first N_v points of the validation order (SPEC section 2, steps 0-2).
+is the first N_v points of the validation order (algorithm.md section 2, steps 0-2).
 
 - **Synthetic** datasets (unit ball, circles) draw their points i.i.d. from the key, so
   the draw order is the array order: a prefix is a uniform draw without replacement, no
@@ -33,7 +33,7 @@ from tbal_jax.types import Array, Key
 
 
 class Pools(NamedTuple):
-    """The two pools of one run and its draw order (SPEC sections 1-2)."""
+    """The two pools of one run and its draw order (algorithm.md sections 1-2)."""
 
     pool_x: Array  # (N, d) float32, the unlabeled pool X_u
     pool_y: Array  # (N,) int32 true labels, seen only through the oracle
@@ -112,7 +112,7 @@ class Dataset:
         return jax.tree.map(jnp.asarray, self.arrays)
 
     def test_sample(self, key: Key, n: int) -> tuple[Array, Array]:
-        """`n` fresh points of a synthetic dataset (SPEC section 7's test set), for population
+        """`n` fresh points of a synthetic dataset (algorithm.md section 7's test set), for population
         metrics; fixed datasets have none (`StaticConfig.check` refuses)."""
         pools = self.draw(key, n, 0, self.dim)
         return pools.pool_x, pools.pool_y

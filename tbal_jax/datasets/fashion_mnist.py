@@ -1,4 +1,4 @@
-"""Fashion-MNIST (SPEC section 7) from the four gzipped IDX files that Debian's
+"""Fashion-MNIST (algorithm.md section 7) from the four gzipped IDX files that Debian's
 `dataset-fashion-mnist` package installs: pool = the 60,000 training images, validation
 pool = the 10,000 test images; x = pixels / 255, centred by the pool mean and projected
 on the pool's top 64 principal components (float64, then float32); k = 10. Computed once

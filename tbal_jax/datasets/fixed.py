@@ -1,4 +1,4 @@
-"""Fixed datasets from arrays (SPEC section 7), checked before anything compiles: a
+"""Fixed datasets from arrays (algorithm.md section 7), checked before anything compiles: a
 user's .npz and scikit-learn's digits.
 
 - `load_npz(path)`: a user's own features, or embeddings computed elsewhere (IMDB

@@ -1,4 +1,4 @@
-"""The paper's synthetic datasets (SPEC section 7): uniform points in the unit ball
+"""The paper's synthetic datasets (algorithm.md section 7): uniform points in the unit ball
 labelled by a halfspace, and two noisy concentric circles. Points are drawn i.i.d. from
 the key, so the draw order is the array order (`tbal_jax.datasets.base`)."""
 
@@ -30,7 +30,7 @@ def in_array_order(x: Array, y: Array, n_val_pool: int) -> Pools:
 def unit_ball(key: Key, n_pool: int, n_val_pool: int, dim: int) -> Pools:
     """Uniform points in the unit ball of R^dim, labelled by a homogeneous halfspace.
 
-    SPEC section 7: x = r*u with u uniform on the sphere and r = U(0,1)^(1/d);
+    algorithm.md section 7: x = r*u with u uniform on the sphere and r = U(0,1)^(1/d);
     y = 1[w*.x >= 0] with w* = (1,...,1)/sqrt(d). No noise, no margin.
     """
     n = n_pool + n_val_pool
@@ -51,7 +51,7 @@ def circles(
     noise: float = 0.05,
     factor: float = 0.5,
 ) -> Pools:
-    """Two concentric circles with Gaussian noise (SPEC section 7).
+    """Two concentric circles with Gaussian noise (algorithm.md section 7).
 
     Class 0 lies on the unit circle, class 1 on the circle of radius `factor`; each point
     gets N(0, noise^2) noise per coordinate. Labels are i.i.d. fair coins (scikit-learn's

@@ -1,4 +1,4 @@
-"""Threshold estimators (SPEC sections 3 and 12): the interface (`base.Estimator`) and
+"""Threshold estimators (algorithm.md sections 3 and 12): the interface (`base.Estimator`) and
 the registry `ESTIMATORS`, in the order reports list them.
 
 Add one: an `Estimator` (a bound and a selection rule; for a guaranteed one also its

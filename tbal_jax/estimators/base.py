@@ -1,4 +1,4 @@
-"""The threshold-estimator interface: counts -> bound -> select (SPEC sections 3 and 12).
+"""The threshold-estimator interface: counts -> bound -> select (algorithm.md sections 3 and 12).
 
 An estimator turns the current validation set into one threshold per class, over a
 fixed-capacity validation buffer where only `active` entries are the current set:
@@ -40,7 +40,7 @@ DEFAULT_DELTA = 0.05
 
 @dataclasses.dataclass(frozen=True)
 class Estimator:
-    """A threshold estimator (SPEC 3 and 12): its bound, its selection and, for the
+    """A threshold estimator (algorithm.md section 3 and 12): its bound, its selection and, for the
     guaranteed ones, the share delta' of delta that each of its tests gets (`level`).
 
     Calling it with (k, capacity, rounds) gives the pure function
@@ -88,7 +88,7 @@ class Estimator:
                     self.level(delta, k, rounds, levels, n_kept), (k,)
                 )
                 # fewer points than ln(delta') / ln(1 - eps) can never pass, even
-                # with w = 0 (SPEC 12); the rounding margin is counted in delta'
+                # with w = 0 (algorithm.md section 12); the rounding margin is counted in delta'
                 n_min = jnp.log(level / (1 + BINOMIAL_RTOL)) / jnp.log1p(-eps)
 
                 def accept(n, wrong, cls):

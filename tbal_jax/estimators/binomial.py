@@ -1,5 +1,5 @@
 """Binomial tails and Clopper-Pearson limits in float32, conservative by construction
-(SPEC section 12).
+(algorithm.md section 12).
 
 `binomial_lower_tail` is an upper bound on P(Bin(n, eps) <= w) that is exact up to
 float32 rounding: within 4% above scipy's float64 value where the tail lies in [1e-8,
@@ -20,7 +20,7 @@ BINOMIAL_RTOL = 0.01  # float32 rounding margin of the binomial tail, conservati
 
 
 def binomial_lower_tail(wrong: Array, n: Array, p: Array, terms: int = 16) -> Array:
-    """An upper bound on P(Bin(n, p) <= wrong), tight in the lower tail (SPEC 12's
+    """An upper bound on P(Bin(n, p) <= wrong), tight in the lower tail (algorithm.md section 12's
     p-values and Clopper-Pearson limits).
 
     The pmf at `wrong` (through `betaln`, which avoids the cancellation of three
@@ -57,7 +57,7 @@ def binomial_lower_tail(wrong: Array, n: Array, p: Array, terms: int = 16) -> Ar
 
 
 def clopper_pearson_upper(wrong: Array, n: Array, level: Array, steps: int = 30):
-    """The exact binomial upper confidence limit at `level` (SPEC 12): the largest p
+    """The exact binomial upper confidence limit at `level` (algorithm.md section 12): the largest p
     with P(Bin(n, p) <= wrong) >= level. Found by bisection on `binomial_lower_tail`
     and returned from the upper end of the bracket, so never below the exact limit
     (up to BINOMIAL_RTOL); 1 when wrong >= n."""

@@ -1,6 +1,6 @@
-"""Step 1 of every threshold estimator, the counts (SPEC sections 3 and 12).
+"""Step 1 of every threshold estimator, the counts (algorithm.md sections 3 and 12).
 
-`count_levels` builds the candidate set T of SPEC section 3 (the 10,001-point grid when
+`count_levels` builds the candidate set T of algorithm.md section 3 (the 10,001-point grid when
 n_v > 500, else the raw scores) and, per class y, the pairs (n_y(t), wrong_y(t)) that T
 produces. They change only where a point of class y crosses a candidate, so they are
 evaluated at the occupied candidates only: a co-sort of the validation points by
@@ -28,7 +28,7 @@ MAX_CAPACITY = 1 << 20  # validation buffer (with k, bounded by the int32 sort k
 
 class Levels(NamedTuple):
     """The validation points co-sorted by (predicted class, candidate index descending);
-    entry i is the level "the first n points of class `cls[i]`" (SPEC 3, step 2)."""
+    entry i is the level "the first n points of class `cls[i]`" (algorithm.md section 3, step 2)."""
 
     cls: Array  # (V,) predicted class; k for inactive points (sorted last)
     cand: Array  # (V,) candidate index of the point (largest candidate <= its score)
@@ -44,7 +44,7 @@ class Levels(NamedTuple):
 
 
 def _grid_bins(scores, active):
-    """Grid candidates (SPEC 3, step 1): each score's bin is the index of the last grid
+    """Grid candidates (algorithm.md section 3, step 1): each score's bin is the index of the last grid
     point at or below it; returns (bins, grid value function, flat)."""
     lo = jnp.min(jnp.where(active, scores, jnp.inf))
     hi = jnp.max(jnp.where(active, scores, -jnp.inf))

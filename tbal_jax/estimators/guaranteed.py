@@ -1,4 +1,4 @@
-"""Estimators with a finite-sample guarantee (SPEC section 12): Clopper-Pearson with a
+"""Estimators with a finite-sample guarantee (algorithm.md section 12): Clopper-Pearson with a
 union over the candidates, Learn then Test (fixed-sequence testing) and Selection with
 Guaranteed Risk (binary search), each with delta split over classes and rounds."""
 
@@ -32,13 +32,13 @@ def _binomial_accept(n, wrong, eps, c1, level):
 
 
 def _union_classes_candidates_rounds(delta, k, rounds, levels, n_kept):
-    """delta / (k |T| R): every candidate of every class in every round (SPEC 12)."""
+    """delta / (k |T| R): every candidate of every class in every round (algorithm.md section 12)."""
     del n_kept
     return delta / (k * levels.n_candidates.astype(jnp.float32) * rounds)
 
 
 def _union_classes_rounds(delta, k, rounds, levels, n_kept):
-    """delta / (k R): one fixed-sequence procedure per class and round (SPEC 12)."""
+    """delta / (k R): one fixed-sequence procedure per class and round (algorithm.md section 12)."""
     del levels, n_kept
     return delta / (k * rounds)
 
@@ -46,7 +46,7 @@ def _union_classes_rounds(delta, k, rounds, levels, n_kept):
 def _union_sgr(delta, k, rounds, levels, n_kept):
     """delta / (k R s), s = ceil(log2(|T'| + 1)) with |T'| the class's candidates with
     n > MIN_COUNT: the most tests a binary search with lo = -1, hi <= |T'| makes
-    (SPEC 12 writes ceil(log2 |T'|), one short when |T'| is a power of two)."""
+    (algorithm.md section 12 writes ceil(log2 |T'|), one short when |T'| is a power of two)."""
     del levels
     steps = jnp.maximum(jnp.ceil(jnp.log2(n_kept.astype(jnp.float32) + 1.0)), 1.0)
     return delta / (k * rounds * steps)

@@ -1,5 +1,5 @@
 """Step 3 of every threshold estimator: which accepted candidate each class uses
-(SPEC sections 3 and 12): the smallest (`select_smallest`, SPEC section 3 and
+(algorithm.md sections 3 and 12): the smallest (`select_smallest`, algorithm.md section 3 and
 `clopper_pearson`), the last of a fixed sequence walked down from the top
 (`select_fixed_sequence`, `ltt`), or the end of a binary search (`select_binary_search`,
 `sgr`). Each takes (levels, k, accept, n_min) and returns a candidate index per class,
@@ -32,7 +32,7 @@ def of_class(per_class: Array, cls: Array) -> Array:
 
 
 def _eligible(levels: Levels, n_min: Array) -> Array:
-    """Real levels with n > MIN_COUNT (SPEC 3) and n >= the class's n_min."""
+    """Real levels with n > MIN_COUNT (algorithm.md section 3) and n >= the class's n_min."""
     return (
         levels.valid
         & (levels.n > MIN_COUNT)
@@ -41,14 +41,14 @@ def _eligible(levels: Levels, n_min: Array) -> Array:
 
 
 def select_smallest(levels, num_classes, accept, n_min):
-    """The smallest accepted candidate (SPEC 3, step 3, and `clopper_pearson`);
+    """The smallest accepted candidate (algorithm.md section 3, step 3, and `clopper_pearson`);
     acceptance need not be monotone in t."""
     ok = _eligible(levels, n_min) & accept(levels.n, levels.wrong, levels.cls)
     return _per_class_min(levels, num_classes, levels.first_cand, ok)
 
 
 def select_fixed_sequence(levels, num_classes, accept, n_min):
-    """Learn then Test, fixed sequence (SPEC 12, `ltt`): from the largest candidate
+    """Learn then Test, fixed sequence (algorithm.md section 12, `ltt`): from the largest candidate
     with n >= n_min, walk down while the test rejects; the last candidate that did."""
     eligible = _eligible(levels, n_min)
     passes = accept(levels.n, levels.wrong, levels.cls)
@@ -61,7 +61,7 @@ def select_fixed_sequence(levels, num_classes, accept, n_min):
 
 
 def select_binary_search(levels, num_classes, accept, n_min):
-    """Selection with Guaranteed Risk (SPEC 12, `sgr`): over the `count` candidates
+    """Selection with Guaranteed Risk (algorithm.md section 12, `sgr`): over the `count` candidates
     with n >= n_min (and > MIN_COUNT), in ascending t, lo = -1, hi = count; test
     mid = (lo + hi) // 2: accepted, hi = mid, else lo = mid; the candidate at hi (none
     if hi = count)."""

@@ -1,4 +1,4 @@
-"""The paper's slack estimators and their relatives (SPEC sections 3 and 12): accept a
+"""The paper's slack estimators and their relatives (algorithm.md sections 3 and 12): accept a
 candidate when err + slack <= eps, take the smallest accepted. None is a confidence
 bound as used; each estimator's `guarantee` says why."""
 
@@ -23,7 +23,7 @@ def hoeffding_slack(err: Array, n: Array, c1: Array) -> Array:
 
 
 def plugin_slack(err: Array, n: Array, c1: Array) -> Array:
-    """`plugin`: the empirical error itself (SPEC 12; section 3 with C1 = 0)."""
+    """`plugin`: the empirical error itself (algorithm.md section 12; section 3 with C1 = 0)."""
     del n, c1
     return err
 

@@ -1,4 +1,4 @@
-"""Models (SPEC section 5): the interface (`base.Model`) and the registry `MODELS`.
+"""Models (algorithm.md section 5): the interface (`base.Model`) and the registry `MODELS`.
 
 A model is a frozen dataclass of hyperparameters with three pure functions, `init`,
 `fit` and `logits` (see `tbal_jax.models.base`), and `supports(dataset)`, the host check

@@ -1,4 +1,4 @@
-"""The model interface (SPEC section 5).
+"""The model interface (algorithm.md section 5).
 
 A `Model` is a frozen, hashable dataclass that holds its hyperparameters and three pure
 functions, in the style of optax's `GradientTransformation`:
@@ -8,7 +8,7 @@ functions, in the style of optax's `GradientTransformation`:
 - `fit(key, params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d)
   with labels `y` (Q,) where only rows with `mask` count. The linear models here minimise
   a strictly convex objective, so the result is its unique minimiser (the "fresh model"
-  of SPEC section 2, step 2) up to the solver's stopping tolerance, whatever the start,
+  of algorithm.md section 2, step 2) up to the solver's stopping tolerance, whatever the start,
   and they warm-start from the previous round's solution to save solver steps; the MLP
   (`tbal_jax.mlp`) reads only the shapes of `params` and trains from a fresh random
   initialisation drawn from `key`;

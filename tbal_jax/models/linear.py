@@ -1,4 +1,4 @@
-"""Linear binary classifiers minimised exactly by Newton's method (SPEC section 5): the
+"""Linear binary classifiers minimised exactly by Newton's method (algorithm.md section 5): the
 unit-ball SVM and the circles logistic regression."""
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class LinearBinary(Model):
     minimising 0.5*||w||^2 + c * sum_i weight_i * loss(y~_i z_i) by `newton_minimise`.
 
     With `unit_norm`, z uses w/||w|| (intercept not allowed then), as the unit-ball preset
-    does after training (SPEC section 5); `balanced` weighs classes by n / (2 n_y).
+    does after training (algorithm.md section 5); `balanced` weighs classes by n / (2 n_y).
     """
 
     name: str
@@ -194,7 +194,7 @@ UNIT_BALL_SVM = LinearBinary(
     unit_norm=True,
     label="linear SVM",
 )
-"""SPEC section 5, unit ball: class-balanced squared-hinge linear SVM, C = 2000, no
+"""algorithm.md section 5, unit ball: class-balanced squared-hinge linear SVM, C = 2000, no
 intercept (the minimiser liblinear reaches with tol 1e-12), then unit-norm w."""
 
 CIRCLES_LOGISTIC = LinearBinary(
@@ -206,5 +206,5 @@ CIRCLES_LOGISTIC = LinearBinary(
     unit_norm=False,
     label="logistic regression",
 )
-"""SPEC section 5, circles: L2-regularised logistic regression, C = 1, intercept
+"""algorithm.md section 5, circles: L2-regularised logistic regression, C = 1, intercept
 unpenalised: the documented substitute for the reference's Platt-scaled linear SVM."""

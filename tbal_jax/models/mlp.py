@@ -1,10 +1,10 @@
-"""The MLP of SPEC section 5, trained by optax inside the compiled run (issue 10).
+"""The MLP of algorithm.md section 5, trained by optax inside the compiled run (issue 10).
 
 `MLP` is a `Model`: tanh layers d -> widths -> k, trained from scratch every round
-(SPEC section 2, step 2) on the run's fixed-capacity, masked training buffer, so that a
+(algorithm.md section 2, step 2) on the run's fixed-capacity, masked training buffer, so that a
 whole TBAL run with it stays one pure function that vmaps over seeds and grid cells.
 
-Training, as the reference code trains its PyTorch MLP (SPEC section 5):
+Training, as the reference code trains its PyTorch MLP (algorithm.md section 5):
 
 - initialisation: every weight and bias of a layer with `fan_in` inputs uniform on
   [-1/sqrt(fan_in), 1/sqrt(fan_in)] (PyTorch's `nn.Linear` default), drawn from the fit
@@ -49,12 +49,12 @@ COSINE_PERIOD = 100  # epochs: CosineAnnealingLR's T_max in the reference code
 
 def cosine_lr(lr: float, epoch: Array) -> Array:
     """The learning rate of epoch `epoch` (0-based): lr * (1 + cos(pi * epoch / 100)) / 2,
-    the closed form of CosineAnnealingLR(T_max=100, eta_min=0) (SPEC section 5)."""
+    the closed form of CosineAnnealingLR(T_max=100, eta_min=0) (algorithm.md section 5)."""
     return lr * 0.5 * (1.0 + jnp.cos(jnp.pi * epoch / COSINE_PERIOD))
 
 
 def squentropy(logits: Array, y: Array, valid: Array) -> tuple[Array, Array]:
-    """(loss, wrong): the squentropy loss of SPEC section 5 averaged over the `valid` rows
+    """(loss, wrong): the squentropy loss of algorithm.md section 5 averaged over the `valid` rows
     of a minibatch, and how many valid rows the logits misclassify (0 and 0 without any).
 
     loss = mean_i CE(logits_i, y_i) + mean_{i, j} (logits_ij * (1 - onehot(y_i)_j))^2,
@@ -116,7 +116,7 @@ class _Epochs(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class MLP(Model):
-    """tanh MLP d -> widths -> k trained as the module docstring says (SPEC section 5).
+    """tanh MLP d -> widths -> k trained as the module docstring says (algorithm.md section 5).
 
     `early_stop_error` None trains every epoch; `shuffle` False keeps the buffer's order
     every epoch (the reference's IMDB loader does not shuffle, its Tiny-ImageNet one does).
@@ -256,7 +256,7 @@ class MLP(Model):
         return end.params, end.log
 
     def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
-        """`train`'s parameters: a fresh model every call (SPEC section 2, step 2)."""
+        """`train`'s parameters: a fresh model every call (algorithm.md section 2, step 2)."""
         return self.train(key, params, x, y, mask)[0]
 
 
@@ -268,7 +268,7 @@ MLP_TINY_IMAGENET = MLP(
     shuffle=True,
     label="MLP 2000-1500",
 )
-"""SPEC section 5, Tiny-ImageNet: lr 0.1, weight decay 1e-3, 75 epochs, shuffled."""
+"""algorithm.md section 5, Tiny-ImageNet: lr 0.1, weight decay 1e-3, 75 epochs, shuffled."""
 
 MLP_IMDB = MLP(
     "mlp_imdb",
@@ -279,7 +279,7 @@ MLP_IMDB = MLP(
     shuffle=False,
     label="MLP 2000-1500",
 )
-"""SPEC section 5, IMDB: lr 0.01, weight decay 5e-4, up to 20 epochs, stopped after the
+"""algorithm.md section 5, IMDB: lr 0.01, weight decay 5e-4, up to 20 epochs, stopped after the
 first epoch whose training error is <= 0.1%; not shuffled (the reference's default)."""
 
 MLP_FASHION = MLP(

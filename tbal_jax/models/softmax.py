@@ -1,4 +1,4 @@
-"""Multinomial logistic regression for any number of classes (SPEC section 7's linear
+"""Multinomial logistic regression for any number of classes (algorithm.md section 7's linear
 model for real data)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tbal_jax.types import Array, Key, PyTree
 
 @dataclasses.dataclass(frozen=True)
 class SoftmaxLogistic(Model):
-    """Multinomial logistic regression with intercept, for any k >= 2 (SPEC section 7's
+    """Multinomial logistic regression with intercept, for any k >= 2 (algorithm.md section 7's
     linear model for Fashion-MNIST): the minimiser of
 
         sum_i log-loss(softmax(W'x_i + b), y_i) + ||W||^2 / (2C),  b unpenalised,

@@ -1,4 +1,4 @@
-"""Named experiments (SPEC section 8): the `Experiment` type (`base`) and the registry
+"""Named experiments (algorithm.md section 8): the `Experiment` type (`base`) and the registry
 `EXPERIMENTS` (`--experiment=NAME`, `--list`).
 
 Add one: an `Experiment` in `paper.py`, `real.py` or a module of its own, and one

@@ -1,5 +1,5 @@
 """The `Experiment` type: a named grid over the swept values, the components its runs
-use, and the report that presents them (SPEC section 8).
+use, and the report that presents them (algorithm.md section 8).
 
 An experiment's axes are a `RunParams` of tuples, one per swept value of `params.SWEPT`
 (an axis it does not name takes its declaration's `preset` values), so a new swept
@@ -27,6 +27,7 @@ from tbal_jax.models import MODELS
 from tbal_jax.params import SWEPT, RunParams
 from tbal_jax.protocols import PROTOCOLS
 from tbal_jax.queries import MARGIN_RANDOM, QUERIES
+from tbal_jax.reports import REPORTS, Report
 from tbal_jax.scores import MAX_PROB, SCORES
 from tbal_jax.validate import check_grid
 
@@ -139,9 +140,7 @@ class Experiment:
         return next((a for a in SWEEP_AXES if len(getattr(self.axes, a)) > 1), "n_val")
 
     @property
-    def report(self):
-        from tbal_jax.reports import REPORTS  # reports draw experiments' results
-
+    def report(self) -> Report:
         return REPORTS.get(self.kind)
 
     def with_grid(self, **overrides) -> Experiment:

@@ -1,4 +1,4 @@
-"""The paper's published experiments on synthetic data (SPEC section 8) and the
+"""The paper's published experiments on synthetic data (algorithm.md section 8) and the
 project's experiments beside them (the bounds, the estimators head to head)."""
 
 from tbal_jax.presets.base import Experiment, axes

@@ -1,4 +1,4 @@
-"""Reports (SPEC section 9): what an experiment writes besides its rows, one per
+"""Reports (algorithm.md section 9): what an experiment writes besides its rows, one per
 experiment `kind`, and the registry `REPORTS`.
 
 Add one: a `base.Report` subclass with its `write` in a module here and one

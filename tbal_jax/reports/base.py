@@ -1,5 +1,5 @@
 """The report interface: what an experiment of a kind writes besides its rows, and the
-rules its grid must follow (SPEC section 9).
+rules its grid must follow (algorithm.md section 9).
 
 A `Report` says which axes besides the swept one may take several values (`several`),
 whether it draws a swept axis at all (`swept`), how many seeds it can show, which method

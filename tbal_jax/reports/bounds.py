@@ -1,4 +1,4 @@
-"""The theory's bounds against TBAL's observed errors (SPEC section 11): `bounds.csv`
+"""The theory's bounds against TBAL's observed errors (algorithm.md section 11): `bounds.csv`
 and the bound-vs-observed figure for a one-eps, one-C1 N_v sweep, every bound at the one
 delta of `bounds.BoundSettings`."""
 

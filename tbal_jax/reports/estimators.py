@@ -1,4 +1,4 @@
-"""The estimators head to head (SPEC section 12): violation rate and coverage per
+"""The estimators head to head (algorithm.md section 12): violation rate and coverage per
 estimator and N_v, one panel per tolerance (`tbal_jax.estimators_report`)."""
 
 from __future__ import annotations

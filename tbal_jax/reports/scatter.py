@@ -1,4 +1,4 @@
-"""Where each method's labels land on one run of a 2-d dataset (SPEC section 9): one
+"""Where each method's labels land on one run of a 2-d dataset (algorithm.md section 9): one
 panel per method, from the first seed; no sweep, no rows."""
 
 from __future__ import annotations

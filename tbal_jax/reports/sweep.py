@@ -1,4 +1,4 @@
-"""The paper's figure and table of a sweep (SPEC sections 9 and 10): one two-panel
+"""The paper's figure and table of a sweep (algorithm.md sections 9 and 10): one two-panel
 figure (error with the eps line, coverage) and one table per C1, a series and a column
 group per method and variant."""
 
