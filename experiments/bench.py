@@ -86,7 +86,7 @@ def _outcome(errors, coverages) -> str:
 def time_jax(
     exp, dataset, seeds, repeats: int, chunk_runs: int, budget: float, estimator="sigma"
 ) -> dict:
-    cfg, grid = exp.static_config(dataset, "tbal", estimator), exp.grid
+    cfg, grid = exp.static_config(dataset, exp.unit(method="tbal", estimator=estimator)), exp.grid
 
     def sweep_once():  # blocks on each chunk
         return sweep.run_sweep(

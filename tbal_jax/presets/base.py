@@ -68,6 +68,7 @@ class Unit(tuple):
     names (model None: the dataset's own)."""
 
     __slots__ = ()
+    _parts = ("method", "estimator", "model", "score", "query")
 
     def __new__(cls, method, estimator, model, score, query):
         return super().__new__(cls, (method, estimator, model, score, query))
@@ -127,6 +128,15 @@ class Experiment:
             Unit(*combo)
             for combo in itertools.product(*(getattr(self, f) for f in UNIT_FIELDS))
         ]
+
+    def unit(self, **parts) -> Unit:
+        """One unit: the named parts (method, estimator, model, score, query), the
+        experiment's first value for the others."""
+        fields = dict(zip(Unit._parts, (getattr(self, f)[0] for f in UNIT_FIELDS)))
+        unknown = set(parts) - set(fields)
+        if unknown:
+            raise ConfigError(f"a unit has no {', '.join(sorted(unknown))}")
+        return Unit(**(fields | parts))
 
     @property
     def grid(self) -> RunParams:
