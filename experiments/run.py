@@ -132,6 +132,11 @@ flags.DEFINE_bool(
 flags.DEFINE_string("coordinator", None, "HOST:PORT of process 0, for --distributed")
 flags.DEFINE_integer("num_processes", None, "processes in a --distributed run")
 flags.DEFINE_integer("process_id", None, "this process's index in a --distributed run")
+flags.DEFINE_float(
+    "init_timeout",
+    60.0,
+    "seconds to wait for every process of a --distributed run to join",
+)
 
 
 def _numbers(name: str, values, kind):
@@ -170,6 +175,12 @@ def _experiments():
     overrides = {
         name: _numbers(name, getattr(FLAGS, name), float) for name in SWEPT._fields
     }
+    given = [f"--{name}" for name, v in overrides.items() if v is not None]
+    if FLAGS.experiment == "all" and given:
+        raise ConfigError(
+            f"{', '.join(given)} would change every experiment's published grid; "
+            "with --experiment=all each runs its own (override one experiment at a time)"
+        )
     exps = []
     for name in names:
         exp = get_experiment(name).with_grid(
@@ -204,7 +215,14 @@ def main(argv) -> int:
             print(f"{registry.flag}: {', '.join(registry.names())}")
         return 0
     if FLAGS.distributed or FLAGS.coordinator:
-        distributed(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
+        distributed(
+            FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id, FLAGS.init_timeout
+        )
+    elif FLAGS.num_processes is not None or FLAGS.process_id is not None:
+        raise ConfigError(
+            "--num_processes and --process_id join a multi-process run only with "
+            "--distributed (or --coordinator); give it, or leave them out"
+        )
     if FLAGS.memory_budget <= 0:
         raise ConfigError(f"--memory_budget={FLAGS.memory_budget}: give GiB above 0")
     if FLAGS.out is not None and not FLAGS.out.strip():

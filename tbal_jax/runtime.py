@@ -24,6 +24,8 @@ import mmap
 import os
 from pathlib import Path
 
+from tbal_jax.errors import ConfigError
+
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 # /proc/cpuinfo flags that XLA's CPU code generation chooses kernels by
 ISA_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "bmi", "neon", "asimd", "sve")
@@ -81,18 +83,85 @@ def compilation_cache(folder: str | os.PathLike) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def check_distributed(
+    coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> None:
+    """The settings of a multi-process run, checked before anything starts: a process
+    count of at least 1, an index below it, a coordinator of the form HOST:PORT, and
+    either all three or none (the cluster's own settings)."""
+    if num_processes is not None and num_processes < 1:
+        raise ConfigError(f"--num_processes={num_processes}: give at least 1 process")
+    if process_id is not None and (
+        num_processes is None or not 0 <= process_id < num_processes
+    ):
+        raise ConfigError(
+            f"--process_id={process_id}: give 0 to {num_processes - 1} for "
+            f"--num_processes={num_processes}"
+            if num_processes is not None
+            else f"--process_id={process_id} needs --num_processes"
+        )
+    if coordinator is not None:
+        host, colon, port = coordinator.rpartition(":")
+        if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(
+                f"--coordinator={coordinator!r}: give HOST:PORT of process 0, e.g. "
+                "--coordinator=host0:1234"
+            )
+    given = [v is not None for v in (coordinator, num_processes, process_id)]
+    if any(given) and not all(given):
+        raise ConfigError(
+            "--coordinator, --num_processes and --process_id go together: give all "
+            "three, or none to take the cluster's settings"
+        )
+
+
 def distributed(
     coordinator: str | None = None,
     num_processes: int | None = None,
     process_id: int | None = None,
+    timeout_s: float = 60.0,
 ) -> None:
     """Join a multi-process JAX job (`jax.distributed.initialize`). Without arguments
     JAX reads them from the cluster (SLURM, Open MPI, Kubernetes, TPU pods); on CPU the
-    processes exchange results through gloo."""
+    processes exchange results through gloo. The settings are checked first
+    (`check_distributed`); the join runs in a thread, so Ctrl-C works while waiting,
+    and a peer that has not joined within `timeout_s` is a one-line `ConfigError`."""
+    import threading
+
     import jax
 
+    check_distributed(coordinator, num_processes, process_id)
+    if not timeout_s > 0:
+        raise ConfigError(f"--init_timeout={timeout_s}: give seconds above 0")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator, num_processes, process_id)
+    failed: list[BaseException] = []
+
+    def join():
+        try:  # JAX's own limit comes later than ours, so ours is the one that speaks
+            jax.distributed.initialize(
+                coordinator,
+                num_processes,
+                process_id,
+                initialization_timeout=int(timeout_s) + 60,
+            )
+        except BaseException as err:  # reported by the waiting thread
+            failed.append(err)
+
+    thread = threading.Thread(target=join, name="jax.distributed", daemon=True)
+    thread.start()
+    thread.join(timeout_s)  # interruptible: Ctrl-C raises KeyboardInterrupt here
+    if thread.is_alive():
+        raise ConfigError(
+            f"no multi-process run joined within {timeout_s:g} s (coordinator "
+            f"{coordinator or 'from the cluster'}); start every process, or raise "
+            "--init_timeout"
+        )
+    if failed:
+        reason = " ".join(str(failed[0]).split())[:200] or type(failed[0]).__name__
+        raise ConfigError(
+            f"could not join a multi-process run ({reason}); outside a cluster give "
+            "--coordinator, --num_processes and --process_id"
+        )
 
 
 def _cpuinfo() -> tuple[str, list[str]]:

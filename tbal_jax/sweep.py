@@ -200,16 +200,24 @@ def chunk_seed_count(n_seeds: int, grid_size: int, chunk_runs: int) -> int:
 
 
 def _fit_chunk(sweeper, cfg, per_chunk, grid_size, arrays, budget_bytes):
-    """Halve the seeds per chunk until XLA's peak-memory estimate fits the budget (or
-    the chunk is as small as it can be); returns (compiled, compile s, seeds, peak)."""
+    """Halve the seeds per chunk until XLA's peak-memory estimate fits the budget;
+    returns (compiled, compile s, seeds, peak). A budget that even the smallest chunk
+    exceeds is a one-line `ConfigError` (after compiling it: the estimate needs the
+    program), never a run at many times the budget."""
     smallest = MIN_BATCH * jax.device_count()
     total_s = 0.0
     while True:
         compiled, seconds = sweeper.compiled(cfg, per_chunk, grid_size, arrays)
         total_s += seconds
         peak = peak_bytes(compiled)
-        if peak <= budget_bytes or per_chunk <= smallest:
+        if peak <= budget_bytes:
             return compiled, total_s, per_chunk, peak
+        if per_chunk <= smallest:
+            raise ConfigError(
+                f"memory_budget={budget_bytes / 2**30:g} GiB is below what the smallest "
+                f"chunk ({per_chunk} seeds) needs, {peak / 2**30:.3g} GiB by XLA's "
+                "estimate; raise it"
+            )
         per_chunk = chunk_seed_count(per_chunk // 2, 1, per_chunk // 2)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,6 +63,11 @@ def _upper(dataset: Dataset | None, high) -> float:
     return getattr(dataset, high)
 
 
+def _where(dataset: Dataset) -> str:
+    """A dataset as an error names it: its file, if it was read from one."""
+    return dataset.source if os.path.isfile(dataset.source) else dataset.name
+
+
 def _check_value(name: str, v, dataset: Dataset | None) -> None:
     """One swept value: a finite real number (NumPy scalars included), whole where the
     declaration is an integer, inside the declared range."""
@@ -75,7 +81,7 @@ def _check_value(name: str, v, dataset: Dataset | None) -> None:
     high = _upper(dataset, decl.high)
     above = v >= high if decl.open_high else v > high
     if v < decl.low or above:
-        where = f" for {dataset.name}" if dataset is not None else ""
+        where = f" for {_where(dataset)}" if dataset is not None else ""
         raise ConfigError(
             f"{name}={v} is out of range: {decl.why} ({decl.low:g}..{high:g}{where})"
         )

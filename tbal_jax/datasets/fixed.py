@@ -206,12 +206,21 @@ def fixed_dataset(
 def load_npz(path: str | os.PathLike, val_fraction: float | None = None) -> Dataset:
     """A user's .npz of `x`, `y` and optionally `x_val`, `y_val` (module docstring)."""
     source = str(path)
+    if not source.strip():
+        raise DataError("--data is empty: give --data=PATH.npz")
     if Path(path).is_dir():
         raise DataError(f"{source}: is a folder; give --data=PATH.npz")
     if not Path(path).is_file():
         raise DataError(f"{source}: no such file; give --data=PATH.npz")
     if val_fraction is not None:
         _val_fraction(source, val_fraction)
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not magic.startswith((b"PK", b"\x93NUMPY")):  # a zip archive or one .npy array
+        raise DataError(
+            f"{source}: not an .npz archive (it does not start as one); write it with "
+            "np.savez(path, x=x, y=y)"
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
     except READ_ERRORS as err:

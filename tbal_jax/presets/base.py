@@ -194,7 +194,18 @@ class Experiment:
                 f"{self.name} is the preset for {self.classes} classes; "
                 f"{dataset.source or dataset.name} has {dataset.num_classes}"
             )
+        for name in self.models:  # the data before the grid: the more basic mistake
+            reason = (MODELS.get(name) if name else dataset.model).supports(dataset)
+            if reason:
+                raise ConfigError(reason)
         check_grid(dataset, **self.axes._asdict())
+        guaranteed = [e for e in self.estimators if ESTIMATORS.get(e).guaranteed]
+        if self.axes.delta != tuple(SWEPT.delta.preset) and not guaranteed:
+            raise ConfigError(
+                f"delta={','.join(f'{d:g}' for d in self.axes.delta)} changes nothing: "
+                f"{', '.join(self.estimators)} use no delta; pick a guaranteed estimator "
+                "(" + ", ".join(e.name for e in ESTIMATORS.values() if e.guaranteed) + ")"
+            )
         self.report.check(self)
         for unit in self.units:  # a model that cannot serve the data, before compiling
             self.static_config(dataset, unit).check()

@@ -1,0 +1,148 @@
+"""Nothing silent, nothing lost (issue 20): every flag is honoured or refused in one
+line with exit status 2 before anything runs, and a sweep of several estimators or
+deltas is drawn and tabled as several series."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import run as run_module
+
+SMALL = ["--n_val=100,400", "--n_train=100", "--c1=0", "--seeds=2", "--methods=tbal"]
+
+
+def cli_here(capsys, *args) -> tuple[int, list[str]]:
+    code = run_module.cli(["experiments.run", *args])
+    err = capsys.readouterr().err
+    return code, [line for line in err.splitlines() if line.strip()]
+
+
+def refused(capsys, *args, says: str) -> None:
+    code, lines = cli_here(capsys, *args)
+    assert code == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert says in lines[0], lines[0]
+
+
+def test_several_estimators_are_several_series(tmp_path, capsys):
+    code, lines = cli_here(capsys, *SMALL, "--estimator=sigma,ltt", f"--out={tmp_path}")
+    assert code == 0, lines
+    table = (tmp_path / "table.md").read_text()
+    assert "TBAL, $\\sigma$ slack err" in table and "TBAL, Learn then Test err" in table
+    rows = pd.read_csv(tmp_path / "summary.csv")
+    assert set(rows.estimator) == {"sigma", "ltt"}
+    ltt = rows[rows.estimator == "ltt"].set_index("n_val").coverage_mean
+    sigma = rows[rows.estimator == "sigma"].set_index("n_val").coverage_mean
+    assert (ltt < sigma).all()  # the guarantee costs coverage: not one zig-zag line
+
+
+def test_several_deltas_are_several_series(tmp_path, capsys):
+    args = [*SMALL, "--estimator=clopper_pearson", "--delta=0.05,0.5"]
+    code, lines = cli_here(capsys, *args, f"--out={tmp_path}")
+    assert code == 0, lines
+    table = (tmp_path / "table.md").read_text()
+    assert "δ = 0.05 err" in table and "δ = 0.5 err" in table
+    assert "Clopper-Pearson" not in table  # one estimator: not named in every column
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--delta=0.1"], "delta=0.1 changes nothing: sigma use no delta"),
+        (["--experiment=circles_scatter", "--seeds=5"], "give --seeds=1"),
+        (["--experiment=all", "--n_val=100"], "--n_val would change every"),
+        (["--estimator="], "no estimators"),
+        (["--data=x.npz"], "--data cannot apply to the unit_ball dataset"),
+        (["--experiment=npz", "--data="], "--data is empty"),
+        (
+            ["--experiment=npz", "--dataset=digits", "--model=unit_ball_svm"],
+            "unit_ball_svm is a two-class model and digits has 10 classes",
+        ),
+        (["--model=nope"], "unknown model 'nope'"),
+        (["--num_processes=0", "--distributed"], "--num_processes=0"),
+        (["--num_processes=-1", "--distributed"], "--num_processes=-1"),
+        (["--process_id=5", "--num_processes=2", "--distributed"], "give 0 to 1"),
+        (
+            ["--coordinator=garbage", "--num_processes=2", "--process_id=0"],
+            "give HOST:PORT",
+        ),
+        (["--num_processes=2", "--process_id=1"], "only with --distributed"),
+    ],
+)
+def test_refused_in_one_line(args, says, tmp_path, capsys):
+    refused(capsys, *args, f"--out={tmp_path}", says=says)
+
+
+def test_val_fraction_with_a_validation_pool_is_refused(tmp_path, capsys):
+    path = tmp_path / "d.npz"
+    x = np.random.default_rng(0).normal(size=(300, 3))
+    y = np.arange(300) % 2
+    np.savez(path, x=x, y=y, x_val=x, y_val=y)
+    refused(
+        capsys,
+        "--experiment=npz",
+        f"--data={path}",
+        "--val_fraction=0.3",
+        f"--out={tmp_path / 'out'}",
+        says="val_fraction=0.3 cannot apply",
+    )
+
+
+def test_a_text_file_named_npz_is_not_an_archive(tmp_path, capsys):
+    path = tmp_path / "notes.npz"
+    path.write_text("x,y\n1,2\n")
+    refused(
+        capsys,
+        "--experiment=npz",
+        f"--data={path}",
+        f"--out={tmp_path / 'out'}",
+        says="not an .npz archive",
+    )
+
+
+def test_a_memory_budget_no_chunk_fits_is_refused(tmp_path, capsys):
+    refused(
+        capsys,
+        *SMALL,
+        "--memory_budget=1e-9",
+        f"--out={tmp_path}",
+        says="is below what the smallest chunk",
+    )
+
+
+def _run(*args, timeout=120):
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.run", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    return out.returncode, lines, time.monotonic() - start
+
+
+def test_distributed_without_a_cluster_is_one_line(tmp_path):
+    code, lines, _ = _run("--distributed", f"--out={tmp_path}")
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: could not join a multi-process run"), lines
+
+
+def test_a_missing_peer_is_one_line_after_the_timeout(tmp_path):
+    code, lines, seconds = _run(
+        "--coordinator=localhost:29531",
+        "--num_processes=2",
+        "--process_id=0",
+        "--init_timeout=3",
+        f"--out={tmp_path}",
+    )
+    assert code == 2, lines
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors and "no multi-process run joined within 3 s" in errors[0], lines
+    assert seconds < 60  # not JAX's 300 s and a C++ stack
