@@ -176,9 +176,14 @@ def _experiments():
         name: _numbers(name, getattr(FLAGS, name), float) for name in SWEPT._fields
     }
     given = [f"--{name}" for name, v in overrides.items() if v is not None]
+    given += [
+        f"--{name}"
+        for name in ("dataset", "methods", "estimator", "model", "score", "query")
+        if getattr(FLAGS, name) is not None
+    ]
     if FLAGS.experiment == "all" and given:
         raise ConfigError(
-            f"{', '.join(given)} would change every experiment's published grid; "
+            f"{', '.join(given)} would change every experiment's published settings; "
             "with --experiment=all each runs its own (override one experiment at a time)"
         )
     exps = []

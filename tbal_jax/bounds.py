@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 import theory
-from tbal_jax.estimators import ESTIMATORS, GRID_ABOVE, GRID_SIZE, MIN_COUNT
+from tbal_jax.estimators import GRID_ABOVE, GRID_SIZE, MIN_COUNT, SIGMA
 
 BOUNDS_COLUMNS = [
     "n_val",
@@ -245,7 +245,7 @@ def two_point_failure(key, n: int, eps_a: float, eps: float, p0: float, n_seeds:
     lower bound says their maximum exceeds delta whenever n is below
     `theory.validation_lower_bound(eps, delta, p0, eps_a)`.
     """
-    estimate = ESTIMATORS["sigma"](2, n)
+    estimate = SIGMA(2, n)
     tolerance = jnp.float32(eps_a + eps / 2)
 
     def certified(key, error):

@@ -1,4 +1,4 @@
-"""The static run configuration (STYLE section 2), with the swept values, grids and
+"""The static run configuration, with the swept values, grids and
 protocols it is used with re-exported (`config.SWEPT`, `config.grid_params`, ...).
 
 `StaticConfig` fixes every shape and loop length, so it is a frozen (hashable) dataclass

@@ -170,7 +170,7 @@ def table(summary: list[dict]) -> tuple[str, str]:
     return markdown, latex
 
 
-def _panels(summary, title, stem, value, ylabel, reference):
+def _panels(summary, title, stem, value, ylabel, reference, atomic):
     """One panel per tolerance, one line per estimator against N_v."""
     tolerances = sorted({c["eps"] for c in summary})
     with plt.rc_context(plots.STYLE):
@@ -213,7 +213,7 @@ def _panels(summary, title, stem, value, ylabel, reference):
         axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
         fig.suptitle(title)
         fig.tight_layout()
-        return plots.save(fig, stem)
+        return plots.save(fig, stem, atomic)
 
 
 def _style(name: str) -> dict:
@@ -275,6 +275,7 @@ def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
         _violation,
         r"Violation rate (%)",
         _delta_line,
+        atomic_path,
     )
     figures += _panels(
         summary,
@@ -283,5 +284,6 @@ def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
         _coverage,
         "Coverage (%)",
         _needed_line,
+        atomic_path,
     )
     return {"estimators": csv_path, "tables": tables, "figure": figures}

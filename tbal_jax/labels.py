@@ -9,17 +9,17 @@ one estimator says nothing of estimators, and one of two says which is which.
 
 from __future__ import annotations
 
-from tbal_jax.estimators import ESTIMATORS
+from tbal_jax.estimators import ESTIMATORS, SIGMA
 from tbal_jax.models import MODELS
 from tbal_jax.protocols import outcome_labels
-from tbal_jax.queries import QUERIES
-from tbal_jax.scores import SCORES
+from tbal_jax.queries import MARGIN_RANDOM, QUERIES
+from tbal_jax.scores import MAX_PROB, SCORES
 
 VARIANT_COLUMNS = ("model", "estimator", "score", "query", "delta")
 DEFAULT_VARIANT = {  # the paper preset: a title names only what differs from it
-    "estimator": "sigma",
-    "score": "max_prob",
-    "query": "margin_random",
+    "estimator": SIGMA.name,
+    "score": MAX_PROB.name,
+    "query": MARGIN_RANDOM.name,
 }
 _TITLES = {"model": MODELS, "estimator": ESTIMATORS, "score": SCORES, "query": QUERIES}
 

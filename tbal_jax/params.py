@@ -1,4 +1,4 @@
-"""The swept values of a run and their declarations (STYLE section 2), and the sizes the
+"""The swept values of a run and their declarations, and the sizes the
 loop derives from N_q (algorithm.md section 2).
 
 `RunParams` holds what a sweep varies, as traced arrays, so changing grid values never

@@ -26,7 +26,6 @@ from tbal_jax.store import (
     FULL_DISK,
     ResultStore,
     array_digest,
-    atomic_path,
     code_digest,
 )
 from tbal_jax.sweep import (
@@ -173,8 +172,8 @@ def _sweep(exp, unit, dataset, seeds, store, chunk_runs, memory_budget_gib):
     ), timing
 
 
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
-    with atomic_path(path) as tmp:
+def _write_csv(store, path: Path, rows: list[dict], columns: list[str]) -> Path:
+    with store.atomic_path(path) as tmp:
         results.write_csv(tmp, rows, columns)
     return path
 
@@ -189,11 +188,15 @@ def _write_outputs(exp, dataset, sweeps, store, memory_budget_gib) -> dict:
     timings = {unit.name: timing for unit, (_, timing) in sweeps.items()}
     seeds = next(iter(sweeps.values()))[0].seeds
     paths = {
-        "results": _write_csv(folder / "results.csv", rows, results.RUN_COLUMNS),
-        "summary": _write_csv(folder / "summary.csv", summary, results.SUMMARY_COLUMNS),
+        "results": _write_csv(
+            store, folder / "results.csv", rows, results.RUN_COLUMNS
+        ),
+        "summary": _write_csv(
+            store, folder / "summary.csv", summary, results.SUMMARY_COLUMNS
+        ),
         "meta": folder / "meta.json",
     }
-    with atomic_path(paths["meta"]) as tmp:
+    with store.atomic_path(paths["meta"]) as tmp:
         results.write_json(
             tmp,
             {
@@ -211,7 +214,7 @@ def _write_outputs(exp, dataset, sweeps, store, memory_budget_gib) -> dict:
     done = Done(
         {unit: sweep for unit, (sweep, _) in sweeps.items()}, rows, summary, seeds
     )
-    report = exp.report.write(exp, dataset, done, folder)
+    report = exp.report.write(exp, dataset, done, folder, store.atomic_path)
     out = paths | {"summary_rows": summary} | report
     extra = [v for k, v in report.items() if k not in ("tables", "figure")]
     store.finish([*paths.values(), *extra, *report["tables"], *report["figure"]])

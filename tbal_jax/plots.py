@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tbal_jax import labels
+from tbal_jax.manifest import atomic_path
 from tbal_jax.protocols import outcome_labels, outcome_markers
 
 AXIS_LABELS = {
@@ -31,11 +32,14 @@ STYLE = {
 }
 
 
-def save(fig, stem: Path) -> list[Path]:
-    """Write `fig` as stem.png (150 dpi) and stem.pdf, and close it."""
+def save(fig, stem: Path, atomic=atomic_path) -> list[Path]:
+    """Write `fig` as stem.png (150 dpi) and stem.pdf through `atomic(path)` (a
+    temporary name renamed into place; a result store's records the file first), and
+    close it."""
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for path in paths:
-        fig.savefig(path, dpi=150)
+        with atomic(path) as tmp:
+            fig.savefig(tmp, dpi=150, format=path.suffix[1:])
     plt.close(fig)
     return paths
 
@@ -62,7 +66,9 @@ def _series(summary: list[dict], x: str, columns: tuple[str, ...]):
     return out
 
 
-def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Path]:
+def sweep_figure(
+    summary: list[dict], x: str, title: str, stem: Path, atomic=atomic_path
+) -> list[Path]:
     """Draw the two-panel figure of a sweep and save it as PNG and PDF."""
     columns = labels.varying(summary)
     series = _series(summary, x, columns)
@@ -118,7 +124,7 @@ def sweep_figure(summary: list[dict], x: str, title: str, stem: Path) -> list[Pa
         ax_err.legend(frameon=False, fontsize=9, ncol=2)
         fig.suptitle(title)
         fig.tight_layout()
-        return save(fig, stem)
+        return save(fig, stem, atomic)
 
 
 BOUND_STYLES = [  # (colour, line style) of `bound_overlay`'s curves, in order
@@ -141,6 +147,7 @@ def bound_overlay(
     excess: float = 0.0,
     xlabel: str = AXIS_LABELS["n_val"],
     legend_title: str | None = None,
+    atomic=atomic_path,
 ) -> list[Path]:
     """Bound curves over an empirical sweep (algorithm.md sections 9, 11).
 
@@ -209,10 +216,12 @@ def bound_overlay(
             a.grid(alpha=0.3, which="both")
         fig.suptitle(title)
         fig.tight_layout(rect=(0, 0.08 + 0.035 * (len(bounds) + 3) / 2, 1, 1))
-        return save(fig, stem)
+        return save(fig, stem, atomic)
 
 
-def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
+def labels_scatter(
+    x, y, panels: dict, title: str, stem: Path, atomic=atomic_path
+) -> list[Path]:
     """One panel per method: a 2-d pool coloured by its final labels (queried, machine
     label per class with wrong ones marked, unlabelled). `panels`: {title: (N,) labels
     holding QUERIED (-2), UNLABELLED (-1) or the machine label}."""
@@ -254,4 +263,4 @@ def labels_scatter(x, y, panels: dict, title: str, stem: Path) -> list[Path]:
             )
         fig.suptitle(title)
         fig.tight_layout()
-        return save(fig, stem)
+        return save(fig, stem, atomic)

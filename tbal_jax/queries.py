@@ -4,7 +4,7 @@
 `capacity` pool indices and a mask of the first `batch` valid ones (batch <= capacity is
 a traced number; capacity is static). Only unlabeled points are ever chosen, and never the
 same point twice. Without a model (`has_model` false) model-based strategies take the
-points of highest `draw_priority`: the seed's draw order (`tbal_jax.data`), so the first
+points of highest `draw_priority`: the seed's draw order (`tbal_jax.datasets`), so the first
 queries are a uniform random draw.
 Selection uses `lax.top_k` on a priority, which is cheap on XLA's CPU backend (a full
 sort of the pool is not). `QUERIES` is the registry (`--query=NAME`); add one: a
@@ -101,6 +101,6 @@ QUERIES: Registry[Query] = Registry("query")
 MARGIN_RANDOM = QUERIES.register(
     Query("margin_random", "margin shortlist, then random", margin_random)
 )
-QUERIES.register(Query("random", "random", random))
+RANDOM = QUERIES.register(Query("random", "random", random))
 QUERIES.register(Query("margin", "smallest margin", margin))
 QUERIES.register(Query("entropy", "largest entropy", entropy))

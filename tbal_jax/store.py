@@ -125,7 +125,6 @@ def _unflatten(arrays: dict) -> SweepOutput:
 
 class ResultStore:
     """One run's hold on its output folder (module docstring); use it in a `with`.
-    `stale` is accepted for older callers and unused: the store deletes only its files.
     `allow_env_change`: resume chunks computed in another environment (recorded)."""
 
     def __init__(
@@ -133,7 +132,6 @@ class ResultStore:
         folder,
         config: dict,
         overwrite: bool = False,
-        stale=(),
         writer: bool = True,
         allow_env_change: bool = False,
     ):

@@ -1,4 +1,4 @@
-"""Seed x grid sweeps in one compiled program (STYLE section 2, item 1).
+"""Seed x grid sweeps in one compiled program.
 
 `run_sweep(cfg, seeds, grid)` runs every (seed, grid cell) pair: the seeds are `vmap`ped on
 the outside and the grid cells inside, so each seed's pools are drawn once and shared by its

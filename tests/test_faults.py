@@ -73,6 +73,19 @@ def test_several_deltas_are_several_series(tmp_path, capsys):
             "give HOST:PORT",
         ),
         (["--num_processes=2", "--process_id=1"], "only with --distributed"),
+        (["--experiment=all", "--estimator=ltt"], "--estimator would change every"),
+        (
+            ["--experiment=circles_scatter", "--seeds=1", "--estimator=sigma,ltt"],
+            "circles_scatter draws one configuration; give one of estimators",
+        ),
+        (
+            ["--experiment=estimators", "--seeds=2", "--score=max_prob,margin"],
+            "estimators draws one configuration; give one of scores",
+        ),
+        (
+            ["--experiment=bounds_vs_empirics", "--model=unit_ball_svm,mlp_fashion"],
+            "bounds_vs_empirics draws one configuration; give one of models",
+        ),
     ],
 )
 def test_refused_in_one_line(args, says, tmp_path, capsys):
@@ -146,3 +159,33 @@ def test_a_missing_peer_is_one_line_after_the_timeout(tmp_path):
     errors = [line for line in lines if line.startswith("error: ")]
     assert errors and "no multi-process run joined within 3 s" in errors[0], lines
     assert seconds < 60  # not JAX's 300 s and a C++ stack
+
+
+def test_every_unit_has_a_name_of_its_own():
+    """A store unit per (method, estimator, model, score, query): `margin` is both a
+    score and a query, and the two must not share a name (or a folder's chunks)."""
+    from tbal_jax.estimators import ESTIMATORS
+    from tbal_jax.presets import get_experiment
+    from tbal_jax.queries import QUERIES
+    from tbal_jax.scores import SCORES
+
+    exp = get_experiment("unit_ball_val").with_grid(
+        estimators=ESTIMATORS.names(), scores=SCORES.names(), queries=QUERIES.names()
+    )
+    names = [unit.name for unit in exp.units]
+    assert len(set(names)) == len(names) == len(exp.units)
+    pl = [u for u in exp.units if u.method == "pl"]  # PL queries at random: once
+    assert len(pl) == len(ESTIMATORS) * len(SCORES) and {u.query for u in pl} == {
+        "random"
+    }
+
+
+def test_a_file_the_run_did_not_write_is_not_replaced(tmp_path, capsys):
+    (tmp_path / "table.md").write_text("my notes\n")
+    args = ["--n_val=100", "--n_train=100", "--c1=0", "--seeds=1", "--methods=tbal"]
+    refused(capsys, *args, f"--out={tmp_path}", says="holds table.md, which this run")
+    assert (tmp_path / "table.md").read_text() == "my notes\n"
+    (tmp_path / "table.md").rename(tmp_path / "notes.md")  # moved away: it resumes
+    code, lines = cli_here(capsys, *args, f"--out={tmp_path}")
+    assert code == 0, lines
+    assert (tmp_path / "notes.md").read_text() == "my notes\n"

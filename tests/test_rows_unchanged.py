@@ -43,3 +43,47 @@ def test_rows_unchanged(dataset, protocol):
             np.array(old["thresholds"], np.float32),
             err_msg=str(where),
         )
+
+
+PINNED = "30e0f37"  # the last commit before the extension-point layout (issue 15)
+
+
+@pytest.mark.slow
+def test_rows_match_the_pinned_commit_on_this_machine(tmp_path):
+    """The same rows from the code at `PINNED` and the code at hand, both computed here,
+    so the check holds on any machine (where git and the commit are at hand)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", PINNED],
+        capture_output=True,
+    )
+    if archive.returncode:
+        pytest.skip(f"commit {PINNED} is not in this clone (a shallow clone?)")
+    old = tmp_path / "old"
+    old.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    script = (
+        "import json, runpy;"
+        f"m = runpy.run_path({str(make_rows.__file__)!r});"
+        "print(json.dumps([r for c in m['CASES'] for r in m['rows'](*c)]))"
+    )
+    env = os.environ | {"PYTHONPATH": str(old)}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=old,
+        env=env,
+        timeout=1200,
+        check=True,
+    )
+    before = json.loads(out.stdout.strip().splitlines()[-1])
+    after = [r for case in make_rows.CASES for r in make_rows.rows(*case)]
+    assert len(before) == len(after) == 320
+    for old_row, new_row in zip(before, after):
+        assert new_row == old_row, {k: old_row[k] for k in ("dataset", "protocol")}

@@ -9,7 +9,7 @@ is the first N_v points of the validation order (algorithm.md section 2, steps 0
   the draw order is the array order: a prefix is a uniform draw without replacement, no
   permutation is needed, and one seed's validation sets are nested across N_v (common
   random numbers).
-- **Fixed** datasets (Fashion-MNIST, digits, a user's .npz; see `tbal_jax.loaders`) hold
+- **Fixed** datasets (Fashion-MNIST, digits, a user's .npz; see `tbal_jax.datasets`) hold
   their arrays once (`DataArrays`). The compiled sweep takes them as an argument that is
   not vmapped, so they are never an HLO constant and never copied per seed or per run; each
   seed draws a random permutation of the pool and of the validation pool. Without a given
@@ -91,6 +91,10 @@ class Dataset:
         dataset is its own loaded form."""
         return self
 
+    def unavailable(self) -> None:
+        """A synthetic dataset can always be drawn."""
+        return None
+
     @property
     def title(self) -> str:
         """The name figures and tables show."""
@@ -153,9 +157,15 @@ class Source:
     label: str
     loader: Callable[..., Dataset]
     options: tuple[str, ...] = ()
+    missing: Callable[..., str | None] | None = None  # why it cannot load here, or None
 
     def load(self, **options) -> Dataset:
         return self.loader(**options)
+
+    def unavailable(self, **options) -> str | None:
+        """Why the data cannot be loaded on this machine (files not installed), or
+        None; `--experiment=all` skips such datasets and says why."""
+        return self.missing(**options) if self.missing else None
 
 
 def host_pools(dataset: Dataset, key: Key) -> Pools:

@@ -131,4 +131,12 @@ def _load(data_dir: str | os.PathLike | None = None) -> Dataset:
     return load_fashion_mnist(data_dir or DEFAULT_FASHION_DIR)
 
 
-FASHION_MNIST = Source("fashion_mnist", "Fashion-MNIST", _load, options=("data_dir",))
+def _missing(data_dir: str | os.PathLike | None = None) -> str | None:
+    if fashion_mnist_available(data_dir):
+        return None
+    return "no Fashion-MNIST files; see --data_dir"
+
+
+FASHION_MNIST = Source(
+    "fashion_mnist", "Fashion-MNIST", _load, options=("data_dir",), missing=_missing
+)

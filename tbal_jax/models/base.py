@@ -10,7 +10,7 @@ functions, in the style of optax's `GradientTransformation`:
   a strictly convex objective, so the result is its unique minimiser (the "fresh model"
   of algorithm.md section 2, step 2) up to the solver's stopping tolerance, whatever the start,
   and they warm-start from the previous round's solution to save solver steps; the MLP
-  (`tbal_jax.mlp`) reads only the shapes of `params` and trains from a fresh random
+  (`tbal_jax.models.mlp`) reads only the shapes of `params` and trains from a fresh random
   initialisation drawn from `key`;
 - `logits(params, x) -> (n, k)` class logits; probabilities are their softmax.
 """

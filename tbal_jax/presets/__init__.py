@@ -7,7 +7,7 @@ Add one: an `Experiment` in `paper.py`, `real.py` or a module of its own, and on
 
 from __future__ import annotations
 
-from tbal_jax.datasets import DATASETS, fashion_mnist_available
+from tbal_jax.datasets import DATASETS
 from tbal_jax.presets import paper, real
 from tbal_jax.presets.base import PAPER_SEED_STRIDE, Experiment, Unit, axes, paper_seeds
 from tbal_jax.registry import Registry
@@ -43,14 +43,17 @@ def needs_file(exp: Experiment) -> bool:
 
 def available_experiments(data_dir: str | None = None) -> tuple[list, list]:
     """(names that `--experiment=all` runs, names it skips and why): every experiment
-    but those on the user's own file; the Fashion-MNIST ones only where their files
-    are."""
+    but those on the user's own file; those whose data are not installed here (the
+    Fashion-MNIST files) are skipped with the reason."""
     runs, skipped = [], []
     for name, exp in EXPERIMENTS.items():
         if needs_file(exp):
             continue
-        if exp.dataset == "fashion_mnist" and not fashion_mnist_available(data_dir):
-            skipped.append(f"{name} (no Fashion-MNIST files; see --data_dir)")
+        entry = DATASETS.get(exp.dataset)
+        options = {"data_dir": data_dir} if "data_dir" in entry.options else {}
+        reason = entry.unavailable(**options)
+        if reason:
+            skipped.append(f"{name} ({reason})")
             continue
         runs.append(name)
     return runs, skipped

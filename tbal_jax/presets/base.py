@@ -26,7 +26,7 @@ from tbal_jax.labels import DEFAULT_VARIANT
 from tbal_jax.models import MODELS
 from tbal_jax.params import SWEPT, RunParams
 from tbal_jax.protocols import PROTOCOLS
-from tbal_jax.queries import MARGIN_RANDOM, QUERIES
+from tbal_jax.queries import MARGIN_RANDOM, QUERIES, RANDOM
 from tbal_jax.reports import REPORTS, Report
 from tbal_jax.scores import MAX_PROB, SCORES
 from tbal_jax.validate import check_grid
@@ -81,13 +81,18 @@ class Unit(tuple):
 
     @property
     def name(self) -> str:
-        """The store's name for it: the method, then what differs from the preset."""
+        """The store's name for it: the method, then each part that differs from the
+        preset, tagged with its kind (e_, s_, q_, m_), so no two units share one; a
+        protocol that queries at random up front (PL) names no query."""
         parts = [self.method]
-        for field in ("estimator", "score", "query"):
+        fields = ("estimator", "score", "query")
+        if PROTOCOLS.get(self.method).budget_up_front:  # it queries at random
+            fields = ("estimator", "score")
+        for field in fields:
             value = getattr(self, field)
             if value != DEFAULT_VARIANT[field]:
-                parts.append(value)
-        return "-".join(parts + ([self.model] if self.model else []))
+                parts.append(f"{field[0]}_{value}")
+        return "-".join(parts + ([f"m_{self.model}"] if self.model else []))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -123,11 +128,17 @@ class Experiment:
 
     @property
     def units(self) -> list[Unit]:
-        """Every combination of the unit fields, one compiled sweep each."""
-        return [
-            Unit(*combo)
-            for combo in itertools.product(*(getattr(self, f) for f in UNIT_FIELDS))
-        ]
+        """Every combination of the unit fields, one compiled sweep each. A protocol
+        that takes its whole budget up front (PL) queries at random whatever the query
+        strategy, so its units say `random` and are not repeated per query."""
+        units = []
+        for combo in itertools.product(*(getattr(self, f) for f in UNIT_FIELDS)):
+            unit = Unit(*combo)
+            if PROTOCOLS.get(unit.method).budget_up_front:
+                unit = Unit(*unit[:4], RANDOM.name)
+            if unit not in units:
+                units.append(unit)
+        return units
 
     def unit(self, **parts) -> Unit:
         """One unit: the named parts (method, estimator, model, score, query), the

@@ -1,12 +1,13 @@
 """The paper's published experiments on synthetic data (algorithm.md section 8) and the
 project's experiments beside them (the bounds, the estimators head to head)."""
 
+from tbal_jax.estimators import ESTIMATORS
 from tbal_jax.presets.base import Experiment, axes
 
 UNIT_BALL_N_VAL = (100,) + tuple(range(400, 4001, 400))
 ESTIMATOR_N_VAL = (200, 500, 1000, 2000, 4000)
 ESTIMATOR_TEST_POINTS = 20_000  # population metrics: the error's std at 1% is ~0.1%
-ALL_ESTIMATORS = ("plugin", "sigma", "hoeffding", "clopper_pearson", "ltt", "sgr")
+ALL_ESTIMATORS = ESTIMATORS.names()  # every registered estimator, head to head
 
 UNIT_BALL_VAL = Experiment(
     name="unit_ball_val",

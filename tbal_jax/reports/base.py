@@ -5,7 +5,8 @@ A `Report` says which axes besides the swept one may take several values (`sever
 whether it draws a swept axis at all (`swept`), how many seeds it can show, which method
 it needs, how the figure's title reads, and `write(exp, dataset, done, folder)`: the
 tables and figures from a finished experiment (`Done`: its sweeps, rows, summary and
-seeds; for a report that runs no sweep, the seeds alone).
+seeds; for a report that runs no sweep, the seeds alone), every file through the result
+store's `atomic_path`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,17 @@ class Report:
         """delta is named where a guaranteed estimator uses it."""
         return any(ESTIMATORS.get(e).guaranteed for e in exp.estimators)
 
-    def write(self, exp, dataset, done: Done, folder: Path) -> dict:
-        """{"tables": [paths], "figure": [paths], ...}: the report's files."""
+    def write(self, exp, dataset, done: Done, folder: Path, atomic) -> dict:
+        """{"tables": [paths], "figure": [paths], ...}: the report's files, each written
+        through `atomic(path)` (the result store's: it records the file first, and
+        refuses to replace a file it did not write)."""
         raise NotImplementedError
+
+    def check_one_configuration(self, exp, fields: tuple[str, ...]) -> None:
+        """A report that draws one configuration: each of `fields` holds one value."""
+        for field in fields:
+            if len(getattr(exp, field)) != 1:
+                raise ConfigError(
+                    f"{exp.name} draws one configuration; give one of {field} (got "
+                    f"{','.join(str(v) for v in getattr(exp, field))})"
+                )

@@ -9,21 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from tbal_jax import bounds, plots, results
-from tbal_jax.errors import ConfigError
 from tbal_jax.reports.base import Report
 
 
 class BoundsReport(Report):
     def check(self, exp) -> None:
         super().check(exp)
-        for field in ("estimators", "models", "scores", "queries"):
-            if len(getattr(exp, field)) != 1:
-                raise ConfigError(
-                    f"{exp.name} draws one TBAL configuration; give one of {field}"
-                )
+        self.check_one_configuration(exp, ("estimators", "models", "scores", "queries"))
 
-    def write(self, exp, dataset, done, folder: Path) -> dict:
-        (sweep,) = [s for unit, s in done.sweeps.items() if unit.method == "tbal"]
+    def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
+        (sweep,) = [s for u, s in done.sweeps.items() if u.method == self.needs_method]
         eps = exp.eps[0]
         n_val = sweep.grid.n_val
         errors = sweep.summary.n_auto_wrong / np.where(
@@ -35,7 +30,8 @@ class BoundsReport(Report):
         )
         rows = bounds.bounds_table(n_val, errors, run_bounds, eps, settings)
         path = folder / "bounds.csv"
-        results.write_csv(path, rows, bounds.BOUNDS_COLUMNS)
+        with atomic(path) as tmp:
+            results.write_csv(tmp, rows, bounds.BOUNDS_COLUMNS)
         d = settings.vc_dim
         curves = {
             f"upper, reference form (VC d = {d}, $p_0$ = 1, $n_a$ = 10$^4$)": [
@@ -62,6 +58,7 @@ class BoundsReport(Report):
             folder / exp.name,
             self.title(exp, sweep.seeds),
             legend_title=rf"every bound at $\delta$ = {settings.delta:g}",
+            atomic=atomic,
         )
         return {"bounds": path, "tables": [], "figure": figure}
 

@@ -7,12 +7,17 @@ from pathlib import Path
 
 from tbal_jax import estimators_report
 from tbal_jax.reports.base import Report
-from tbal_jax.store import atomic_path
 
 
 class EstimatorsReport(Report):
-    def write(self, exp, dataset, done, folder: Path) -> dict:
-        return estimators_report.write(exp, done.rows, done.seeds, folder, atomic_path)
+    def check(self, exp) -> None:
+        """One cell per (tolerance, estimator, N_v): the runs of one method, model,
+        score and query."""
+        super().check(exp)
+        self.check_one_configuration(exp, ("methods", "models", "scores", "queries"))
+
+    def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
+        return estimators_report.write(exp, done.rows, done.seeds, folder, atomic)
 
 
 ESTIMATORS_REPORT = EstimatorsReport("estimators", several=("eps",))

@@ -19,6 +19,11 @@ from tbal_jax.sweep import seed_keys
 
 
 class ScatterReport(Report):
+    def check(self, exp) -> None:
+        """One panel per method: one estimator, model, score and query."""
+        super().check(exp)
+        self.check_one_configuration(exp, ("estimators", "models", "scores", "queries"))
+
     def title(self, exp, seeds=None, rows=None) -> str:
         fixed = [
             f"{AXIS_SYMBOLS[a]} = {getattr(exp.axes, a)[0]:g}"
@@ -27,7 +32,7 @@ class ScatterReport(Report):
         seed = "" if seeds is None else f", seed {int(seeds[0])}"
         return f"{exp.heading()}{seed} ({', '.join(fixed)})"
 
-    def write(self, exp, dataset, done, folder: Path) -> dict:
+    def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
         seed = int(done.seeds[0])
         params = device_params(RunParams(*(v[0] for v in exp.axes)))
         key = seed_keys([seed])[0]

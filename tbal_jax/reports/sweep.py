@@ -8,11 +8,10 @@ from pathlib import Path
 
 from tbal_jax import plots, tables
 from tbal_jax.reports.base import Report
-from tbal_jax.store import atomic_path
 
 
 class SweepReport(Report):
-    def write(self, exp, dataset, done, folder: Path) -> dict:
+    def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
         out = {"tables": [], "figure": []}
         c1_values = exp.axes.c1
         for c1 in c1_values:
@@ -20,12 +19,12 @@ class SweepReport(Report):
             in_c1 = [r for r in done.summary if r["c1"] == c1]
             title = self.title(exp.with_grid(c1=[c1]), done.seeds, in_c1)
             out["figure"] += plots.sweep_figure(
-                in_c1, exp.axis, title, folder / f"{exp.name}{suffix}"
+                in_c1, exp.axis, title, folder / f"{exp.name}{suffix}", atomic
             )
             markdown, latex = tables.sweep_table(done.summary, exp.axis, c1)
             for text, ext in ((markdown, ".md"), (latex, ".tex")):
                 path = folder / f"table{suffix}{ext}"
-                with atomic_path(path) as tmp:
+                with atomic(path) as tmp:
                     tmp.write_text(text + "\n")
                 out["tables"].append(path)
         return out
