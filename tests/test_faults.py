@@ -189,3 +189,21 @@ def test_a_file_the_run_did_not_write_is_not_replaced(tmp_path, capsys):
     code, lines = cli_here(capsys, *args, f"--out={tmp_path}")
     assert code == 0, lines
     assert (tmp_path / "notes.md").read_text() == "my notes\n"
+
+
+def test_a_config_built_from_names_runs():
+    """`StaticConfig(dataset="unit_ball", ...)` resolves every name once (it used to
+    pass the check and fail with AttributeError inside the sweep)."""
+    from tbal_jax import config as C
+    from tbal_jax import sweep
+
+    cfg = C.StaticConfig(
+        dataset="unit_ball", max_n_val=100, max_n_train=100, estimator="ltt"
+    )
+    assert cfg.dataset.name == "unit_ball" and cfg.estimator.name == "ltt"
+    grid = C.grid_params([100], [100], [0.05], [0.0])
+    result = sweep.run_sweep(cfg, [0], grid)
+    assert result.summary.n_auto.shape == (1, 1)
+    with pytest.raises(Exception) as err:
+        C.StaticConfig(dataset="unit_ball", query="nope")
+    assert "unknown query 'nope'" in str(err.value)
