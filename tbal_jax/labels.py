@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tbal_jax.estimators import ESTIMATORS, SIGMA
 from tbal_jax.models import MODELS
-from tbal_jax.protocols import outcome_labels
+from tbal_jax.protocols import outcome_labels, protocol_of
 from tbal_jax.queries import MARGIN_RANDOM, QUERIES
 from tbal_jax.scores import MAX_PROB, SCORES
 
@@ -37,13 +37,27 @@ def method_label(method: str) -> str:
     return outcome_labels().get(method, method)
 
 
+def _applies(row: dict, column: str) -> bool:
+    """Whether a row's value of `column` says how it ran: a protocol that takes its
+    budget up front (PL) queries at random, whatever the query column of the others."""
+    if column != "query":
+        return True
+    protocol = protocol_of(row["method"])
+    return protocol is None or not protocol.budget_up_front
+
+
+def _values(rows: list[dict], column: str) -> set:
+    return {r[column] for r in rows if _applies(r, column)}
+
+
 def varying(rows: list[dict]) -> tuple[str, ...]:
-    """The variant columns with more than one value among `rows`."""
-    return tuple(c for c in VARIANT_COLUMNS if len({r[c] for r in rows}) > 1)
+    """The variant columns with more than one value among `rows` (where they apply)."""
+    return tuple(c for c in VARIANT_COLUMNS if len(_values(rows, c)) > 1)
 
 
 def variant(row: dict, columns: tuple[str, ...]) -> tuple:
-    return tuple(row[c] for c in columns)
+    """The row's values of the varying columns (None where one does not apply)."""
+    return tuple(row[c] if _applies(row, c) else None for c in columns)
 
 
 def variant_label(values: tuple, columns: tuple[str, ...]) -> str:
@@ -51,6 +65,7 @@ def variant_label(values: tuple, columns: tuple[str, ...]) -> str:
     return ", ".join(
         f"δ = {v:g}" if c == "delta" else component_title(c, v)
         for c, v in zip(columns, values)
+        if v is not None
     )
 
 
@@ -65,7 +80,7 @@ def fixed_variant(rows: list[dict]) -> str:
     title's note, e.g. "estimator SGR"); empty when all are the preset's."""
     parts = []
     for c, default in DEFAULT_VARIANT.items():
-        values = {r[c] for r in rows}
+        values = _values(rows, c)
         if len(values) != 1:
             continue
         (v,) = values

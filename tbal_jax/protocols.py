@@ -100,5 +100,13 @@ def outcome_markers() -> dict[str, str]:
     }
 
 
+def protocol_of(outcome: str) -> Protocol | None:
+    """The protocol that gives an outcome ("al_sc": AL), or None for an unknown one."""
+    for p in PROTOCOLS.values():
+        if outcome in p.outcomes:
+            return p
+    return None
+
+
 def get_protocol(name: str) -> Protocol:
     return PROTOCOLS.get(name)

@@ -148,6 +148,8 @@ def test_small_run_end_to_end(tmp_path):
     assert set(runs.dataset) == {"unit_ball"} and set(runs.num_classes) == {2}
     assert set(runs.estimator) == {"sigma"} and set(runs.delta) == {0.05}
     assert set(runs.score) == {"max_prob"} and set(runs["query"]) == {"margin_random"}
+    head = (tmp_path / "table.md").read_text().splitlines()[0]
+    assert head.startswith("| N_v | TBAL err (%) | TBAL cov (%) | PL+SC err (%)"), head
     assert runs.test_error.isna().all() and runs.test_coverage.isna().all()
     assert set(runs.model) == {"unit_ball_svm"}
     # N_v = 20 is below the floor of 25: nothing auto-labelled, and the runs are kept
