@@ -2,14 +2,14 @@
 
 - `manifest.json` (format 2): the configuration's hash and a compact description, the
   environments chunks were computed in (`runtime.machine_fingerprint`), every saved
-  chunk (method, files, seeds as [first, end) ranges, SHA-256 of both files, which
+  chunk (unit, files, seeds as [first, end) ranges, SHA-256 of both files, which
   environment), every other file the store wrote or was told of, the timings callers
   saved. It grows with the chunks, not with the seeds.
 - `.written`: an append-only log, one line per file the store is about to write (its
   configuration's hash and name, each line with a CRC), so that `--overwrite` still
   knows the store's files when the manifest is lost or damaged.
 - each chunk's `.npz` holds the store's record of it too (`_store`: configuration,
-  method, environment, its CSV's SHA-256), so a damaged manifest is rebuilt from the
+  unit, environment, its CSV's SHA-256), so a damaged manifest is rebuilt from the
   chunks that verify.
 """
 
@@ -107,8 +107,8 @@ def _chunk_problem(c) -> str | None:
     if not isinstance(c, dict):
         return "is not an object"
     names = (c.get("file"), c.get("csv"))
-    if not (isinstance(c.get("method"), str) and all(map(safe_name, names))):
-        return "lacks its method or files"
+    if not (isinstance(c.get("unit"), str) and all(map(safe_name, names))):
+        return "lacks its unit or files"
     ranges = c.get("seeds")
     if not (isinstance(ranges, list) and all(_is_range(r) for r in ranges)):
         return "has no seed ranges"

@@ -122,7 +122,7 @@ class Records:
             if why is None:
                 keep.append(c)
                 continue
-            self._warn(f"{why}; recomputing its {c['count']} seed(s) of {c['method']}")
+            self._warn(f"{why}; recomputing its {c['count']} seed(s) of {c['unit']}")
             self.unlink(c["file"], c["csv"])
         mine = self.hash[:16]
         self.unlink(
@@ -162,12 +162,12 @@ class Records:
                     self.unlink(name, str(Path(name).with_suffix(".csv")))
                 continue
             seeds = {int(s) for s in meta["seeds"]}
-            if seeds & done.setdefault(meta["method"], set()):
+            if seeds & done.setdefault(meta["unit"], set()):
                 self.unlink(name, meta["csv"])  # a second copy of saved seeds
                 continue
-            done[meta["method"]] |= seeds
+            done[meta["unit"]] |= seeds
             sha = {"npz": file_digest(self.folder / name), "csv": meta["csv_sha256"]}
-            self.add_chunk(meta["method"], name, meta["csv"], meta["seeds"], sha, meta)
+            self.add_chunk(meta["unit"], name, meta["csv"], meta["seeds"], sha, meta)
         if any(h != mine and (self.folder / n).exists() for n, h in log.items()):
             self._refuse(f"files of another configuration ({MANIFEST} {damage})")
         self.data["files"] = sorted(
@@ -176,17 +176,17 @@ class Records:
         chunks = self.data["chunks"]
         self._warn(
             f"{MANIFEST} {damage}; rebuilt from the {len(chunks)} chunk(s) that verify "
-            f"({sum(c['count'] for c in chunks)} seed-method pairs)"
+            f"({sum(c['count'] for c in chunks)} seed-unit pairs)"
         )
         self._same_env(here)
         self.write()
 
-    def add_chunk(self, method, npz, csv, seeds, sha: dict, meta: dict) -> None:
+    def add_chunk(self, unit, npz, csv, seeds, sha: dict, meta: dict) -> None:
         """List a saved chunk (`meta`: its own record, with its environment)."""
         envs = self.data["environments"]
         if meta["env"] not in envs:
             envs.append(meta["env"])
-        entry = {"method": method, "file": npz, "csv": csv, "count": len(seeds)}
+        entry = {"unit": unit, "file": npz, "csv": csv, "count": len(seeds)}
         entry |= {"seeds": seed_ranges(seeds), "sha256": sha}
         self.data["chunks"].append(entry | {"env": envs.index(meta["env"])})
 

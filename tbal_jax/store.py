@@ -1,6 +1,6 @@
 """A result folder that loses nothing (issues 11, 15, 20): chunks saved as they finish.
 
-A run's folder holds `chunks/<method>-<n>.npz` (a chunk's arrays, which a resumed run
+A run's folder holds `chunks/<unit>-<n>.npz` (a chunk's arrays, which a resumed run
 reloads) and `.csv` (its rows, to read while a run goes on), the outputs the caller
 writes once every chunk is in, and the store's records (`tbal_jax.manifest`):
 `manifest.json` (every chunk with its seed ranges and checksums, every file written, the
@@ -103,8 +103,8 @@ def check_folder(folder) -> Path:
 
 def _flatten(output: SweepOutput) -> dict:
     arrays = {
-        f"outcomes.{method}.{field}": value
-        for method, summary in output.outcomes.items()
+        f"outcomes.{outcome}.{field}": value
+        for outcome, summary in output.outcomes.items()
         for field, value in summary._asdict().items()
     }
     return arrays | {f"rounds.{f}": v for f, v in output.rounds._asdict().items()}
@@ -114,8 +114,8 @@ def _unflatten(arrays: dict) -> SweepOutput:
     outcomes: dict = {}
     for name, value in arrays.items():
         if name.startswith("outcomes."):
-            _, method, field = name.split(".")
-            outcomes.setdefault(method, {})[field] = value
+            _, outcome, field = name.split(".")
+            outcomes.setdefault(outcome, {})[field] = value
     rounds = {n.split(".")[1]: v for n, v in arrays.items() if n.startswith("rounds.")}
     return SweepOutput(
         {m: RunSummary(**fields) for m, fields in outcomes.items()},
@@ -212,47 +212,47 @@ class ResultStore:
         lock.flush()
         self._lock = lock
 
-    def _entries(self, method: str) -> list[dict]:
-        return [c for c in self.manifest["chunks"] if c["method"] == method]
+    def _entries(self, unit: str) -> list[dict]:
+        return [c for c in self.manifest["chunks"] if c["unit"] == unit]
 
-    def done_seeds(self, method: str) -> set[int]:
-        """The seeds whose runs of `method` are saved."""
-        return {int(s) for c in self._entries(method) for s in mf.expand(c["seeds"])}
+    def done_seeds(self, unit: str) -> set[int]:
+        """The seeds whose runs of `unit` are saved."""
+        return {int(s) for c in self._entries(unit) for s in mf.expand(c["seeds"])}
 
-    def todo(self, method: str, seeds: np.ndarray) -> np.ndarray:
+    def todo(self, unit: str, seeds: np.ndarray) -> np.ndarray:
         """The seeds still to run, in their order (process 0 decides for all)."""
-        done = np.isin(seeds, list(self.done_seeds(method)))
+        done = np.isin(seeds, list(self.done_seeds(unit)))
         if jax.process_count() > 1:
             done = multihost_utils.broadcast_one_to_all(done.astype(np.int32)) > 0
         return seeds[~done]
 
-    def save_chunk(self, method: str, chunk: Chunk, rows_csv) -> None:
+    def save_chunk(self, unit: str, chunk: Chunk, rows_csv) -> None:
         """Save a finished chunk: its rows (`rows_csv(path)` writes them), its arrays,
         then the manifest that lists it; a signal meanwhile waits for the manifest."""
         if not self.writer:
             return
         with self._deferred():
             (self.folder / CHUNKS).mkdir(exist_ok=True)
-            n = 1 + max((_index(c["file"]) for c in self._entries(method)), default=-1)
-            npz, csv = (f"{CHUNKS}/{method}-{n:04d}.{ext}" for ext in ("npz", "csv"))
+            n = 1 + max((_index(c["file"]) for c in self._entries(unit)), default=-1)
+            npz, csv = (f"{CHUNKS}/{unit}-{n:04d}.{ext}" for ext in ("npz", "csv"))
             mf.log_written(self.folder, self.hash, [csv, npz])
             with atomic_path(self.folder / csv) as tmp:
                 rows_csv(tmp)
             env = self.manifest["environments"][self.records.env]
-            meta = {"config_hash": self.hash, "method": method, "csv": csv, "env": env}
+            meta = {"config_hash": self.hash, "unit": unit, "csv": csv, "env": env}
             meta["csv_sha256"] = mf.file_digest(self.folder / csv)
             arrays = _flatten(chunk.output) | {mf.META: np.array(json.dumps(meta))}
             with atomic_path(self.folder / npz) as tmp:
                 with open(tmp, "wb") as f:
                     np.savez(f, seeds=chunk.seeds, **arrays)
                 sha = {"npz": mf.file_digest(tmp), "csv": meta["csv_sha256"]}
-            self.records.add_chunk(method, npz, csv, chunk.seeds, sha, meta)
+            self.records.add_chunk(unit, npz, csv, chunk.seeds, sha, meta)
             self.records.write()
 
-    def output(self, method: str, seeds: np.ndarray) -> SweepOutput:
-        """The saved outputs of `method` for `seeds`, in that order."""
+    def output(self, unit: str, seeds: np.ndarray) -> SweepOutput:
+        """The saved outputs of `unit` for `seeds`, in that order."""
         parts, saved = [], []
-        for entry in self._entries(method):
+        for entry in self._entries(unit):
             try:
                 with np.load(self.folder / entry["file"]) as f:
                     arrays = {n: f[n] for n in f.files if n != mf.META}
@@ -314,7 +314,7 @@ class ResultStore:
         chunks = self.manifest["chunks"]
         runs = sum(c["count"] for c in chunks)
         return (
-            f"{len(chunks)} chunk(s) ({runs} seed-method pairs) are saved in "
+            f"{len(chunks)} chunk(s) ({runs} seed-unit pairs) are saved in "
             f"{self.folder}"
         )
 

@@ -193,7 +193,7 @@ def test_a_damaged_manifest_is_rebuilt_from_the_chunks(damage, tmp_path, caplog)
     (line,) = warnings(caplog)
     assert line.startswith(f"--out={tmp_path}: manifest.json {why}"), line
     assert line.endswith(
-        "; rebuilt from the 4 chunk(s) that verify (8 seed-method pairs)"
+        "; rebuilt from the 4 chunk(s) that verify (8 seed-unit pairs)"
     ), line
     manifest = json.loads((tmp_path / mf.MANIFEST).read_text())
     assert manifest["files"] == ["results.csv"]  # the outputs, from the log
@@ -252,7 +252,7 @@ def test_a_damaged_manifest_and_a_truncated_chunk(tmp_path, caplog):
         f"--out={tmp_path}: chunks/tbal-0002.npz is damaged (BadZipFile: "
     ) and first.endswith("; recomputing its seeds"), first
     assert second.endswith(
-        "rebuilt from the 3 chunk(s) that verify (6 seed-method pairs)"
+        "rebuilt from the 3 chunk(s) that verify (6 seed-unit pairs)"
     )
 
 
@@ -357,7 +357,7 @@ def test_sigterm_stops_as_ctrl_c_does_and_the_handler_is_restored(tmp_path):
             os.kill(os.getpid(), signal.SIGTERM)
         stopped = store.stopped(err.value)
     assert str(stopped) == (
-        f"interrupted by SIGTERM: 1 chunk(s) (2 seed-method pairs) are saved in "
+        f"interrupted by SIGTERM: 1 chunk(s) (2 seed-unit pairs) are saved in "
         f"{tmp_path}; rerun the same command to resume"
     )
     assert stopped.interrupted

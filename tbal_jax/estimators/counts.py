@@ -49,12 +49,12 @@ def _grid_bins(scores, active):
     lo = jnp.min(jnp.where(active, scores, jnp.inf))
     hi = jnp.max(jnp.where(active, scores, -jnp.inf))
     flat = (hi - lo) <= FLAT_SPAN
-    delta = jnp.where(flat, 1.0, (hi - lo) / (GRID_SIZE - 1))
+    step = jnp.where(flat, 1.0, (hi - lo) / (GRID_SIZE - 1))  # the grid's spacing
 
-    def grid(k):  # the k-th candidate, computed the same way wherever it is needed
-        return lo + k.astype(scores.dtype) * delta
+    def grid(i):  # the i-th candidate, computed the same way wherever it is needed
+        return lo + i.astype(scores.dtype) * step
 
-    b = jnp.clip(jnp.floor((scores - lo) / delta), 0, GRID_SIZE - 1).astype(jnp.int32)
+    b = jnp.clip(jnp.floor((scores - lo) / step), 0, GRID_SIZE - 1).astype(jnp.int32)
     b = jnp.where(scores < grid(b), b - 1, b)  # one correction each way for rounding
     b = jnp.where((b < GRID_SIZE - 1) & (scores >= grid(b + 1)), b + 1, b)
     return jnp.where(active, jnp.clip(b, 0, GRID_SIZE - 1), 0), grid, flat
@@ -94,8 +94,8 @@ def _raw_candidates(scores, active, raw_capacity):
     distinct = jnp.zeros(raw_capacity, jnp.int32).at[distinct_rank].set(ranked)
     cand = jnp.zeros(capacity, jnp.int32).at[idx].set(rank, mode="drop")
 
-    def value(k):
-        return _from_order_key(distinct[jnp.clip(k, 0, raw_capacity - 1)])
+    def value(i):
+        return _from_order_key(distinct[jnp.clip(i, 0, raw_capacity - 1)])
 
     return cand, value, jnp.sum(new & (ranked < _INT_MAX))
 
@@ -141,8 +141,8 @@ def count_levels(
     same_next = jnp.append(cls[1:] == cls[:-1], False)
     next_cand = jnp.append(cand[1:], 0)
 
-    def value(k):
-        return jnp.where(grid_mode, grid(k), raw_value(k))
+    def value(i):
+        return jnp.where(grid_mode, grid(i), raw_value(i))
 
     return Levels(
         cls=cls,

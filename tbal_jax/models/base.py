@@ -3,16 +3,16 @@
 A `Model` is a frozen, hashable dataclass that holds its hyperparameters and three pure
 functions, in the style of optax's `GradientTransformation`:
 
-- `init(key, dim, k) -> params`: starting parameters for inputs of dimension `dim` and
+- `init(key, dim, k) -> weights`: starting parameters for inputs of dimension `dim` and
   `k` classes (the key is for models with a random initialisation, such as an MLP);
-- `fit(key, params, x, y, mask) -> params`: train on a fixed-capacity buffer `x` (Q, d)
+- `fit(key, weights, x, y, mask) -> weights`: train on a fixed-capacity buffer `x` (Q, d)
   with labels `y` (Q,) where only rows with `mask` count. The linear models here minimise
   a strictly convex objective, so the result is its unique minimiser (the "fresh model"
   of algorithm.md section 2, step 2) up to the solver's stopping tolerance, whatever the start,
   and they warm-start from the previous round's solution to save solver steps; the MLP
-  (`tbal_jax.models.mlp`) reads only the shapes of `params` and trains from a fresh random
+  (`tbal_jax.models.mlp`) reads only the shapes of `weights` and trains from a fresh random
   initialisation drawn from `key`;
-- `logits(params, x) -> (n, k)` class logits; probabilities are their softmax.
+- `logits(weights, x) -> (n, k)` class logits; probabilities are their softmax.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ class Model(abc.ABC):
 
     @abc.abstractmethod
     def fit(
-        self, key: Key, params: PyTree, x: Array, y: Array, mask: Array
+        self, key: Key, weights: PyTree, x: Array, y: Array, mask: Array
     ) -> PyTree: ...
 
     @abc.abstractmethod
-    def logits(self, params: PyTree, x: Array) -> Array: ...
+    def logits(self, weights: PyTree, x: Array) -> Array: ...
 
     @property
     def title(self) -> str:

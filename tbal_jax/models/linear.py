@@ -161,7 +161,7 @@ class LinearBinary(Model):
             raise ValueError(f"{self.name} is a two-class model; the data have {k}")
         return jnp.zeros(dim + self.intercept, jnp.float32)
 
-    def fit(self, key: Key, params: Array, x: Array, y: Array, mask: Array) -> Array:
+    def fit(self, key: Key, weights: Array, x: Array, y: Array, mask: Array) -> Array:
         del key  # deterministic: the minimiser is unique
         xa = _augment(x, self.intercept)
         sign = 2.0 * y.astype(jnp.float32) - 1.0
@@ -171,12 +171,12 @@ class LinearBinary(Model):
         reg = jnp.ones(xa.shape[1], jnp.float32)
         if self.intercept:
             reg = reg.at[-1].set(0.0)
-        return newton_minimise(params, xa, sign, weight, LOSSES[self.loss], self.c, reg)
+        return newton_minimise(weights, xa, sign, weight, LOSSES[self.loss], self.c, reg)
 
-    def logits(self, params: Array, x: Array) -> Array:
-        w = params
+    def logits(self, weights: Array, x: Array) -> Array:
+        w = weights
         if self.unit_norm:
-            w = params / jnp.maximum(jnp.linalg.norm(params), 1e-30)
+            w = weights / jnp.maximum(jnp.linalg.norm(weights), 1e-30)
         # w @ x.T rather than x @ w: when a grid of models shares one pool under vmap,
         # this puts the model axis first, which every later elementwise pass wants.
         z = w[: x.shape[1]] @ x.T

@@ -108,7 +108,7 @@ class _Epochs(NamedTuple):
     """The carry of `MLP.train`'s loop over epochs."""
 
     epoch: Array  # int32, the next epoch
-    params: PyTree
+    weights: PyTree
     opt_state: PyTree
     stopped: Array  # bool, early-stopped
     log: TrainLog
@@ -158,11 +158,11 @@ class MLP(Model):
             )
         return tuple(layers)
 
-    def logits(self, params: PyTree, x: Array) -> Array:
+    def logits(self, weights: PyTree, x: Array) -> Array:
         h = x
-        for layer in params[:-1]:
+        for layer in weights[:-1]:
             h = jnp.tanh(h @ layer["w"] + layer["b"][None, :])
-        return h @ params[-1]["w"] + params[-1]["b"][None, :]
+        return h @ weights[-1]["w"] + weights[-1]["b"][None, :]
 
     def optimiser(self, lr: Array) -> optax.GradientTransformation:
         """Coupled weight decay, then SGD with momentum at learning rate `lr` (the state's
@@ -173,23 +173,23 @@ class MLP(Model):
         )
 
     def step(
-        self, params: PyTree, opt_state, xb: Array, yb: Array, valid: Array, lr: Array
+        self, weights: PyTree, opt_state, xb: Array, yb: Array, valid: Array, lr: Array
     ):
         """One SGD step on a minibatch with at least one `valid` row: returns
-        (params, opt_state, wrong), wrong = the valid rows misclassified before the step.
+        (weights, opt_state, wrong), wrong = the valid rows misclassified before the step.
         Invalid rows are zeroed, so whatever they hold cannot reach the gradient."""
         xb = jnp.where(valid[:, None], xb, 0.0)
         grads, wrong = jax.grad(
             lambda p: squentropy(self.logits(p, xb), yb, valid), has_aux=True
-        )(params)
-        updates, opt_state = self.optimiser(lr).update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, wrong
+        )(weights)
+        updates, opt_state = self.optimiser(lr).update(grads, opt_state, weights)
+        return optax.apply_updates(weights, updates), opt_state, wrong
 
     def train(
-        self, key: Key, params: PyTree, x: Array, y: Array, mask: Array
+        self, key: Key, weights: PyTree, x: Array, y: Array, mask: Array
     ) -> tuple[PyTree, TrainLog]:
-        """A fresh model (shapes from `params`) trained on the rows of `x`, `y` where
-        `mask`: (params, per-epoch log). The key splits into the initialisation's key
+        """A fresh model (shapes from `weights`) trained on the rows of `x`, `y` where
+        `mask`: (weights, per-epoch log). The key splits into the initialisation's key
         and the minibatch orders' key; epoch e's order uses fold_in(that key, e).
 
         Both loops are while loops: over the epochs until `epochs` or an early stop, and
@@ -201,7 +201,7 @@ class MLP(Model):
         masked no-ops, and they cost nothing when all members agree, as the seeds of one
         grid cell do (they hold as many labels each round)."""
         init_key, order_key = jax.random.split(key)
-        params = self.init(init_key, x.shape[1], params[-1]["b"].shape[0])
+        weights = self.init(init_key, x.shape[1], weights[-1]["b"].shape[0])
         n_rows = jnp.sum(mask)
         n_batches = -(-n_rows // self.batch_size)
 
@@ -223,7 +223,7 @@ class MLP(Model):
                 0,
                 n_batches,
                 minibatch,
-                (carry.params, carry.opt_state, jnp.zeros((), jnp.int32)),
+                (carry.weights, carry.opt_state, jnp.zeros((), jnp.int32)),
             )
             error = wrong / jnp.maximum(n_rows, 1)
             stopped = (
@@ -247,17 +247,17 @@ class MLP(Model):
 
         start = _Epochs(
             jnp.zeros((), jnp.int32),
-            params,
-            self.optimiser(self.lr).init(params),
+            weights,
+            self.optimiser(self.lr).init(weights),
             jnp.array(False),
             TrainLog(jnp.zeros(self.epochs, bool), jnp.zeros(self.epochs, jnp.float32)),
         )
         end = jax.lax.while_loop(keep_going, epoch_body, start)
-        return end.params, end.log
+        return end.weights, end.log
 
-    def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
+    def fit(self, key: Key, weights: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
         """`train`'s parameters: a fresh model every call (algorithm.md section 2, step 2)."""
-        return self.train(key, params, x, y, mask)[0]
+        return self.train(key, weights, x, y, mask)[0]
 
 
 MLP_TINY_IMAGENET = MLP(

@@ -43,19 +43,19 @@ class SoftmaxLogistic(Model):
         del key
         return {"w": jnp.zeros((dim, k), jnp.float32), "b": jnp.zeros(k, jnp.float32)}
 
-    def logits(self, params: PyTree, x: Array) -> Array:
-        return x @ params["w"] + params["b"][None, :]
+    def logits(self, weights: PyTree, x: Array) -> Array:
+        return x @ weights["w"] + weights["b"][None, :]
 
-    def objective(self, params: PyTree, x: Array, y: Array, mask: Array) -> Array:
+    def objective(self, weights: PyTree, x: Array, y: Array, mask: Array) -> Array:
         """The objective above, divided by the number of rows in `mask`."""
         n = jnp.maximum(jnp.sum(mask), 1).astype(jnp.float32)
         nll = optax.losses.softmax_cross_entropy_with_integer_labels(
-            self.logits(params, x), y
+            self.logits(weights, x), y
         )
-        penalty = jnp.sum(params["w"] ** 2) / (2.0 * self.c)
+        penalty = jnp.sum(weights["w"] ** 2) / (2.0 * self.c)
         return (jnp.sum(jnp.where(mask, nll, 0.0)) + penalty) / n
 
-    def fit(self, key: Key, params: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
+    def fit(self, key: Key, weights: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
         del key  # deterministic: the minimiser is unique
         solver = optax.lbfgs(memory_size=self.memory)
         n = jnp.maximum(jnp.sum(mask), 1).astype(jnp.float32)
@@ -86,7 +86,7 @@ class SoftmaxLogistic(Model):
                 (count < self.max_steps) & (grad_norm > self.tol * value)
             )
 
-        v = {"w": params["w"] * scale, "b": params["b"]}
+        v = {"w": weights["w"] * scale, "b": weights["b"]}
         v, _ = jax.lax.while_loop(keep_going, step, (v, solver.init(v)))
         return {"w": v["w"] / scale, "b": v["b"]}
 
