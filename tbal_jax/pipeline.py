@@ -74,8 +74,9 @@ def run_experiment(
     with store:
         try:
             if not exp.report.runs_sweeps:
+                done = Done({}, [], [], seeds)
                 out = exp.report.write(
-                    exp, dataset, Done({}, [], [], seeds), store.folder
+                    exp, dataset, done, store.folder, store.atomic_path
                 )
                 store.finish(out["figure"])
                 return out | {"summary_rows": []}

@@ -48,7 +48,7 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def resolve(self, component: T | str) -> T:
-        """A name resolved to its component; a registered component passes through."""
+        """A name resolved to its component; a component (or None) passes through."""
         return self.get(component) if isinstance(component, str) else component
 
     def names(self) -> tuple[str, ...]:

@@ -207,3 +207,16 @@ def test_a_config_built_from_names_runs():
     with pytest.raises(Exception) as err:
         C.StaticConfig(dataset="unit_ball", query="nope")
     assert "unknown query 'nope'" in str(err.value)
+
+
+def test_the_scatter_draws_its_one_run(tmp_path, capsys):
+    code, lines = cli_here(
+        capsys, "--experiment=circles_scatter", "--seeds=1", f"--out={tmp_path}"
+    )
+    assert code == 0, lines
+    png = tmp_path / "circles_scatter.png"
+    assert png.stat().st_size > 10_000
+    import json
+
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert "circles_scatter.png" in manifest["files"]  # the store owns its figure

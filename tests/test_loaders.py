@@ -139,12 +139,12 @@ def _write_corrupt_compressed(path):
 FILE_CASES = {
     "missing file": (None, "no such file"),
     "a folder": (lambda p: p.mkdir(), "is a folder"),
-    "text, not an npz": (lambda p: p.write_text("not a zip"), "not a readable .npz"),
-    "empty file": (lambda p: p.write_bytes(b""), "not a readable .npz"),
+    "text, not an npz": (lambda p: p.write_text("not a zip"), "not an .npz archive"),
+    "empty file": (lambda p: p.write_bytes(b""), "not an .npz archive"),
     "truncated zip": (_write_truncated, "not a readable .npz"),
     "corrupt compressed": (_write_corrupt_compressed, "not a readable .npz"),
     "a .npy": (_write_npy, "not an .npz archive"),
-    "pickle": (_write_pickle, "not a readable .npz"),
+    "pickle": (_write_pickle, "not an .npz archive"),
     "object arrays": (
         lambda p: np.savez(p, x=np.array([[1, "a"]], dtype=object), y=Y),
         "Object arrays cannot be loaded",

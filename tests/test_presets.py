@@ -12,6 +12,7 @@ import pytest
 
 from tbal_jax.experiments import get_experiment, run_experiment
 from tbal_jax.loaders import load_npz
+from tbal_jax.models import MODELS
 from tbal_jax.validate import ConfigError
 
 
@@ -41,11 +42,11 @@ def tiny_imagenet_like(tmp_path_factory):
 
 
 def _small(name, **grid):
+    """The preset with its MLP narrowed (a Model object, as a Python user may give)."""
     exp = get_experiment(name).with_grid(**grid)
     (model,) = exp.models
-    return dataclasses.replace(
-        exp, models=(dataclasses.replace(model, widths=(32,), epochs=2),)
-    )
+    narrow = dataclasses.replace(MODELS.get(model), widths=(32,), epochs=2)
+    return exp.with_grid(models=[narrow])
 
 
 @pytest.mark.slow

@@ -157,7 +157,8 @@ def test_grid_beyond_the_configured_capacity_is_refused():
 
 
 def test_memory_budget_shrinks_chunks_not_results(sweep_result):
-    small = S.run_sweep(CFG, [0, 7, 14], GRID, memory_budget_gib=1e-6)
+    budget = 0.75 * sweep_result.peak_bytes / 2**30  # the full chunk does not fit
+    small = S.run_sweep(CFG, [0, 7, 14], GRID, memory_budget_gib=budget)
     assert small.seeds_per_chunk < sweep_result.seeds_per_chunk
     assert small.peak_bytes < sweep_result.peak_bytes and small.chunks == 2
     for name in sweep_result.summary._fields:

@@ -23,7 +23,7 @@ from tbal_jax.errors import ConfigError
 from tbal_jax.estimators import ESTIMATORS, SIGMA
 from tbal_jax.grid import grid_params
 from tbal_jax.labels import DEFAULT_VARIANT
-from tbal_jax.models import MODELS
+from tbal_jax.models import MODELS, Model
 from tbal_jax.params import SWEPT, RunParams
 from tbal_jax.protocols import PROTOCOLS
 from tbal_jax.queries import MARGIN_RANDOM, QUERIES, RANDOM
@@ -92,7 +92,8 @@ class Unit(tuple):
             value = getattr(self, field)
             if value != DEFAULT_VARIANT[field]:
                 parts.append(f"{field[0]}_{value}")
-        return "-".join(parts + ([f"m_{self.model}"] if self.model else []))
+        model = getattr(self.model, "name", self.model)  # a Model or its name
+        return "-".join(parts + ([f"m_{model}"] if model else []))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -198,15 +199,19 @@ class Experiment:
                 listed = ",".join(str(v) for v in values)
                 raise ConfigError(f"{field}={listed}: name each once")
             for v in values:
-                if v is not None:
+                if isinstance(v, str):
                     registry.get(v)
+                elif field == "models" and v is not None and not isinstance(v, Model):
+                    raise ConfigError(
+                        f"models: {v!r} is neither a Model nor a registered name"
+                    )
         if self.classes is not None and dataset.num_classes != self.classes:
             raise ConfigError(
                 f"{self.name} is the preset for {self.classes} classes; "
                 f"{dataset.source or dataset.name} has {dataset.num_classes}"
             )
-        for name in self.models:  # the data before the grid: the more basic mistake
-            reason = (MODELS.get(name) if name else dataset.model).supports(dataset)
+        for model in self.models:  # the data before the grid: the more basic mistake
+            reason = (MODELS.resolve(model) or dataset.model).supports(dataset)
             if reason:
                 raise ConfigError(reason)
         check_grid(dataset, **self.axes._asdict())
@@ -235,9 +240,13 @@ class Experiment:
         )
 
     def describe(self) -> dict:
-        """JSON-ready: every field, the axes by name."""
+        """JSON-ready: every field, the axes by name, a model object with its
+        settings."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["axes"] = {k: list(v) for k, v in self.axes._asdict().items()}
+        out["models"] = [
+            dataclasses.asdict(m) if isinstance(m, Model) else m for m in self.models
+        ]
         return out
 
 
