@@ -220,3 +220,42 @@ def test_the_scatter_draws_its_one_run(tmp_path, capsys):
 
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert "circles_scatter.png" in manifest["files"]  # the store owns its figure
+
+
+def test_a_resumed_run_keeps_the_earlier_timings(tmp_path, capsys):
+    import json
+
+    args = [*SMALL, "--n_val=100", f"--out={tmp_path}"]
+    assert cli_here(capsys, *args)[0] == 0
+    first = json.loads((tmp_path / "meta.json").read_text())["methods"]["tbal"]
+    assert cli_here(capsys, *args)[0] == 0  # every seed saved: nothing runs again
+    again = json.loads((tmp_path / "meta.json").read_text())["methods"]["tbal"]
+    assert again["resumed_seeds"] == 2 and first["resumed_seeds"] == 0
+    assert again["run_seconds"] == first["run_seconds"] > 0  # not zeros
+    assert again["chunks"] == first["chunks"] >= 1
+
+
+def test_ctrl_c_works_while_waiting_for_peers(tmp_path):
+    import signal
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "experiments.run",
+            "--coordinator=localhost:29533",
+            "--num_processes=2",
+            "--process_id=0",
+            "--init_timeout=60",
+            f"--out={tmp_path}",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(8)  # JAX is up and waiting for process 1
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - start < 30
+    assert "stopped: interrupted" in err and "Traceback" not in err
