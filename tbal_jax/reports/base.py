@@ -55,6 +55,7 @@ class Report:
     runs_sweeps: bool = True
     max_seeds: int | None = None
     needs_method: str | None = None
+    one_of: tuple[str, ...] = ()  # unit fields that must hold one value (it draws one)
     what: str = ""  # the title's subject; default: the swept axis's name
 
     def single_axes(self, exp) -> list[str]:
@@ -69,6 +70,12 @@ class Report:
                 raise ConfigError(
                     f"{exp.name} takes one value of {axis}, got "
                     f"{','.join(str(v) for v in values)}"
+                )
+        for field in self.one_of:  # a report that draws one configuration
+            if len(getattr(exp, field)) != 1:
+                raise ConfigError(
+                    f"{exp.name} draws one configuration; give one of {field} (got "
+                    f"{','.join(str(v) for v in getattr(exp, field))})"
                 )
         if self.needs_method and self.needs_method not in exp.methods:
             raise ConfigError(
@@ -111,12 +118,3 @@ class Report:
         through `atomic(path)` (the result store's: it records the file first, and
         refuses to replace a file it did not write)."""
         raise NotImplementedError
-
-    def check_one_configuration(self, exp, fields: tuple[str, ...]) -> None:
-        """A report that draws one configuration: each of `fields` holds one value."""
-        for field in fields:
-            if len(getattr(exp, field)) != 1:
-                raise ConfigError(
-                    f"{exp.name} draws one configuration; give one of {field} (got "
-                    f"{','.join(str(v) for v in getattr(exp, field))})"
-                )

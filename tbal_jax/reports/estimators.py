@@ -10,14 +10,12 @@ from tbal_jax.reports.base import Report
 
 
 class EstimatorsReport(Report):
-    def check(self, exp) -> None:
-        """One cell per (tolerance, estimator, N_v): the runs of one method, model,
-        score and query."""
-        super().check(exp)
-        self.check_one_configuration(exp, ("methods", "models", "scores", "queries"))
-
     def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
         return estimators_report.write(exp, done.rows, done.seeds, folder, atomic)
 
 
-ESTIMATORS_REPORT = EstimatorsReport("estimators", several=("eps",))
+ESTIMATORS_REPORT = EstimatorsReport(
+    "estimators",
+    several=("eps",),
+    one_of=("methods", "models", "scores", "queries"),  # one cell per estimator
+)

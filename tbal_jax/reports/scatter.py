@@ -19,11 +19,6 @@ from tbal_jax.sweep import seed_keys
 
 
 class ScatterReport(Report):
-    def check(self, exp) -> None:
-        """One panel per method: one estimator, model, score and query."""
-        super().check(exp)
-        self.check_one_configuration(exp, ("estimators", "models", "scores", "queries"))
-
     def title(self, exp, seeds=None, rows=None) -> str:
         fixed = [
             f"{AXIS_SYMBOLS[a]} = {getattr(exp.axes, a)[0]:g}"
@@ -53,4 +48,10 @@ class ScatterReport(Report):
         return {"tables": [], "figure": figure}
 
 
-SCATTER = ScatterReport("scatter", swept=False, runs_sweeps=False, max_seeds=1)
+SCATTER = ScatterReport(
+    "scatter",
+    swept=False,
+    runs_sweeps=False,
+    max_seeds=1,
+    one_of=("estimators", "models", "scores", "queries"),  # one panel per method
+)
