@@ -28,6 +28,7 @@ import matplotlib
 from absl import app, flags
 
 from tbal_jax import deterministic_cpu
+from tbal_jax.certify import experiments as scores_experiments
 from tbal_jax.datasets import DATASETS, load_dataset
 from tbal_jax.errors import Stopped
 from tbal_jax.estimators import ESTIMATORS
@@ -89,7 +90,8 @@ flags.DEFINE_list(
     None,
     ESTIMATORS.help(
         "threshold estimators (sigma is the paper's; docs/algorithm.md section 12); "
-        "several give one sweep each, on the same seeds"
+        "several give one sweep each, on the same seeds; the scores experiments also "
+        "take conformal_labeling and pac_labels"
     ),
 )
 flags.DEFINE_integer("chunk_runs", DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
@@ -110,6 +112,20 @@ flags.DEFINE_float(
     None,
     "share of an .npz without x_val (or of digits) split off per seed as the "
     "validation pool (default 0.2)",
+)
+flags.DEFINE_string(
+    "scores",
+    None,
+    "a model's own scores table (CSV or .npz: true label, predicted label, "
+    "confidence) for the scores experiments; alone it runs --experiment=scores",
+)
+flags.DEFINE_string("label_col", None, "the scores table's true-label column (Y)")
+flags.DEFINE_string("pred_col", None, "the scores table's predicted-label column (Yhat)")
+flags.DEFINE_string("conf_col", None, "the scores table's confidence column (confidence)")
+flags.DEFINE_string(
+    "grouping",
+    None,
+    "scores experiments: per_class thresholds (the paper) or one global threshold",
 )
 flags.DEFINE_bool("list", False, "list the experiments and exit")
 flags.DEFINE_bool(
@@ -216,6 +232,8 @@ def main(argv) -> int:
     if FLAGS.list:
         for name, exp in EXPERIMENTS.items():
             print(f"{name:20s} {exp.dataset:14s} x={exp.axis:8s} {exp.figure_title()}")
+        for name, exp in scores_experiments.SCORE_EXPERIMENTS.items():
+            print(f"{name:20s} {'scores table':14s} x={'n_val':8s} {exp.title}")
         for registry in (DATASETS, MODELS, SCORES, QUERIES, ESTIMATORS, PROTOCOLS):
             print(f"{registry.flag}: {', '.join(registry.names())}")
         return 0
@@ -232,6 +250,17 @@ def main(argv) -> int:
         raise ConfigError(f"--memory_budget={FLAGS.memory_budget}: give GiB above 0")
     if FLAGS.out is not None and not FLAGS.out.strip():
         raise ConfigError("--out is empty: give --out=FOLDER, or leave it out")
+    if FLAGS.scores is not None and not FLAGS["experiment"].present:
+        FLAGS.experiment = "scores"
+    if FLAGS.experiment in scores_experiments.SCORE_EXPERIMENTS:
+        return _run_scores()
+    for name in SCORES_ONLY:
+        if getattr(FLAGS, name) is not None:
+            raise ConfigError(
+                f"--{name} applies to the scores experiments only "
+                f"({', '.join(scores_experiments.SCORE_EXPERIMENTS)}), not to "
+                f"--experiment={FLAGS.experiment}"
+            )
     exps, skipped = _experiments()
     for line in skipped:
         print(f"skipped {line}")
@@ -265,6 +294,58 @@ def main(argv) -> int:
         ]
         if written:
             print(f"{exp.name}: wrote " + ", ".join(written))
+    print(f"done in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+SCORES_ONLY = ("scores", "label_col", "pred_col", "conf_col", "grouping")
+NOT_FOR_SCORES = (
+    "n_train", "c1", "methods", "dataset", "model", "score", "query", "data",
+    "data_dir", "val_fraction",
+)
+
+
+def _one_delta() -> float | None:
+    values = _numbers("delta", FLAGS.delta, float)
+    if values and len(values) > 1:
+        raise ConfigError(
+            f"--delta={','.join(FLAGS.delta)}: a scores experiment takes one delta "
+            "(alpha); run one per value"
+        )
+    return values[0] if values else None
+
+
+def _run_scores() -> int:
+    """A scores experiment (`tbal_jax.certify`): the flags checked, the table read and
+    checked, then every draw, before any file is written."""
+    exp = scores_experiments.SCORE_EXPERIMENTS.get(FLAGS.experiment)
+    for name in NOT_FOR_SCORES:
+        if getattr(FLAGS, name) is not None:
+            raise ConfigError(
+                f"--{name} does not apply to --experiment={exp.name} (no model is "
+                "trained); leave it out"
+            )
+    reason = exp.unavailable() if FLAGS.scores is None else ""
+    if reason:
+        print(f"skipped {exp.name}: {reason}")
+        return 0
+    if FLAGS.seeds is not None and FLAGS.seeds < 1:
+        raise ConfigError(f"--seeds={FLAGS.seeds}: give at least 1 draw per cell")
+    exp, table = scores_experiments.configure(
+        exp,
+        scores=FLAGS.scores,
+        columns={c: getattr(FLAGS, c) for c in ("label_col", "pred_col", "conf_col")},
+        n_val=_numbers("n_val", FLAGS.n_val, int),
+        eps=_numbers("eps", FLAGS.eps, float),
+        delta=_one_delta(),
+        estimators=FLAGS.estimator,
+        grouping=FLAGS.grouping,
+    )
+    out = FLAGS.out or f"outputs/{exp.name}"
+    start = time.perf_counter()
+    paths = scores_experiments.run(exp, table, FLAGS.seeds or exp.seeds, out)
+    written = [str(p) for v in paths.values() for p in (v if isinstance(v, list) else [v])]
+    print(f"{exp.name}: wrote " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 

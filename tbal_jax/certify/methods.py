@@ -1,0 +1,112 @@
+"""The ways to certify a model's own labels (algorithm.md section 13), each as a `Method`
+with its promise stated in the same words: the threshold estimators of
+`tbal_jax.estimators` (one round, R = 1), Conformal Labeling and PAC Labels.
+
+A method's `make(prep, capacity)` gives `thresholds(sample, eps, delta) -> (k,)`, one
+threshold per group (+inf: nothing machine-labelled in it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax.numpy as jnp
+
+from tbal_jax.certify import conformal, pac
+from tbal_jax.certify.draw import Prepared, Sample
+from tbal_jax.estimators import ESTIMATORS, Estimator
+from tbal_jax.registry import Registry
+
+REGION, FDR, WHOLE = "region", "fdr", "whole"
+PROMISES = {
+    REGION: "P(error of the machine labels > eps) <= delta",
+    FDR: "E[error of the machine labels] <= eps",
+    WHOLE: "P(error of the whole labelled table > eps) <= alpha",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A certification method: `promise` is one of `PROMISES` (what is checked), and
+    `guarantee` says it in full, with its assumptions. `routes_rest`: the pool rows it
+    does not machine-label go to the human (PAC Labels); `global_only`: it has one
+    threshold for all classes whatever the grouping."""
+
+    name: str
+    label: str
+    promise: str
+    guarantee: str
+    make: Callable  # (Prepared, capacity) -> (Sample, eps, delta) -> (k,)
+    marker: str = "o"
+    routes_rest: bool = False
+    global_only: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    @property
+    def guaranteed(self) -> bool:
+        return self.promise != REGION or self.name in _GUARANTEED
+
+
+_GUARANTEED = {name for name, e in ESTIMATORS.items() if e.guaranteed}
+
+
+def from_estimator(est: Estimator) -> Method:
+    """A threshold estimator used once (R = 1) on the validation rows, with C1 = 0: the
+    existing threshold step (algorithm.md section 3) on the drawn rows."""
+
+    def make(prep: Prepared, capacity: int):
+        estimate = est(prep.k, capacity, rounds=1)
+
+        def thresholds(sample: Sample, eps, delta):
+            rows = sample.rows
+            return estimate(
+                prep.conf[rows], prep.group[rows], prep.label[rows], sample.active,
+                eps, 0.0, delta,
+            )
+
+        return thresholds
+
+    guarantee = est.guarantee.replace("over the run, ", "").replace(
+        " and rounds", ""
+    ).replace("delta / (k R)", "delta / k")
+    return Method(
+        est.name, est.title, REGION, guarantee, make, marker=est.marker
+    )
+
+
+CONFORMAL_LABELING = Method(
+    "conformal_labeling",
+    "Conformal Labeling",
+    FDR,
+    "if the validation rows and the pool rows are exchangeable, the expected share of "
+    "wrong machine labels (the FDR) in each group is <= eps: conformal "
+    "p-values of 'this label is wrong' against the validation rows the model got "
+    "wrong, then Benjamini-Hochberg at level eps over the group's pool rows (Huang "
+    "et al. 2025); delta plays no part",
+    conformal.make,
+    marker="P",
+)
+PAC_LABELS = Method(
+    "pac_labels",
+    "PAC Labels",
+    WHOLE,
+    "if the validation rows are a uniform random sample of the table, P(error of the "
+    "whole table, human and machine labels together, > eps) <= alpha = delta: a "
+    "betting upper confidence bound (Waudby-Smith and Ramdas) on the share of rows "
+    "machine-labelled wrongly; every pool row below the threshold goes to the human "
+    "(Candes, Ilyas, Zrnic 2025)",
+    pac.make,
+    marker="*",
+    routes_rest=True,
+    global_only=True,
+)
+
+METHODS: Registry[Method] = Registry("estimator")
+for _est in ESTIMATORS.values():
+    METHODS.register(from_estimator(_est))
+METHODS.register(CONFORMAL_LABELING)
+METHODS.register(PAC_LABELS)
