@@ -27,6 +27,7 @@ import time
 import matplotlib
 from absl import app, flags
 
+from experiments import _cli
 from tbal_jax import deterministic_cpu
 from tbal_jax.certify import experiments as scores_experiments
 from tbal_jax.datasets import DATASETS, load_dataset
@@ -153,6 +154,7 @@ flags.DEFINE_float(
     60.0,
     "seconds to wait for every process of a --distributed run to join",
 )
+_cli.define_compilation_cache_flag()  # --compilation_cache=PATH|off
 
 
 def _numbers(name: str, values, kind):
@@ -237,6 +239,10 @@ def main(argv) -> int:
         for registry in (DATASETS, MODELS, SCORES, QUERIES, ESTIMATORS, PROTOCOLS):
             print(f"{registry.flag}: {', '.join(registry.names())}")
         return 0
+    try:  # before anything compiles
+        _cli.compilation_cache(FLAGS.compilation_cache)
+    except _cli.BadInput as err:
+        raise ConfigError(str(err)) from None
     if FLAGS.distributed or FLAGS.coordinator:
         distributed(
             FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id, FLAGS.init_timeout

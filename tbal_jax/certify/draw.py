@@ -1,8 +1,9 @@
 """One round of TBAL on a model's own scores (algorithm.md section 13): no fit, no query.
 
 Each draw takes N_v validation rows among the labelled rows without replacement (the
-first N_v of a random permutation, so one buffer of the grid's largest N_v serves every
-N_v with a mask: one compiled program for the whole grid); every other row is the pool.
+first N_v of the seed's random order of them, so one buffer of the grid's largest N_v
+serves every N_v with a mask: one compiled program for the whole grid, and one order
+per seed for all its cells); every other row is the pool.
 A method turns the validation rows (and, for conformal labelling, the pool's scores)
 into one threshold per group; a pool row is machine-labelled when its confidence is at
 least its group's threshold. The pool's true labels are all known (rows without one are
@@ -83,11 +84,17 @@ class Sample(NamedTuple):
     pool: Array  # (n,) bool: rows not in the validation set
 
 
-def split(prep: Prepared, key, n_val, capacity: int) -> Sample:
-    """N_v labelled rows drawn without replacement, in random order; the rest is the pool."""
-    picks = jax.random.permutation(key, prep.labelled_rows.shape[0])[:capacity]
-    rows = prep.labelled_rows[picks]
-    active = jnp.arange(capacity) < n_val
+def order(prep: Prepared, key, capacity: int) -> Array:
+    """The first `capacity` labelled rows of the draw's random order (one sort of random
+    bits: the same uniform permutation as `jax.random.permutation`, one pass)."""
+    bits = jax.random.bits(key, prep.labelled_rows.shape, jnp.uint32)
+    return prep.labelled_rows[jnp.argsort(bits)[:capacity]]
+
+
+def split(prep: Prepared, rows: Array, n_val) -> Sample:
+    """The first N_v rows of the draw's order are the validation set; the rest is the
+    pool."""
+    active = jnp.arange(rows.shape[0]) < n_val
     in_val = jnp.zeros(prep.conf.shape[0], bool).at[rows].set(active)
     return Sample(rows, active, ~in_val)
 
@@ -121,14 +128,19 @@ def label_pool(prep: Prepared, sample: Sample, thresholds, routes_rest: bool) ->
 
 
 def make_draws(prep: Prepared, method, capacity: int):
-    """`draws(keys, n_val, eps, delta) -> Outcome` with a leading draw axis: each draw
-    (`split`, the method's thresholds, `label_pool`), vmapped; compile it once."""
+    """`draws(keys (S,), n_val (C,), eps (C,), delta) -> Outcome` of shape (S, C): per
+    seed one random order of the labelled rows, shared by its C cells (N_v, eps); each
+    cell `split`, the method's thresholds, `label_pool`. Compile it once per method."""
 
     thresholds_of = method.make(prep, capacity)
 
-    def one(key, n_val, eps, delta):
-        sample = split(prep, key, n_val, capacity)
+    def cell(rows, n_val, eps, delta):
+        sample = split(prep, rows, n_val)
         t = thresholds_of(sample, eps, delta)
         return label_pool(prep, sample, t, method.routes_rest)
 
-    return jax.jit(jax.vmap(one))
+    def seed(key, n_val, eps, delta):
+        rows = order(prep, key, capacity)
+        return jax.vmap(cell, in_axes=(None, 0, 0, None))(rows, n_val, eps, delta)
+
+    return jax.jit(jax.vmap(seed, in_axes=(0, None, None, None)))

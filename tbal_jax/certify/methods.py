@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-import jax.numpy as jnp
-
 from tbal_jax.certify import conformal, pac
 from tbal_jax.certify.draw import Prepared, Sample
 from tbal_jax.estimators import ESTIMATORS, Estimator

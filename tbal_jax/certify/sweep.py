@@ -26,17 +26,9 @@ ROW_BUDGET = 1 << 24  # table rows held by one chunk of draws (about 64 MiB per 
 MAX_CHUNK = 4096
 
 
-def chunk_size(table: ScoresTable, capacity: int) -> int:
-    """Draws per compiled chunk: as many as keep one chunk's (n,) arrays in budget."""
-    return int(np.clip(ROW_BUDGET // (table.n + capacity), 8, MAX_CHUNK))
-
-
-def cells(n_val, eps, seeds):
-    """The grid flattened: (n_val, eps, seed) per draw, seeds innermost."""
-    grid = np.array(
-        [(v, e, s) for v in n_val for e in eps for s in seeds], dtype=np.float64
-    )
-    return grid[:, 0].astype(np.int32), grid[:, 1], grid[:, 2]
+def chunk_size(table: ScoresTable, capacity: int, cells: int) -> int:
+    """Seeds per compiled chunk: as many as keep one chunk's (n,) arrays in budget."""
+    return int(np.clip(ROW_BUDGET // ((table.n + capacity) * cells), 1, MAX_CHUNK))
 
 
 def run_method(
@@ -50,39 +42,43 @@ def run_method(
     progress: Callable[[int, int], None] | None = None,
 ):
     """Every draw of one method: a dict of (draws,) numpy arrays (the `Outcome` fields
-    without thresholds, plus n_val, eps, seed) and the compile and run seconds."""
+    without thresholds, plus n_val, eps, seed; cells outer, seeds inner) and the
+    seconds of the first chunk (with the compile) and of the others."""
     method = METHODS.get(name)
     grouping = "global" if method.global_only else grouping
     prep = prepare(table, grouping)
     capacity = int(max(n_val))
     draws = make_draws(prep, method, capacity)
-    nv, ep, sd = cells(n_val, eps, seeds)
-    size = min(chunk_size(table, capacity), len(nv))
-    total = len(nv)
-    parts = []
-    compile_s = run_s = 0.0
-    for start in range(0, total, size):
-        sl = slice(start, start + size)
-        pad = size - len(nv[sl])
-        args = [np.pad(a[sl], (0, pad), mode="edge") for a in (nv, ep, sd)]
-        keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(args[2].astype(np.uint32)))
+    grid = [(int(v), float(e)) for v in n_val for e in eps]
+    nv = jnp.asarray([v for v, _ in grid], jnp.int32)
+    ep = jnp.asarray([e for _, e in grid], jnp.float32)
+    seeds = np.asarray(seeds, np.int64)
+    size = min(chunk_size(table, capacity, len(grid)), len(seeds))
+    parts, first_s, rest_s = [], 0.0, 0.0
+    for start in range(0, len(seeds), size):
+        chunk = seeds[start:start + size]
+        padded = np.pad(chunk, (0, size - len(chunk)), mode="edge")
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(padded.astype(np.uint32)))
         t0 = time.perf_counter()
-        out = draws(keys, jnp.asarray(args[0]), jnp.asarray(args[1], jnp.float32),
-                    jnp.full(size, delta, jnp.float32))
-        out = jax.tree.map(lambda a: np.asarray(a)[: size - pad], out)
+        out = draws(keys, nv, ep, jnp.float32(delta))
+        out = jax.tree.map(lambda a: np.asarray(a)[: len(chunk)], out)
         spent = time.perf_counter() - t0
-        if start == 0:
-            compile_s = spent
-        else:
-            run_s += spent
+        first_s, rest_s = (spent, rest_s) if start == 0 else (first_s, rest_s + spent)
         parts.append(out)
         if progress:
-            progress(min(start + size, total), total)
-    fields = {f: np.concatenate([getattr(p, f) for p in parts]) for f in parts[0]._fields
-              if f != "thresholds"}
-    fields.update(n_val=nv, eps=ep, seed=sd.astype(np.int64))
-    fields["grouping"] = grouping
-    return fields, {"first_chunk_s": compile_s, "other_chunks_s": run_s, "chunk": size}
+            progress(start + len(chunk), len(seeds))
+    fields = {
+        f: np.concatenate([getattr(p, f) for p in parts]).T.reshape(-1)
+        for f in parts[0]._fields if f != "thresholds"
+    }
+    fields.update(
+        n_val=np.repeat([v for v, _ in grid], len(seeds)),
+        eps=np.repeat([e for _, e in grid], len(seeds)),
+        seed=np.tile(seeds, len(grid)),
+        grouping=grouping,
+    )
+    return fields, {"first_chunk_s": first_s, "other_chunks_s": rest_s,
+                    "seeds_per_chunk": size}
 
 
 def rows_of(experiment: str, table: ScoresTable, name: str, fields: dict, delta):
@@ -126,11 +122,11 @@ def console_progress(label: str):
 
     def show(done, total):
         end = "\n" if done == total else "\r"
-        print(f"  {label}: {done}/{total} draws, {time.perf_counter() - start:.0f} s",
+        print(f"  {label}: {done}/{total} seeds, {time.perf_counter() - start:.0f} s",
               end=end, file=sys.stderr, flush=True)
 
     return show
 
 
-__all__ = ["PROMISES", "cells", "chunk_size", "console_progress", "rows_of",
+__all__ = ["PROMISES", "chunk_size", "console_progress", "rows_of",
            "run_method"]

@@ -94,12 +94,13 @@ def _index_labels(path, y_raw, yhat_raw, pred_col):
     return y, yhat, classes
 
 
-def _check_confidence(path, conf, conf_col):
+def _check_confidence(path, conf, conf_col, raw=None):
     bad = ~np.isfinite(conf) | (conf < 0) | (conf > 1)
     if bad.any():
         row = int(np.argmax(bad)) + 1
+        shown = raw[row - 1] if raw is not None else str(float(conf[row - 1]))
         raise DataError(
-            f"{path}: column {conf_col!r}, row {row}: confidence {conf[row - 1]!r} is "
+            f"{path}: column {conf_col!r}, row {row}: confidence {shown!r} is "
             "not a number in [0, 1]"
         )
 
@@ -130,7 +131,7 @@ def _read_csv(path: Path, label_col, pred_col, conf_col):
                     "--label_col, --pred_col, --conf_col)"
                 )
         at = {c: header.index(c) for c in (label_col, pred_col, conf_col)}
-        y_raw, yhat_raw, conf = [], [], []
+        y_raw, yhat_raw, conf, raw = [], [], [], []
         for row, cells in enumerate(reader, start=1):
             if not cells:
                 continue
@@ -149,10 +150,11 @@ def _read_csv(path: Path, label_col, pred_col, conf_col):
                 value = float(cells[at[conf_col]])
             except ValueError:
                 value = math.nan
+            raw.append(cells[at[conf_col]].strip())
             y_raw.append(_label_text(cells[at[label_col]]))
             yhat_raw.append(pred)
             conf.append(value)
-    return y_raw, yhat_raw, np.asarray(conf, np.float64)
+    return y_raw, yhat_raw, np.asarray(conf, np.float64), raw
 
 
 def _read_npz(path: Path):
@@ -181,7 +183,7 @@ def _read_npz(path: Path):
     else:
         y_raw = [_label_text(str(v)) for v in y]
     yhat_raw = [_label_text(str(v)) for v in yhat]
-    return y_raw, yhat_raw, conf
+    return y_raw, yhat_raw, conf, None
 
 
 def load_scores(
@@ -196,17 +198,17 @@ def load_scores(
         raise DataError(f"--scores={path}: no such file")
     try:
         if path.suffix == ".npz":
-            y_raw, yhat_raw, conf = _read_npz(path)
+            y_raw, yhat_raw, conf, raw = _read_npz(path)
             label_col, pred_col, conf_col = "y", "yhat", "confidence"
         else:
-            y_raw, yhat_raw, conf = _read_csv(path, label_col, pred_col, conf_col)
+            y_raw, yhat_raw, conf, raw = _read_csv(path, label_col, pred_col, conf_col)
     except DataError:
         raise
     except (*READ_ERRORS, csv.Error, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot read it ({one_line(err)})") from None
     if not y_raw:
         raise DataError(f"{path}: the table has no rows")
-    _check_confidence(path, conf, conf_col)
+    _check_confidence(path, conf, conf_col, raw)
     y, yhat, classes = _index_labels(path, y_raw, yhat_raw, pred_col)
     for a in (y, yhat, conf):
         a.setflags(write=False)
