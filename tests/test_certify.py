@@ -376,3 +376,38 @@ def test_every_method_states_its_promise():
     for name, m in METHODS.items():
         assert m.promise in ("region", "fdr", "whole") and len(m.guarantee) > 40, name
     assert METHODS.get("ltt").guaranteed and not METHODS.get("plugin").guaranteed
+
+
+def test_label_command_certifies_writes_the_column_and_sizes_the_target(tmp_path):
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, y in enumerate(rng.integers(0, 2, 1500)):
+        conf = float(rng.uniform(0.5, 1))
+        yhat = y if rng.uniform() < conf else 1 - y
+        rows.append((i, y if i < 700 else "", yhat, round(conf, 4)))
+    path = write_csv(tmp_path / "t.csv", ["id", "Y", "Yhat", "confidence"], rows)
+    out = tmp_path / "labelled.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.label", f"--scores={path}", "--eps=0.1",
+         "--estimator=ltt", f"--out={out}", "--target_coverage=0.4",
+         "--simulation_draws=5", "--simulation_rows=2000"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "700 with a true label" in text and "certified:" in text
+    assert "exact lower bound" in text and "in simulation" in text
+    lines = out.read_text().splitlines()
+    assert lines[0].endswith(",machine_label") and len(lines) == 1501
+    labelled = [line.split(",")[-1] for line in lines[1:]]
+    assert all(v == "" for v in labelled[:700])  # validation rows are not machine-labelled
+    n_cert = sum(v != "" for v in labelled)
+    assert f"certified: {n_cert} of the 800 rows" in text and n_cert > 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "experiments.label", f"--scores={path}", "--eps=2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --eps=2")

@@ -68,12 +68,21 @@ def from_estimator(est: Estimator) -> Method:
 
         return thresholds
 
-    guarantee = est.guarantee.replace("over the run, ", "").replace(
-        " and rounds", ""
-    ).replace("delta / (k R)", "delta / k")
-    return Method(
-        est.name, est.title, REGION, guarantee, make, marker=est.marker
+    how = _HOW.get(est.name)
+    guarantee = est.guarantee if how is None else (
+        "the model is fixed, so the regions tested do not depend on the validation "
+        "rows: P(error of a group's machine labels > eps) <= delta / k for each of "
+        f"the k groups, <= delta over all, {how}"
     )
+    return Method(est.name, est.title, REGION, guarantee, make, marker=est.marker)
+
+
+_HOW = {
+    "clopper_pearson": "by Clopper-Pearson with a union over the candidates",
+    "ltt": "by fixed-sequence testing from the largest candidate down (Learn then "
+    "Test), with no union over candidates",
+    "sgr": "by a union over the binary search's tests (Selection with Guaranteed Risk)",
+}
 
 
 CONFORMAL_LABELING = Method(
