@@ -23,6 +23,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from tbal_jax.certify.draw import prefix_sum
+
 
 def make(prep, capacity: int):
     """`thresholds(sample, eps, delta) -> (k,)`: the confidence of each group's R_g-th
@@ -34,7 +36,7 @@ def make(prep, capacity: int):
     starts = jnp.searchsorted(group_sorted, jnp.arange(k))
 
     def segment_cumsum(x):  # inclusive cumulative sum within each group, sorted order
-        total = jnp.cumsum(x)
+        total = prefix_sum(x.astype(jnp.float32))
         before = jnp.concatenate([jnp.zeros(1, total.dtype), total])[starts]
         return total - before[group_sorted]
 

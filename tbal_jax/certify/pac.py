@@ -26,6 +26,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from tbal_jax.certify.draw import prefix_sum
+
 WSR_C = 0.75  # the reference's cap on the bet, c / (1 - m)
 
 
@@ -36,12 +38,12 @@ def capital_reaches(x, active, m, alpha):
     n = jnp.maximum(jnp.sum(active), 1).astype(jnp.float32)
     x = jnp.where(active, x, 0.0)
     t = jnp.arange(1, x.shape[0] + 1, dtype=jnp.float32)
-    muhat = (0.5 + jnp.cumsum(x)) / (1.0 + t)
-    sigma2 = (0.25 + jnp.cumsum((x - muhat) ** 2)) / (1.0 + t)
+    muhat = (0.5 + prefix_sum(x)) / (1.0 + t)
+    sigma2 = (0.25 + prefix_sum((x - muhat) ** 2)) / (1.0 + t)
     sigma2_prev = jnp.concatenate([jnp.full(1, 0.25), sigma2[:-1]])
     bet = jnp.sqrt(2.0 * jnp.log(2.0 / alpha) / (n * sigma2_prev))
     bet = jnp.minimum(bet, WSR_C / (1.0 - m))
-    log_capital = jnp.cumsum(jnp.where(active, jnp.log1p(-bet * (x - m)), 0.0))
+    log_capital = prefix_sum(jnp.where(active, jnp.log1p(-bet * (x - m)), 0.0))
     return jnp.any(active & (log_capital >= -jnp.log(alpha)))
 
 

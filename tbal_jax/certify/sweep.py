@@ -31,54 +31,61 @@ def chunk_size(table: ScoresTable, capacity: int, cells: int) -> int:
     return int(np.clip(ROW_BUDGET // ((table.n + capacity) * cells), 1, MAX_CHUNK))
 
 
-def run_method(
-    table: ScoresTable,
-    name: str,
-    grouping: str,
-    n_val,
-    eps,
-    delta: float,
-    seeds,
-    progress: Callable[[int, int], None] | None = None,
-):
-    """Every draw of one method: a dict of (draws,) numpy arrays (the `Outcome` fields
-    without thresholds, plus n_val, eps, seed; cells outer, seeds inner) and the
-    seconds of the first chunk (with the compile) and of the others."""
-    method = METHODS.get(name)
-    grouping = "global" if method.global_only else grouping
-    prep = prepare(table, grouping)
-    capacity = int(max(n_val))
-    draws = make_draws(prep, method, capacity)
-    grid = [(int(v), float(e)) for v in n_val for e in eps]
-    nv = jnp.asarray([v for v, _ in grid], jnp.int32)
-    ep = jnp.asarray([e for _, e in grid], jnp.float32)
-    seeds = np.asarray(seeds, np.int64)
-    size = min(chunk_size(table, capacity, len(grid)), len(seeds))
-    parts, first_s, rest_s = [], 0.0, 0.0
-    for start in range(0, len(seeds), size):
-        chunk = seeds[start:start + size]
-        padded = np.pad(chunk, (0, size - len(chunk)), mode="edge")
-        keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(padded.astype(np.uint32)))
-        t0 = time.perf_counter()
-        out = draws(keys, nv, ep, jnp.float32(delta))
-        out = jax.tree.map(lambda a: np.asarray(a)[: len(chunk)], out)
-        spent = time.perf_counter() - t0
-        first_s, rest_s = (spent, rest_s) if start == 0 else (first_s, rest_s + spent)
-        parts.append(out)
-        if progress:
-            progress(start + len(chunk), len(seeds))
-    fields = {
-        f: np.concatenate([getattr(p, f) for p in parts]).T.reshape(-1)
-        for f in parts[0]._fields if f != "thresholds"
-    }
-    fields.update(
-        n_val=np.repeat([v for v, _ in grid], len(seeds)),
-        eps=np.repeat([e for _, e in grid], len(seeds)),
-        seed=np.tile(seeds, len(grid)),
-        grouping=grouping,
-    )
-    return fields, {"first_chunk_s": first_s, "other_chunks_s": rest_s,
-                    "seeds_per_chunk": size}
+class Plan:
+    """One method's compiled draws on one table and grid (`make_draws`), built once;
+    `run(seeds)` runs them in chunks (the jitted program is reused by every call)."""
+
+    def __init__(self, table: ScoresTable, name: str, grouping: str, n_val, eps,
+                 delta: float):
+        method = METHODS.get(name)
+        self.table = table
+        self.grouping = "global" if method.global_only else grouping
+        n_vals = tuple(int(v) for v in n_val)
+        self.draws = make_draws(prepare(table, self.grouping), method, n_vals)
+        self.grid = [(v, float(e)) for v in n_vals for e in eps]
+        self.eps = jnp.asarray(eps, jnp.float32)
+        self.delta = jnp.float32(delta)
+        self.size = chunk_size(table, max(n_vals), len(self.grid))
+
+    def run(self, seeds, progress: Callable[[int, int], None] | None = None):
+        """Every draw: a dict of (draws,) numpy arrays (the `Outcome` fields without
+        thresholds, plus n_val, eps, seed; cells outer, seeds inner) and the seconds of
+        the first chunk (with any compile) and of the others."""
+        seeds = np.asarray(seeds, np.int64)
+        size = min(self.size, len(seeds))
+        parts, first_s, rest_s = [], 0.0, 0.0
+        for start in range(0, len(seeds), size):
+            chunk = seeds[start:start + size]
+            padded = np.pad(chunk, (0, size - len(chunk)), mode="edge")
+            keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(padded.astype(np.uint32)))
+            t0 = time.perf_counter()
+            out = self.draws(keys, self.eps, self.delta)  # (S, V, E)
+            out = jax.tree.map(
+                lambda a: np.asarray(a)[: len(chunk)].reshape(len(chunk), -1), out
+            )
+            spent = time.perf_counter() - t0
+            first_s, rest_s = (spent, rest_s) if start == 0 else (first_s, rest_s + spent)
+            parts.append(out)
+            if progress:
+                progress(start + len(chunk), len(seeds))
+        fields = {
+            f: np.concatenate([getattr(p, f) for p in parts]).T.reshape(-1)
+            for f in parts[0]._fields if f != "thresholds"
+        }
+        fields.update(
+            n_val=np.repeat([v for v, _ in self.grid], len(seeds)),
+            eps=np.repeat([e for _, e in self.grid], len(seeds)),
+            seed=np.tile(seeds, len(self.grid)),
+            grouping=self.grouping,
+        )
+        return fields, {"first_chunk_s": first_s, "other_chunks_s": rest_s,
+                        "seeds_per_chunk": size}
+
+
+def run_method(table: ScoresTable, name: str, grouping: str, n_val, eps, delta: float,
+               seeds, progress: Callable[[int, int], None] | None = None):
+    """`Plan(...).run(seeds, progress)`: every draw of one method, compiled afresh."""
+    return Plan(table, name, grouping, n_val, eps, delta).run(seeds, progress)
 
 
 def rows_of(experiment: str, table: ScoresTable, name: str, fields: dict, delta):
@@ -128,5 +135,5 @@ def console_progress(label: str):
     return show
 
 
-__all__ = ["PROMISES", "chunk_size", "console_progress", "rows_of",
+__all__ = ["PROMISES", "Plan", "chunk_size", "console_progress", "rows_of",
            "run_method"]
