@@ -100,7 +100,7 @@ def figure(summary: list[dict], title: str, stem: Path, atomic=atomic_path):
     eps_values = sorted({s["eps"] for s in summary})
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(
-            2, len(eps_values), figsize=(5.2 * len(eps_values), 7.4), squeeze=False,
+            2, len(eps_values), figsize=(5.4 * len(eps_values), 8.2), squeeze=False,
             sharex=True,
         )
         for col, eps in enumerate(eps_values):
@@ -133,6 +133,17 @@ def figure(summary: list[dict], title: str, stem: Path, atomic=atomic_path):
             if any(s["promise"] == FDR for s in summary):
                 bottom.axhline(100 * eps, color="0.5", linestyle="-.", linewidth=1,
                                label=r"$\epsilon$ (the FDR's bound)")
+            top_y = 100 * max(4 * delta, 1.6 * eps)  # the promises' scale
+            bottom.set_ylim(0, top_y)
+            off = [
+                f"{METHODS.get(n).title} {100 * max(s['violation_rate'] for s in summary if s['estimator'] == n and s['eps'] == eps):.0f}%"
+                for n in METHODS
+                if any(s["estimator"] == n and s["eps"] == eps
+                       and s["violation_rate"] * 100 > top_y for s in summary)
+            ]
+            if off:
+                bottom.text(0.02, 0.97, "off scale (up to): " + ", ".join(off),
+                            transform=bottom.transAxes, va="top", fontsize=9)
             top.set_title(rf"$\epsilon$ = {eps:g}")
             top.set_ylabel("Coverage (%)")
             bottom.set_ylabel("Promise check (%)")
@@ -140,11 +151,13 @@ def figure(summary: list[dict], title: str, stem: Path, atomic=atomic_path):
             for ax in (top, bottom):
                 ax.set_xscale("log")
                 ax.grid(alpha=0.3)
-        axes[1, 0].legend(loc="upper right", fontsize=8)
+        handles, names = axes[1, 0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=4, fontsize=9,
+                   frameon=False)
         fig.suptitle(title + "\n(check: P(error > eps) with its exact 95% interval, "
                      "against delta; for Conformal Labeling its FDR, against eps)",
                      fontsize=11)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
         return save(fig, stem, atomic)
 
 
