@@ -20,7 +20,7 @@ from tbal_jax.certify import experiments as sx
 from tbal_jax.certify.draw import label_pool, order, prepare, split
 from tbal_jax.certify.methods import CONFORMAL_LABELING, METHODS, PAC_LABELS
 from tbal_jax.certify.report import summarise
-from tbal_jax.certify.sweep import rows_of, run_method
+from tbal_jax.certify.sweep import Plan, rows_of, run_method
 from tbal_jax.certify.table import NO_LABEL, ScoresTable, check_grid, load_scores
 from tbal_jax.datasets.fixed import DataError
 from tests import reference
@@ -411,3 +411,22 @@ def test_label_command_certifies_writes_the_column_and_sizes_the_target(tmp_path
         capture_output=True, text=True, timeout=300,
     )
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --eps=2")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_meets_the_interface(name):
+    """Any registered method: counts that add up, and a vmapped batch of seeds equal to
+    the seeds one at a time (a chunk of one seed: another compiled shape)."""
+    table = synthetic_table(n=400, seed=3, unlabelled=0.1)
+    args = (table, name, "per_class", [60, 150], [0.1], 0.05)
+    plan = Plan(*args)
+    batch, _ = plan.run(np.arange(3))
+    singles = [plan.run([s])[0] for s in range(3)]
+    for f in ("n_auto", "n_auto_known", "n_wrong", "n_pool", "human"):
+        one = np.stack([s[f] for s in singles], axis=1).reshape(-1)  # cells x seeds
+        np.testing.assert_array_equal(batch[f], one)
+    assert np.all(batch["n_wrong"] <= batch["n_auto_known"])
+    assert np.all(batch["n_auto_known"] <= batch["n_auto"])
+    assert np.all(batch["n_auto"] <= batch["n_pool"])
+    assert np.all(batch["n_pool"] == table.n - batch["n_val"])
+    assert np.all(batch["human"] >= batch["n_val"])
