@@ -14,13 +14,19 @@ per script). As `experiments.run` does:
 - each list flag in `lists` also takes its values space-separated, `--n_val 1000 2000`
   as `--n_val=1000,2000` (the documented command lines, written for argparse's
   `nargs="+"`): the values run up to the next flag.
+
+`define_compilation_cache_flag()` and `compilation_cache(value)` give a script
+`--compilation_cache=PATH|off`, JAX's persistent compilation cache on by default in a
+user cache folder (`default_compilation_cache()`); `experiments.run` uses them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Collection
+from pathlib import Path
 
 from absl import app, flags
 
@@ -29,6 +35,48 @@ _NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")  # a value, not a flag (as argp
 
 class BadInput(Exception):
     """Bad command-line input: `run` prints `error: <message>`, exit status 2."""
+
+
+def default_compilation_cache() -> str:
+    """The persistent compilation cache's folder when `--compilation_cache` is not
+    given: $JAX_COMPILATION_CACHE_DIR where set (the tests set it to a folder of their
+    own), else $XDG_CACHE_HOME/tbal_jax/jax, else ~/.cache/tbal_jax/jax."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return os.environ["JAX_COMPILATION_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return str(Path(base) / "tbal_jax" / "jax")
+
+
+def define_compilation_cache_flag() -> None:
+    """`--compilation_cache=PATH|off` (experiments.run defines it at import)."""
+    flags.DEFINE_string(
+        "compilation_cache",
+        None,
+        "folder of JAX's persistent compilation cache, so a later run loads its "
+        "compiled programs instead of compiling them again; 'off' for none (default "
+        "$JAX_COMPILATION_CACHE_DIR, else $XDG_CACHE_HOME/tbal_jax/jax, else "
+        "~/.cache/tbal_jax/jax)",
+    )
+
+
+def compilation_cache(value: str | None) -> str | None:
+    """Turn the persistent compilation cache on in `value` (None: the default folder),
+    for every program however quick its compile, or off for 'off'; returns the folder
+    (None when off). Call it before anything compiles."""
+    import jax
+
+    from tbal_jax import runtime
+
+    if value is not None and value.strip().lower() == "off":
+        jax.config.update("jax_enable_compilation_cache", False)
+        return None
+    if value is not None and not value.strip():
+        raise BadInput("--compilation_cache is empty: give a folder, or off")
+    folder = value or default_compilation_cache()
+    jax.config.update("jax_enable_compilation_cache", True)
+    runtime.compilation_cache(folder)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
 
 
 def no_arguments(argv: list[str], example: str) -> None:

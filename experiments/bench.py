@@ -1,7 +1,8 @@
 """Benchmark: the TBAL part of an experiment's grid against sequential NumPy.
 
-    python -m experiments.bench [--case=unit_ball|fashion_mnist|all] [--seeds=S]
-        [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1] [--estimators=a,b]
+    python -m experiments.bench [--case=unit_ball|fashion_mnist|fashion_mnist_mlp|all]
+        [--seeds=S] [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1]
+        [--estimators=a,b]
 
 Times the whole grid (`unit_ball_val`: 11 validation sizes x 2 values of C1 x S seeds,
 S = 50 by default; `fashion_mnist_val`: 7 x 2 x S, S = 4 by default) as one compiled,
@@ -14,8 +15,18 @@ prints the ratio of the two per-run costs: that ratio, with the device named, is
 figure we report. It also prints the chunk size and XLA's peak-memory estimate of one
 chunk, and each side's mean TBAL error and coverage at C1 = 0 as a check that both ran
 the same algorithm (statistically: the two draw their data differently). Each estimator
-of `--estimators` (algorithm.md section 12) is then timed on the same grid, as ms/run and a ratio to the
-paper's `sigma`.
+of `--estimators` (algorithm.md section 12) is then timed on the same grid (linear cases
+only), as ms/run and a ratio to the paper's `sigma`.
+
+`fashion_mnist_mlp` times the `fashion_mnist_mlp` grid with the MLP (`MLP_FASHION`, 5
+N_v x S seeds, S = 2 by default, the smallest chunk) against a careful user's loop
+(`experiments.mlp_baseline`: the same fit, jitted per round, one run at a time) on
+`numpy_seeds` seeds. For every MLP
+case it also prints the run's FLOP count (`mlp_flops`: the matrix products of the SGD
+steps and of scoring the pool, the validation buffer and the test sample every round),
+the achieved GFLOP/s and their fraction of this machine's matmul rate, measured in the
+same process before and after the case (`matmul_rate`: a 4096 x 4096 float32 product,
+median of 5; the higher of the two, as the load of a shared machine moves it).
 
 The NumPy side runs with `numpy_threads` BLAS/OpenMP threads (threadpoolctl; 0 leaves
 the libraries' default). One is the default: its matrices are tiny (at most 1,000 x 64
@@ -31,16 +42,27 @@ import math
 import statistics
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
 from tbal_jax import sweep
+from tbal_jax.config import batch_size, seed_size
 from tbal_jax.experiments import get_experiment, paper_seeds
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
+from tbal_jax.mlp import MLP
+from tbal_jax.models import MODELS
 from tbal_jax.results import environment
 
-CASES = {"unit_ball": "unit_ball_val", "fashion_mnist": "fashion_mnist_val"}
-DEFAULT_SEEDS = {"unit_ball": 50, "fashion_mnist": 4}
+CASES = {
+    "unit_ball": "unit_ball_val",
+    "fashion_mnist": "fashion_mnist_val",
+    "fashion_mnist_mlp": "fashion_mnist_mlp",
+}
+CASE_MODELS = {"fashion_mnist_mlp": "mlp_fashion"}  # else the experiment's first model
+DEFAULT_SEEDS = {"unit_ball": 50, "fashion_mnist": 4, "fashion_mnist_mlp": 2}
+MATMUL_SIZE = 4096
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("case", "unit_ball", [*CASES, "all"], "which grid to time")
 flags.DEFINE_integer(
@@ -83,10 +105,58 @@ def _outcome(errors, coverages) -> str:
     )
 
 
+def matmul_rate(size: int = MATMUL_SIZE, repeats: int = 5) -> float:
+    """This machine's float32 matmul rate in GFLOP/s: a jitted size x size product
+    (2 size^3 FLOPs), compiled and run once first, then the median of `repeats`."""
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
+    product = jax.jit(jnp.matmul).lower(a, b).compile()
+    jax.block_until_ready(product(a, b))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(product(a, b))
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def mlp_flops(model: MLP, dim: int, k: int, n_train: int, rounds: int, rows: int):
+    """(SGD FLOPs, scoring FLOPs) of one TBAL run with `model` that spends its budget
+    N_q = `n_train` (algorithm.md section 2): the matrix products only, 2 FLOPs a
+    multiply-add. Round r trains on n_r = min(n_s + r n_b, N_q) labels: `epochs` x
+    ceil(n_r / B) minibatch steps of B rows (the simulator's while loops run exactly
+    those), each 2BP forward, 2BP for the weights' gradients and 2B(P - P_1) for the
+    hidden activations' (P weights, P_1 in the first layer); every one of the `rounds`
+    rounds (the compiled run's, whether or not the run is still going) scores `rows`
+    points (pool, validation buffer, test sample) at 2P each."""
+    sizes = (dim, *model.widths, k)
+    p = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    b = model.batch_size
+    per_step = 2 * b * p + 2 * b * p + 2 * b * (p - sizes[0] * sizes[1])
+    n_s, n_b = seed_size(n_train), batch_size(n_train)
+    steps = sum(
+        model.epochs * math.ceil(min(n_s + r * n_b, n_train) / b) for r in range(rounds)
+    )
+    return steps * per_step, rounds * rows * 2 * p
+
+
+def _unit(exp, case: str, estimator: str):
+    return exp.unit(
+        method="tbal", estimator=estimator, model=CASE_MODELS.get(case, exp.models[0])
+    )
+
+
 def time_jax(
-    exp, dataset, seeds, repeats: int, chunk_runs: int, budget: float, estimator="sigma"
+    exp,
+    dataset,
+    seeds,
+    repeats: int,
+    chunk_runs: int,
+    budget: float,
+    estimator="sigma",
+    case: str = "",
 ) -> dict:
-    cfg, grid = exp.static_config(dataset, exp.unit(method="tbal", estimator=estimator)), exp.grid
+    cfg, grid = exp.static_config(dataset, _unit(exp, case, estimator)), exp.grid
 
     def sweep_once():  # blocks on each chunk
         return sweep.run_sweep(
@@ -105,6 +175,7 @@ def time_jax(
     median = statistics.median(times)
     at_c1_0 = grid.c1 == 0  # grid cells (columns of the (S, G) outcome)
     return {
+        "cfg": cfg,
         "runs": runs,
         "compile_s": first.compile_seconds,
         "first_call_s": first_call,
@@ -158,7 +229,46 @@ def time_numpy(exp, dataset, n_seeds: int, threads: int) -> dict:
     }
 
 
-def bench_case(case: str, env: dict) -> None:
+def time_mlp_loop(exp, dataset, model, n_seeds: int) -> dict:
+    """The careful user's loop (`experiments.mlp_baseline`) on `n_seeds` seeds of the
+    grid (its first C1), after one untimed warm-up run."""
+    from experiments import mlp_baseline
+
+    per_run, outcome = mlp_baseline.time_baseline(
+        dataset,
+        model,
+        list(range(n_seeds)),
+        [int(v) for v in exp.n_val],
+        int(exp.n_train[0]),
+        exp.eps[0],
+        exp.c1[0],
+    )
+    return {"ms_per_run": 1000 * per_run, "outcome": outcome}
+
+
+def report_flops(jx: dict, dataset, rate: float) -> float:
+    """Print an MLP case's FLOPs per run and the simulator's achieved rate; returns
+    the FLOPs per run."""
+    cfg = jx["cfg"]
+    rows = dataset.n_pool + cfg.max_n_val + cfg.n_test
+    sgd, scoring = mlp_flops(
+        cfg.model,
+        dataset.dim,
+        dataset.num_classes,
+        cfg.max_n_train,
+        cfg.max_rounds,
+        rows,
+    )
+    gflops = (sgd + scoring) * jx["runs"] / jx["median_s"] / 1e9
+    print(
+        f"  FLOPs per run {(sgd + scoring) / 1e9:.1f} G (SGD {sgd / 1e9:.1f} G, "
+        f"scoring {scoring / 1e9:.1f} G); simulator {gflops:.1f} GFLOP/s = "
+        f"{100 * gflops / rate:.0f}% of the measured matmul rate ({rate:.0f} GFLOP/s)"
+    )
+    return sgd + scoring
+
+
+def bench_case(case: str, env: dict, rate: float | None = None) -> None:
     exp = get_experiment(CASES[case])
     dataset = load_dataset(exp.dataset, data_dir=FLAGS.data_dir)
     n_seeds = FLAGS.seeds if FLAGS.seeds is not None else DEFAULT_SEEDS[case]
@@ -175,8 +285,10 @@ def bench_case(case: str, env: dict) -> None:
             FLAGS.chunk_runs,
             FLAGS.memory_budget_gib,
             estimator=name,
+            case=case,
         )
-        for name in ["sigma", *FLAGS.estimators]
+        # the estimators' costs are the linear cases' question; an MLP run is its fits
+        for name in ["sigma", *([] if case in CASE_MODELS else FLAGS.estimators)]
     }
     jx = timings.pop("sigma")
     print(
@@ -192,6 +304,27 @@ def bench_case(case: str, env: dict) -> None:
             f"  estimator {name}: {other['ms_per_run']:.2f} ms/run "
             f"({other['ms_per_run'] / jx['ms_per_run']:.2f}x sigma)"
         )
+    model = jx["cfg"].model
+    if isinstance(model, MLP):
+        # measured again after the sweep: on a shared machine the rate moves with the
+        # load, and the higher of the two is the conservative reference
+        after = matmul_rate()
+        print(f"  matmul rate after the sweep: {after:.0f} GFLOP/s")
+        flops = report_flops(jx, dataset, max(after, rate or 0.0))
+        if FLAGS.numpy_seeds:
+            loop = time_mlp_loop(exp, dataset, model, FLAGS.numpy_seeds)
+            print(
+                f"careful user's loop ({FLAGS.numpy_seeds} seed(s)): "
+                f"{loop['ms_per_run']:.1f} ms/run "
+                f"({flops / loop['ms_per_run'] / 1e6:.1f} GFLOP/s at the same count); "
+                f"{loop['outcome']}"
+            )
+            print(
+                f"ratio loop / JAX per run: "
+                f"{loop['ms_per_run'] / jx['ms_per_run']:.2f}x on "
+                f"{env['device']['kind']}"
+            )
+        return
     if FLAGS.numpy_seeds:
         npy = time_numpy(exp, dataset, FLAGS.numpy_seeds, FLAGS.numpy_threads)
         threads = FLAGS.numpy_threads or "default"
@@ -214,12 +347,23 @@ def main(argv):
         f"{env['device']['count']} device(s)), jax {env['versions']['jax']}, float32"
     )
     cases = list(CASES) if FLAGS.case == "all" else [FLAGS.case]
+    rate = None
+    if any(
+        isinstance(MODELS.get(CASE_MODELS[c]), MLP) for c in cases if c in CASE_MODELS
+    ):
+        rate = matmul_rate()
+        print(
+            f"matmul rate: {rate:.0f} GFLOP/s ({MATMUL_SIZE} x {MATMUL_SIZE} float32, "
+            "median of 5)"
+        )
     for case in cases:
-        if case == "fashion_mnist" and not fashion_mnist_available(FLAGS.data_dir):
+        if case.startswith("fashion_mnist") and not fashion_mnist_available(
+            FLAGS.data_dir
+        ):
             if FLAGS.case == "all":
-                print("case fashion_mnist skipped: its files are not installed")
+                print(f"case {case} skipped: its files are not installed")
                 continue
-        bench_case(case, env)
+        bench_case(case, env, rate)
 
 
 if __name__ == "__main__":

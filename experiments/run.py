@@ -17,6 +17,8 @@ Each finished chunk is saved in DIR as it finishes (`tbal_jax.store`): after Ctr
 (exit 130), a full disk (exit 1) or a kill, the same command resumes; a DIR holding
 another configuration's results is refused unless --overwrite. --distributed runs one
 sweep over several processes (README, "Many GPUs and clusters").
+Compiled programs are kept in JAX's persistent compilation cache, a user cache folder by
+default (`--compilation_cache=PATH`, or `off`), so a second run skips most compiling.
 """
 
 from __future__ import annotations

@@ -109,3 +109,28 @@ def test_command_line():
         assert bad.stderr.startswith("error: ")
     help_ = _baseline("--help")
     assert help_.returncode == 0 and "--n-val" in help_.stdout
+
+
+MLP_FLOPS_CHECK = """
+from experiments import bench
+from tbal_jax.mlp import MLP
+model = MLP(widths=(3,), epochs=2, batch_size=4)
+print(bench.mlp_flops(model, dim=2, k=2, n_train=100, rounds=3, rows=10))
+print(bench.matmul_rate(size=64, repeats=2) > 0)
+"""
+
+
+def test_mlp_flops_by_hand():
+    """P = 2*3 + 3*2 = 12 weights, 6 in the first layer: a 4-row step is 4 * (2P + 2P
+    + 2(P - 6)) = 240 FLOPs. N_q = 100: n_s = 20, n_b = 5, so rounds 0-2 train on 20,
+    25, 30 labels, ceil(n / 4) = 5 + 7 + 8 = 20 minibatches an epoch, 2 epochs: 40
+    steps. Scoring: 3 rounds x 10 rows x 2P. (A subprocess: bench's flags would clash
+    with experiments.run's in this one.)"""
+    out = subprocess.run(
+        [sys.executable, "-c", MLP_FLOPS_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == [str((40 * 240, 3 * 10 * 24)), "True"]

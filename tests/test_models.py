@@ -108,3 +108,60 @@ def test_seeds_draw_different_data():
     a = data.unit_ball(jax.random.key(0), 100, 10, 30)
     b = data.unit_ball(jax.random.key(7), 100, 10, 30)
     assert not np.allclose(a.pool_x, b.pool_x)
+
+
+def _softmax_problem(n, k=10, dim=12, seed=0):
+    """k overlapping Gaussian classes (as tests/test_many_classes.py's blobs)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    x = rng.normal(size=(k, dim))[y] * 2.0 + rng.normal(size=(n, dim))
+    return x.astype(np.float32), y.astype(np.int32)
+
+
+def _softmax_objective(params, x, y):
+    """sum_i log-loss + ||W||^2 / 2 in float64 (scikit-learn's objective at C = 1)."""
+    w, b = np.asarray(params["w"], np.float64), np.asarray(params["b"], np.float64)
+    z = x.astype(np.float64) @ w + b
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -logp[np.arange(len(y)), y].sum() + 0.5 * (w**2).sum()
+
+
+def test_softmax_warm_start_reaches_the_minimiser():
+    """Round by round, as a run fits it (issue 16): a cold fit on 500 rows, then
+    `warm_steps` iterations from it on 600 (100 more labels) land within 1e-4 of
+    scikit-learn's objective at tol 1e-10 on the 600."""
+    model = models.SOFTMAX_LOGISTIC
+    x, y = _softmax_problem(600)
+    fit = jax.jit(model.fit)
+    xb, yb, _ = _buffer(x, y, 640)
+    first = fit(None, model.init(None, 12, 10), xb, yb, jnp.arange(640) < 500)
+    warm = fit(None, first, xb, yb, jnp.arange(640) < 600)
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=100_000)
+    ref.fit(x.astype(np.float64), y)
+    best = _softmax_objective({"w": ref.coef_.T, "b": ref.intercept_}, x, y)
+    assert _softmax_objective(first, x, y) > best * (1 + 1e-3)  # there was work to do
+    assert abs(_softmax_objective(warm, x, y) - best) <= 1e-4 * best
+
+
+def test_softmax_fit_vmaps_as_a_loop():
+    """A batch of fits (cold and warm members mixed, different masks) gives each
+    member's own fit: the fixed trip count makes no member wait for, or stop with,
+    another."""
+    model = models.SOFTMAX_LOGISTIC
+    x, y = _softmax_problem(300, k=4, seed=1)
+    xb, yb, _ = _buffer(x, y, 320)
+    fit = jax.jit(model.fit)
+    masks = jnp.stack([jnp.arange(320) < n for n in (200, 250, 300)])
+    start = [
+        model.init(None, 12, 4),
+        fit(None, model.init(None, 12, 4), xb, yb, masks[0]),
+        model.init(None, 12, 4),
+    ]
+    batch = jax.jit(jax.vmap(model.fit, in_axes=(None, 0, None, None, 0)))(
+        None, jax.tree.map(lambda *a: jnp.stack(a), *start), xb, yb, masks
+    )
+    for i, w in enumerate(start):
+        alone = fit(None, w, xb, yb, masks[i])
+        for name in ("w", "b"):
+            np.testing.assert_allclose(batch[name][i], alone[name], rtol=1e-4, atol=1e-5)
