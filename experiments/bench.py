@@ -1,6 +1,6 @@
 """Benchmark: the TBAL part of an experiment's grid against sequential NumPy.
 
-    python -m experiments.bench [--case=unit_ball|fashion_mnist|fashion_mnist_mlp|all]
+    python -m experiments.bench [--case=unit_ball|fashion_mnist|fashion_mnist_mlp|scores|all]
         [--seeds=S] [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1]
         [--estimators=a,b]
 
@@ -28,6 +28,9 @@ the achieved GFLOP/s and their fraction of this machine's matmul rate, measured 
 same process before and after the case (`matmul_rate`: a 4096 x 4096 float32 product,
 median of 5; the higher of the two, as the load of a shared machine moves it).
 
+`scores` times a model's own scores table with no training (`experiments.bench_scores`):
+the `scores_imagenet` grid, vmapped draws against a sequential NumPy loop per draw.
+
 The NumPy side runs with `numpy_threads` BLAS/OpenMP threads (threadpoolctl; 0 leaves
 the libraries' default). One is the default: its matrices are tiny (at most 1,000 x 64
 in a fit), and on our 2-core CPU OpenBLAS's two threads made a Fashion-MNIST run about
@@ -47,6 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from experiments.bench_scores import bench_scores
 from tbal_jax import sweep
 from tbal_jax.config import batch_size, seed_size
 from tbal_jax.experiments import get_experiment, paper_seeds
@@ -61,10 +65,18 @@ CASES = {
     "fashion_mnist_mlp": "fashion_mnist_mlp",
 }
 CASE_MODELS = {"fashion_mnist_mlp": "mlp_fashion"}  # else the experiment's first model
-DEFAULT_SEEDS = {"unit_ball": 50, "fashion_mnist": 4, "fashion_mnist_mlp": 2}
+DEFAULT_SEEDS = {
+    "unit_ball": 50,
+    "fashion_mnist": 4,
+    "fashion_mnist_mlp": 2,
+    "scores": 32,
+}
 MATMUL_SIZE = 4096
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("case", "unit_ball", [*CASES, "all"], "which grid to time")
+SCORES_CASE = "scores"  # `experiments.bench_scores`: a model's own scores, no training
+flags.DEFINE_enum(
+    "case", "unit_ball", [*CASES, SCORES_CASE, "all"], "which grid to time"
+)
 flags.DEFINE_integer(
     "seeds",
     None,
@@ -346,7 +358,7 @@ def main(argv):
         f"device: {env['device']['kind']} ({env['device']['platform']}, "
         f"{env['device']['count']} device(s)), jax {env['versions']['jax']}, float32"
     )
-    cases = list(CASES) if FLAGS.case == "all" else [FLAGS.case]
+    cases = [*CASES, SCORES_CASE] if FLAGS.case == "all" else [FLAGS.case]
     rate = None
     if any(
         isinstance(MODELS.get(CASE_MODELS[c]), MLP) for c in cases if c in CASE_MODELS
@@ -357,6 +369,11 @@ def main(argv):
             "median of 5)"
         )
     for case in cases:
+        if case == SCORES_CASE:
+            bench_scores(
+                FLAGS.seeds or DEFAULT_SEEDS[case], FLAGS.numpy_seeds, FLAGS.repeats
+            )
+            continue
         if case.startswith("fashion_mnist") and not fashion_mnist_available(
             FLAGS.data_dir
         ):

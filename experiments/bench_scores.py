@@ -122,15 +122,15 @@ def numpy_draw(table, method, rows, n_val, eps, delta, levels):
     return int(auto.sum()), int((auto & wrong).sum())
 
 
-def time_numpy(table, method, seeds: int, delta=0.05) -> dict:
+def time_numpy(table, method, seeds: int, delta=0.05, n_val=N_VAL, eps=EPS) -> dict:
     levels = np.unique(table.confidence)[::-1]
     labelled = np.flatnonzero(table.labelled)
     start = time.perf_counter()
     draws, covered = 0, 0
     for seed in range(seeds):
         rows = labelled[np.random.default_rng(seed).permutation(len(labelled))]
-        for v in N_VAL:
-            for e in EPS:
+        for v in n_val:
+            for e in eps:
                 n_auto, _ = numpy_draw(table, method, rows, v, e, delta, levels)
                 covered += n_auto / (table.n - v)
                 draws += 1
@@ -138,9 +138,10 @@ def time_numpy(table, method, seeds: int, delta=0.05) -> dict:
     return {"ms_per_draw": 1e3 * spent / draws, "coverage": covered / draws}
 
 
-def time_jax(table, method, grouping, seeds: int, repeats: int, delta=0.05) -> dict:
+def time_jax(table, method, grouping, seeds: int, repeats: int, delta=0.05,
+             n_val=N_VAL, eps=EPS) -> dict:
     t0 = time.perf_counter()
-    plan = Plan(table, method, grouping, N_VAL, EPS, delta)
+    plan = Plan(table, method, grouping, n_val, eps, delta)
     fields, _ = plan.run(np.arange(seeds))  # compiles
     compile_s = time.perf_counter() - t0
     times = []

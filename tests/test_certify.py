@@ -430,3 +430,25 @@ def test_every_method_meets_the_interface(name):
     assert np.all(batch["n_auto"] <= batch["n_pool"])
     assert np.all(batch["n_pool"] == table.n - batch["n_val"])
     assert np.all(batch["human"] >= batch["n_val"])
+
+
+def test_bench_scores_case_runs_and_both_sides_agree():
+    from experiments.bench_scores import numpy_draw, time_jax, time_numpy
+
+    table = synthetic_table(n=2500, k=4, seed=9)
+    for method, grouping in (("plugin", "global"), ("conformal_labeling", "per_class"),
+                             ("pac_labels", "global")):
+        grid = {"n_val": (200, 800), "eps": (0.1,)}
+        jx = time_jax(table, method, grouping, 2, 1, **grid)
+        npy = time_numpy(table, method, 2, **grid)
+        assert jx["ms_per_draw"] > 0 and npy["ms_per_draw"] > 0
+        assert abs(jx["coverage"] - npy["coverage"]) < 0.15, (method, jx, npy)
+    # the NumPy draw is the same computation: equal counts on the same rows
+    prep = prepare(table, "per_class")
+    sample = _sample(prep, 4, 300, 300)
+    rows = np.asarray(sample.rows)
+    t = conformal.make(prep, 300)(sample, 0.1, 0.05)
+    out = label_pool(prep, sample, t, False)
+    levels = np.unique(table.confidence)[::-1]
+    assert numpy_draw(table, "conformal_labeling", rows, 300, 0.1, 0.05, levels) == (
+        int(out.n_auto), int(out.n_wrong))

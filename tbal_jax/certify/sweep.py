@@ -20,7 +20,7 @@ import numpy as np
 
 from tbal_jax.certify.draw import make_draws, prepare
 from tbal_jax.certify.methods import METHODS, PROMISES
-from tbal_jax.certify.table import ScoresTable
+from tbal_jax.certify.table import ScoresTable, check_grid
 
 ROW_BUDGET = 1 << 24  # table rows held by one chunk of draws (about 64 MiB per array)
 MAX_CHUNK = 4096
@@ -38,6 +38,7 @@ class Plan:
     def __init__(self, table: ScoresTable, name: str, grouping: str, n_val, eps,
                  delta: float):
         method = METHODS.get(name)
+        check_grid(table, list(n_val))
         self.table = table
         self.grouping = "global" if method.global_only else grouping
         n_vals = tuple(int(v) for v in n_val)
