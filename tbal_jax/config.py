@@ -143,6 +143,12 @@ class StaticConfig:
                 f"n_test={self.n_test}: {self.dataset.name} is a fixed dataset with no "
                 "spare points to test on; use n_test=0"
             )
+        if self.estimator.candidates == "fixed" and self.score.span is None:
+            raise ConfigError(
+                f"estimator {self.estimator.name} places its candidates over the "
+                f"score's range, and score {self.score.name} is unbounded; use "
+                "max_prob or margin, or candidates from the data"
+            )
         reason = self.the_model.supports(self.dataset)
         if reason:
             raise ConfigError(reason)

@@ -6,9 +6,12 @@ the violation rate P(test_error > eps), where test_error is the population error
 labelling measured on the held-out test sample (a run that auto-labels nothing cannot
 violate, and is counted), with its exact Clopper-Pearson 95% interval; the mean pool and
 test coverage; the mean number of rounds. Written as `estimators.csv`, a Markdown and a
-LaTeX table, and two figures: violation rate against N_v with the delta line, and
+LaTeX table, and three figures: violation rate against N_v with the delta line,
 coverage against N_v ("what a guarantee costs") with the validation size the theory's
-lower bound asks for marked.
+lower bound asks for marked, and the frontier of the guaranteed estimators: one panel per
+(tolerance, rule: Clopper-Pearson, LTT, SGR), one line per setting of the rule (delta
+spent uniformly, geometrically or front-loaded over rounds; candidates from the data or
+fixed in advance; algorithm.md section 12), with the same lower bound marked.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 
 import theory
 from tbal_jax import plots, results
-from tbal_jax.estimators import ESTIMATORS
+from tbal_jax.estimators import BASE_ESTIMATORS, ESTIMATORS
 from tbal_jax.labels import component_title
 
 
@@ -170,6 +173,44 @@ def table(summary: list[dict]) -> tuple[str, str]:
     return markdown, latex
 
 
+def frontier_table(summary: list[dict]) -> str:
+    """Markdown: per tolerance, one row per guaranteed estimator, one column per N_v:
+    mean coverage (%) and, in brackets, the violation rate's 95% upper limit (%); the
+    exact lower bound's validation size in the heading. Empty without a guaranteed
+    estimator."""
+    guaranteed = [c for c in summary if base_rule(c["estimator"])]
+    if not guaranteed:
+        return ""
+    sizes = sorted({c["n_val"] for c in guaranteed})
+    blocks = []
+    for eps in sorted({c["eps"] for c in guaranteed}):
+        need = needed_validation(eps, guaranteed[0]["delta"])
+        head = [f"eps = {eps:g} (exact lower bound: {need:.0f} points)"]
+        head += [f"N_v = {n}" for n in sizes]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        names = sorted({c["estimator"] for c in guaranteed}, key=_order)
+        for name in names:
+            at = {
+                c["n_val"]: c
+                for c in guaranteed
+                if c["eps"] == eps and c["estimator"] == name
+            }
+            cells = [
+                f"{100 * at[n]['coverage_mean']:.1f} [{100 * at[n]['violation_high']:.1f}]"
+                if n in at
+                else ""
+                for n in sizes
+            ]
+            lines.append(
+                "| " + " | ".join([component_title("estimator", name), *cells]) + " |"
+            )
+        blocks.append("\n".join(lines))
+    note = (
+        "Mean coverage (%) [upper end of the violation rate's exact 95% interval, %]."
+    )
+    return "\n\n".join(blocks + [note])
+
+
 def _panels(summary, title, stem, value, ylabel, reference, atomic):
     """One panel per tolerance, one line per estimator against N_v."""
     tolerances = sorted({c["eps"] for c in summary})
@@ -189,9 +230,7 @@ def _panels(summary, title, stem, value, ylabel, reference, atomic):
                 if not rows:
                     continue
                 x = [c["n_val"] for c in rows]
-                line = ax.plot(
-                    x, value(rows), ms=5, **_style(name)
-                )[0]
+                line = ax.plot(x, value(rows), ms=5, **_style(name))[0]
                 if value is _violation:
                     ax.fill_between(
                         x,
@@ -217,11 +256,95 @@ def _panels(summary, title, stem, value, ylabel, reference, atomic):
 
 
 def _style(name: str) -> dict:
-    """An estimator's line: its marker, dashed if guaranteed, and its label."""
+    """An estimator's line: its marker (hollow for fixed candidates), its line style
+    (solid for the slacks; for a guaranteed one, by how it spends delta) and label."""
     if name not in ESTIMATORS:
         return {"marker": "o", "ls": ":", "label": name}
     e = ESTIMATORS.get(name)
-    return {"marker": e.marker, "ls": e.line_style, "label": e.title}
+    style = {"marker": e.marker, "ls": e.line_style, "label": e.title}
+    return style | ({"mfc": "none"} if e.marker_fill == "none" else {})
+
+
+def base_rule(name: str) -> str | None:
+    """The registered rule (clopper_pearson, ltt, sgr) a guaranteed estimator is a setting
+    of; None for the slacks and unknown names."""
+    if name not in ESTIMATORS or not ESTIMATORS.get(name).guaranteed:
+        return None
+    e = ESTIMATORS.get(name)
+    for base in BASE_ESTIMATORS:
+        b = ESTIMATORS.get(base)
+        if b.select is e.select and b.level is e.level:
+            return base
+    return name
+
+
+def _setting(name: str, rule: str) -> str:
+    """A frontier line's legend entry: the estimator's settings, without the rule's name
+    (the panel's title), the same words for each rule so one legend serves all."""
+    title, base = ESTIMATORS.get(name).title, ESTIMATORS.get(rule).title
+    if title == base:
+        return "uniform, candidates from the data"
+    return title.removeprefix(base + ", ")
+
+
+def _frontier(summary, title, stem, atomic):
+    """Coverage against N_v, one panel per (tolerance, guaranteed rule), one line per
+    setting (spend x candidates), the exact lower bound marked; None without any
+    guaranteed estimator."""
+    guaranteed = [c for c in summary if base_rule(c["estimator"])]
+    if not guaranteed:
+        return []
+    tolerances = sorted({c["eps"] for c in guaranteed})
+    rules = sorted({base_rule(c["estimator"]) for c in guaranteed}, key=_order)
+    ticks = sorted({c["n_val"] for c in guaranteed})
+    with plt.rc_context(plots.STYLE):
+        fig, axes = plt.subplots(
+            len(tolerances),
+            len(rules),
+            figsize=(4.6 * len(rules) + 5.0, 3.9 * len(tolerances) + 0.8),
+            squeeze=False,
+        )
+        for i, eps in enumerate(tolerances):
+            for j, rule in enumerate(rules):
+                ax = axes[i][j]
+                names = sorted(
+                    {
+                        c["estimator"]
+                        for c in guaranteed
+                        if base_rule(c["estimator"]) == rule and c["eps"] == eps
+                    },
+                    key=_order,
+                )
+                for name in names:
+                    rows = sorted(
+                        (
+                            c
+                            for c in guaranteed
+                            if c["eps"] == eps and c["estimator"] == name
+                        ),
+                        key=lambda c: c["n_val"],
+                    )
+                    ax.plot(
+                        [c["n_val"] for c in rows],
+                        _coverage(rows),
+                        ms=5,
+                        **(_style(name) | {"label": _setting(name, rule)}),
+                    )
+                ax.set_xscale("log")
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                ax.minorticks_off()
+                ax.set_ylim(-2, 102)
+                _needed_line(ax, eps, guaranteed[0]["delta"])
+                ax.set_title(rf"{ESTIMATORS.get(rule).title}, $\epsilon$ = {eps:g}")
+                ax.set_xlabel(plots.AXIS_LABELS["n_val"])
+                ax.set_ylabel("Coverage (%)")
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(
+            handles, names, loc="center left", bbox_to_anchor=(0.765, 0.5), frameon=False
+        )
+        fig.suptitle(title)
+        fig.tight_layout(rect=(0, 0, 0.765, 1))
+        return plots.save(fig, stem, atomic)
 
 
 def _violation(rows):
@@ -254,7 +377,8 @@ def _needed_line(ax, eps, delta):
 
 
 def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
-    """estimators.csv, table_estimators.md/.tex and the two figures."""
+    """estimators.csv, table_estimators.md/.tex, table_frontier.md and the three figures
+    (the frontier's table and figure only with a guaranteed estimator)."""
     summary = cells(rows)
     csv_path = out_dir / "estimators.csv"
     with atomic_path(csv_path) as tmp:
@@ -265,6 +389,12 @@ def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
         path = out_dir / f"table_estimators{ext}"
         with atomic_path(path) as tmp:
             tmp.write_text(text + "\n")
+        tables.append(path)
+    frontier = frontier_table(summary)
+    if frontier:
+        path = out_dir / "table_frontier.md"
+        with atomic_path(path) as tmp:
+            tmp.write_text(frontier + "\n")
         tables.append(path)
     delta = summary[0]["delta"]
     title = exp.figure_title(seeds)
@@ -284,6 +414,13 @@ def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
         _coverage,
         "Coverage (%)",
         _needed_line,
+        atomic_path,
+    )
+    figures += _frontier(
+        summary,
+        f"{title}\nthe frontier: coverage of each guaranteed setting "
+        f"($\\delta$ = {delta:g})",
+        out_dir / f"{exp.name}_frontier",
         atomic_path,
     )
     return {"estimators": csv_path, "tables": tables, "figure": figures}

@@ -38,9 +38,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tbal_jax import config as config_lib
 from tbal_jax.datasets import Pools
+from tbal_jax.estimators.spending import round_weights
 from tbal_jax.scores import class_value
 from tbal_jax.types import Array, Key, PyTree
 
@@ -162,6 +164,21 @@ def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
     ]
 
 
+FRESH_RHO = 0.5  # validation=fresh: round r's part holds about (1 - rho) rho^r of N_v
+
+
+def validation_parts(n_val: Array, capacity: int, rounds: int) -> Array:
+    """validation=fresh (algorithm.md section 12): the part, 0 to R - 1, of each of the
+    `capacity` validation slots, divided once before the loop. Slots are in draw
+    order, so a run of them is a random subset; part r is the slots j with
+    e_r <= j < e_{r+1}, e_r = ceil(N_v (w_0 + ... + w_{r-1})), w the geometric weights
+    (rho = FRESH_RHO) renormalised over the R rounds: about half of N_v for round 0, a
+    quarter for round 1, ... Slots >= N_v are inactive whatever their part."""
+    cum = np.cumsum(round_weights("geometric", rounds, rho=FRESH_RHO))[:-1]
+    edges = jnp.ceil(n_val * jnp.asarray(cum, jnp.float32)).astype(jnp.int32)
+    return jnp.searchsorted(edges, jnp.arange(capacity), side="right").astype(jnp.int32)
+
+
 def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
     """At least two classes among the training labels (algorithm.md section 2, step 1). Two
     classes count the positives (a reduction over a 2-wide axis is slow on XLA's CPU)."""
@@ -179,15 +196,28 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     k = dataset.num_classes
     score = cfg.score
     select = cfg.query
+    spent_rounds = cfg.max_rounds if protocol.auto_label_in_loop else 1
     estimate = cfg.estimator(
-        k, cfg.max_n_val, cfg.max_rounds if protocol.auto_label_in_loop else 1
+        k, cfg.max_n_val, spent_rounds, score.span(k) if score.span else None
     )
+    fresh = cfg.estimator.validation == "fresh"
     q_cap, v_cap = cfg.max_n_train, cfg.max_n_val
 
-    def thresholds(scores, preds, labels, active, params: config_lib.RunParams):
-        """Per-class thresholds on the current validation set (algorithm.md sections 3, 12)."""
+    def thresholds(
+        scores, preds, labels, active, params: config_lib.RunParams, round_index=0
+    ):
+        """Per-class thresholds on the current validation set (algorithm.md sections 3,
+        12); `round_index` reads the round's share of delta (a guaranteed estimator's
+        spending rule)."""
         return estimate(
-            scores, preds, labels, active, params.eps, params.c1, params.delta
+            scores,
+            preds,
+            labels,
+            active,
+            params.eps,
+            params.c1,
+            params.delta,
+            round_index,
         )
 
     def init_state(pools: Pools, loop_key: Key, params: config_lib.RunParams):
@@ -227,6 +257,8 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         n_batch = config_lib.batch_size(params.n_train)
         # before any model, queries follow the draw order: lower rank, higher priority
         draw_priority = -pools.pool_rank.astype(jnp.float32)
+        if fresh:  # each round tests on its own part (algorithm.md section 12)
+            part = validation_parts(params.n_val, v_cap, spent_rounds)
 
         def one_round(state: RunState, i, rows: int):
             run_now = ~state.done
@@ -253,8 +285,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_logits = model.logits(params_m, pools.pool_x)
             pool_score, pool_pred = score(pool_logits)
             val_score, val_pred = score(model.logits(params_m, val_x))
+            tested = state.val_active & (part == i) if fresh else state.val_active
             if protocol.auto_label_in_loop:
-                thr = thresholds(val_score, val_pred, val_y, state.val_active, params)
+                thr = thresholds(val_score, val_pred, val_y, tested, params, i)
             else:  # AL and PL never auto-label inside the loop (algorithm.md section 6)
                 thr = jnp.full(k, jnp.inf)
 
@@ -308,7 +341,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             record = RoundRecord(
                 ran=run_now,
                 trained=trained,
-                val_used=jnp.where(trained, n_val, 0),
+                val_used=jnp.where(trained, jnp.sum(tested) if fresh else n_val, 0),
                 train_used=jnp.where(run_now, state.n_queried, 0),
                 n_auto=jnp.sum(new_auto),
                 n_auto_wrong=jnp.sum(new_auto & (pool_pred != pools.pool_y)),
@@ -353,7 +386,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             }
         score_, pred = score(model.logits(state.weights, pools.pool_x))
         val_score, val_pred = score(model.logits(state.weights, val_x))
-        thr = thresholds(val_score, val_pred, val_y, state.val_active, params)
+        thr = thresholds(val_score, val_pred, val_y, state.val_active, params)  # R = 1
         open_ = (state.pool_status == UNLABELLED) & state.has_model
         above = score_ >= class_value(thr, pred)
         label = pred.astype(jnp.int16)

@@ -19,11 +19,14 @@ from tbal_jax.types import Array
 
 @dataclasses.dataclass(frozen=True)
 class Score:
-    """A confidence score: `score(logits) -> (confidence (n,), predicted class (n,))`."""
+    """A confidence score: `score(logits) -> (confidence (n,), predicted class (n,))`.
+    `span(k)` is the range [lo, hi] it can take with k classes, where candidates fixed in
+    advance are placed (algorithm.md section 12); None for an unbounded score."""
 
     name: str
     label: str
     fn: Callable[[Array], tuple[Array, Array]]
+    span: Callable[[int], tuple[float, float]] | None = None
 
     def __call__(self, logits: Array) -> tuple[Array, Array]:
         return self.fn(logits)
@@ -87,6 +90,10 @@ def abs_logit(logits: Array) -> tuple[Array, Array]:
 
 
 SCORES: Registry[Score] = Registry("score")
-MAX_PROB = SCORES.register(Score("max_prob", "max probability", max_prob))
-SCORES.register(Score("margin", "probability margin", margin))
+MAX_PROB = SCORES.register(
+    Score("max_prob", "max probability", max_prob, span=lambda k: (1.0 / k, 1.0))
+)
+SCORES.register(
+    Score("margin", "probability margin", margin, span=lambda k: (0.0, 1.0))
+)
 SCORES.register(Score("abs_logit", "logit gap", abs_logit))

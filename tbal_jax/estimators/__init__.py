@@ -4,9 +4,23 @@ the registry `ESTIMATORS`, in the order reports list them.
 Add one: an `Estimator` (a bound and a selection rule; for a guaranteed one also its
 share of delta per test) in a module here, and one `ESTIMATORS.register(...)` line
 below; `--estimator=NAME` then runs it, and the `estimators` report tables and draws it.
+
+Each guaranteed estimator is also registered with its other settings (algorithm.md section
+12): `NAME_geometric`, `NAME_front` (how delta is spent over rounds) and `NAME_fixed`,
+`NAME_geometric_fixed`, `NAME_front_fixed` (candidates fixed in advance), and
+`NAME_fixed_fresh`, `NAME_geometric_fixed_fresh`, `NAME_front_fixed_fresh` (a fresh part of
+the validation set per round), for NAME in clopper_pearson, ltt, sgr;
+`Estimator.variant` makes others (rho, front, m).
 """
 
-from tbal_jax.estimators.base import DEFAULT_DELTA, MIN_COUNT, TIE_RTOL, Estimator
+from tbal_jax.estimators.base import (
+    CANDIDATES,
+    DEFAULT_DELTA,
+    DEFAULT_FIXED_LEVELS,
+    MIN_COUNT,
+    TIE_RTOL,
+    Estimator,
+)
 from tbal_jax.estimators.binomial import (
     BINOMIAL_RTOL,
     binomial_lower_tail,
@@ -20,7 +34,7 @@ from tbal_jax.estimators.counts import (
     count_levels,
     counts_at,
 )
-from tbal_jax.estimators.guaranteed import CLOPPER_PEARSON, LTT, SGR
+from tbal_jax.estimators.guaranteed import CLOPPER_PEARSON, LTT, SGR, VARIANTS
 from tbal_jax.estimators.select import (
     select_binary_search,
     select_fixed_sequence,
@@ -34,6 +48,7 @@ from tbal_jax.estimators.slack import (
     plugin_slack,
     sigma_slack,
 )
+from tbal_jax.estimators.spending import SPENDS, round_weights
 from tbal_jax.registry import Registry
 
 ESTIMATORS: Registry[Estimator] = Registry("estimator")
@@ -43,9 +58,18 @@ ESTIMATORS.register(HOEFFDING)
 ESTIMATORS.register(CLOPPER_PEARSON)
 ESTIMATORS.register(LTT)
 ESTIMATORS.register(SGR)
+for _base in (CLOPPER_PEARSON, LTT, SGR):  # spend x candidates (algorithm.md section 12)
+    for _variant in VARIANTS[_base.name]:
+        ESTIMATORS.register(_variant)
+BASE_ESTIMATORS = ESTIMATORS.names()[:6]  # the six rules with their original settings
 
 __all__ = [
+    "BASE_ESTIMATORS",
     "BINOMIAL_RTOL",
+    "CANDIDATES",
+    "DEFAULT_FIXED_LEVELS",
+    "SPENDS",
+    "VARIANTS",
     "CLOPPER_PEARSON",
     "DEFAULT_DELTA",
     "ESTIMATORS",
@@ -67,6 +91,7 @@ __all__ = [
     "counts_at",
     "hoeffding_slack",
     "plugin_slack",
+    "round_weights",
     "select_binary_search",
     "select_fixed_sequence",
     "select_smallest",

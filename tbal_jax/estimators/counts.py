@@ -9,6 +9,11 @@ candidate, carrying its counts and the smallest candidate that yields them. O(N_
 N_v) time and O(N_v) memory for any k (the previous k x 10,001 histogram took 1.6 GiB per
 64 runs at k = 200, N_v = 10,000). The sort keys pack (class, candidate, wrong) into
 one int32 (`_pack`), which bounds the validation capacity (`MAX_CAPACITY`).
+
+With `fixed=(lo, hi, m)` the candidates are instead m levels spread evenly over the
+score's possible range [lo, hi], chosen before any data are seen (algorithm.md section 12,
+"candidates fixed in advance"): |T| = m whatever N_v, and a point scoring below lo lies
+in no region {score >= t} and is counted at no candidate.
 """
 
 from __future__ import annotations
@@ -58,6 +63,23 @@ def _grid_bins(scores, active):
     b = jnp.where(scores < grid(b), b - 1, b)  # one correction each way for rounding
     b = jnp.where((b < GRID_SIZE - 1) & (scores >= grid(b + 1)), b + 1, b)
     return jnp.where(active, jnp.clip(b, 0, GRID_SIZE - 1), 0), grid, flat
+
+
+def _fixed_bins(scores, lo: float, hi: float, size: int):
+    """Candidates fixed in advance: `size` levels lo + i (hi - lo) / (size - 1), from the
+    score's range alone; returns (bins, value function, below), `below` marking the
+    points under the lowest level (in no candidate's region)."""
+    lo_ = jnp.asarray(lo, scores.dtype)
+    step = jnp.asarray((hi - lo) / (size - 1), scores.dtype)
+
+    def value(i):
+        return lo_ + i.astype(scores.dtype) * step
+
+    b = jnp.clip(jnp.floor((scores - lo_) / step), 0, size - 1).astype(jnp.int32)
+    b = jnp.where(scores < value(b), b - 1, b)  # one correction each way for rounding
+    b = jnp.where((b < size - 1) & (scores >= value(b + 1)), b + 1, b)
+    below = scores < value(jnp.zeros((), jnp.int32))
+    return jnp.clip(b, 0, size - 1), value, below
 
 
 _INT_MAX = jnp.iinfo(jnp.int32).max
@@ -117,20 +139,40 @@ def _pack(cls: Array, cand: Array, wrong: Array, bits: int) -> Array:
 
 
 def count_levels(
-    scores: Array, preds: Array, labels: Array, active: Array, num_classes: int
+    scores: Array,
+    preds: Array,
+    labels: Array,
+    active: Array,
+    num_classes: int,
+    fixed: tuple[float, float, int] | None = None,
 ) -> Levels:
     """Step 1, counts: (n, wrong) per class at every occupied candidate, in
     O(N_v log N_v) time and O(N_v) memory for any k: one sort of packed int32 keys
-    (class, candidate index descending, wrong)."""
+    (class, candidate index descending, wrong). `fixed=(lo, hi, m)`: the m candidates
+    fixed in advance over [lo, hi] (module docstring) instead of the data's."""
     capacity = scores.shape[0]
     bits = _key_bits(num_classes, capacity)
     top = (1 << bits) - 1
-    grid_mode = jnp.sum(active) > GRID_ABOVE
-    bins, grid, flat = _grid_bins(scores, active)
-    raw, raw_value, n_distinct = _raw_candidates(
-        scores, active, min(capacity, GRID_ABOVE)
-    )
-    cand = jnp.where(grid_mode, bins, raw)
+    if fixed is not None:
+        lo, hi, size = fixed
+        if not 2 <= size <= GRID_SIZE:
+            raise ValueError(f"{size} fixed candidates: give 2 to {GRID_SIZE}")
+        cand, value, below = _fixed_bins(scores, lo, hi, size)
+        active = active & ~below
+        cand = jnp.where(active, cand, 0)
+        n_candidates = jnp.asarray(size, jnp.int32)
+    else:
+        grid_mode = jnp.sum(active) > GRID_ABOVE
+        bins, grid, flat = _grid_bins(scores, active)
+        raw, raw_value, n_distinct = _raw_candidates(
+            scores, active, min(capacity, GRID_ABOVE)
+        )
+        cand = jnp.where(grid_mode, bins, raw)
+        n_candidates = jnp.where(grid_mode, jnp.where(flat, 1, GRID_SIZE), n_distinct)
+
+        def value(i):
+            return jnp.where(grid_mode, grid(i), raw_value(i))
+
     cls = jnp.where(active, preds, num_classes).astype(jnp.int32)
     wrong = (active & (labels != preds)).astype(jnp.int32)
     key = jnp.sort(_pack(cls, cand, wrong, bits))
@@ -140,10 +182,6 @@ def count_levels(
     wrong_cum = jnp.cumsum(wrong)
     same_next = jnp.append(cls[1:] == cls[:-1], False)
     next_cand = jnp.append(cand[1:], 0)
-
-    def value(i):
-        return jnp.where(grid_mode, grid(i), raw_value(i))
-
     return Levels(
         cls=cls,
         cand=cand,
@@ -154,7 +192,7 @@ def count_levels(
         key=key,
         wrong_cum=wrong_cum,
         start=start,
-        n_candidates=jnp.where(grid_mode, jnp.where(flat, 1, GRID_SIZE), n_distinct),
+        n_candidates=n_candidates,
         value=value,
     )
 

@@ -1,12 +1,20 @@
 """Estimators with a finite-sample guarantee (algorithm.md section 12): Clopper-Pearson with a
 union over the candidates, Learn then Test (fixed-sequence testing) and Selection with
-Guaranteed Risk (binary search), each with delta split over classes and rounds."""
+Guaranteed Risk (binary search), each with delta split over classes and rounds; and their
+variants (`VARIANTS`): delta spent over rounds by the geometric or front rule, and/or
+candidates fixed in advance (algorithm.md section 12, "Spending delta over rounds and
+candidates fixed in advance").
+
+The level functions take the round's share of delta and a divisor (`spending.round_delta`):
+(delta, R) under the uniform rule, so delta / (k |T| R) is computed as before, and
+(delta w_r, 1) under the others.
+"""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from tbal_jax.estimators.base import Estimator
+from tbal_jax.estimators.base import CANDIDATES, Estimator
 from tbal_jax.estimators.binomial import (
     BINOMIAL_RTOL,
     binomial_lower_tail,
@@ -17,6 +25,7 @@ from tbal_jax.estimators.select import (
     select_fixed_sequence,
     select_smallest,
 )
+from tbal_jax.estimators.spending import SPENDS
 
 
 def _clopper_pearson_bound(n, wrong, eps, c1, level):
@@ -32,13 +41,15 @@ def _binomial_accept(n, wrong, eps, c1, level):
 
 
 def _union_classes_candidates_rounds(delta, k, rounds, levels, n_kept):
-    """delta / (k |T| R): every candidate of every class in every round (algorithm.md section 12)."""
+    """delta / (k |T| R): every candidate of every class in every round (algorithm.md section 12);
+    under a non-uniform rule delta w_r / (k |T|)."""
     del n_kept
     return delta / (k * levels.n_candidates.astype(jnp.float32) * rounds)
 
 
 def _union_classes_rounds(delta, k, rounds, levels, n_kept):
-    """delta / (k R): one fixed-sequence procedure per class and round (algorithm.md section 12)."""
+    """delta / (k R): one fixed-sequence procedure per class and round (algorithm.md section 12);
+    under a non-uniform rule delta w_r / k."""
     del levels, n_kept
     return delta / (k * rounds)
 
@@ -91,3 +102,21 @@ SGR = Estimator(
     label="SGR",
     marker="x",
 )
+
+
+def _variants(base: Estimator) -> tuple[Estimator, ...]:
+    """Every other (spend, candidates) combination of `base`, and fresh validation with
+    the fixed candidates (its promise needs them), at the default rho, front and m."""
+    settings = [
+        (spend, candidates, "reuse")
+        for candidates in CANDIDATES
+        for spend in SPENDS
+        if (spend, candidates) != ("uniform", "data")
+    ] + [(spend, "fixed", "fresh") for spend in SPENDS]
+    return tuple(
+        base.variant(spend, candidates, validation=validation)
+        for spend, candidates, validation in settings
+    )
+
+
+VARIANTS = {e.name: _variants(e) for e in (CLOPPER_PEARSON, LTT, SGR)}
