@@ -50,14 +50,17 @@ class Method:
 
 
 _GUARANTEED = {name for name, e in ESTIMATORS.items() if e.guaranteed}
+CONFIDENCE_RANGE = (0.0, 1.0)  # a table's confidences: where fixed candidates lie
 
 
 def from_estimator(est: Estimator) -> Method:
     """A threshold estimator used once (R = 1) on the validation rows, with C1 = 0: the
-    existing threshold step (algorithm.md section 3) on the drawn rows."""
+    existing threshold step (algorithm.md section 3) on the drawn rows. Its spending
+    over rounds and fresh validation parts have no meaning in one round, so only the
+    variants with the default ones are registered; fixed candidates lie over [0, 1]."""
 
     def make(prep: Prepared, capacity: int):
-        estimate = est(prep.k, capacity, rounds=1)
+        estimate = est(prep.k, capacity, rounds=1, score_range=CONFIDENCE_RANGE)
 
         def thresholds(sample: Sample, eps, delta):
             rows = sample.rows
@@ -68,7 +71,9 @@ def from_estimator(est: Estimator) -> Method:
 
         return thresholds
 
-    how = _HOW.get(est.name)
+    how = _HOW.get(est.name.removesuffix("_fixed"))
+    if how and est.candidates == "fixed":
+        how += f", on {est.m} candidates over [0, 1] fixed in advance"
     guarantee = est.guarantee if how is None else (
         "the model is fixed, so the regions tested do not depend on the validation "
         "rows: P(error of a group's machine labels > eps) <= delta / k for each of "
@@ -114,6 +119,7 @@ PAC_LABELS = Method(
 
 METHODS: Registry[Method] = Registry("estimator")
 for _est in ESTIMATORS.values():
-    METHODS.register(from_estimator(_est))
+    if _est.spend == "uniform" and _est.validation == "reuse":  # the others: R > 1 only
+        METHODS.register(from_estimator(_est))
 METHODS.register(CONFORMAL_LABELING)
 METHODS.register(PAC_LABELS)
