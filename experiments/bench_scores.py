@@ -17,15 +17,15 @@ import time
 import numpy as np
 
 from tbal_jax.certify import experiments as sx
+from tbal_jax.certify.pac import WSR_C
 from tbal_jax.certify.sweep import Plan
 from tbal_jax.certify.table import ScoresTable, load_scores
+from tbal_jax.estimators import MIN_COUNT
 
 N_VAL = sx.SCORES_IMAGENET.n_val
 EPS = sx.SCORES_IMAGENET.eps
 METHODS = (("plugin", "global"), ("conformal_labeling", "per_class"),
            ("pac_labels", "global"))
-MIN_COUNT = 25
-WSR_C = 0.75
 
 
 def bench_table() -> ScoresTable:

@@ -26,9 +26,9 @@ import theory
 from experiments import _cli
 from experiments._cli import BadInput
 from tbal_jax import deterministic_cpu
-from tbal_jax.certify.draw import GROUPINGS, Sample, label_pool, prepare
+from tbal_jax.certify.draw import prepare, split
 from tbal_jax.certify.methods import METHODS
-from tbal_jax.certify.sweep import run_method
+from tbal_jax.certify.sweep import check_settings, run_method
 from tbal_jax.certify.table import DEFAULT_COLUMNS, NO_LABEL, ScoresTable, load_scores
 from tbal_jax.errors import ConfigError
 
@@ -55,10 +55,10 @@ def define_flags():
 def _check():
     if not FLAGS.scores:
         raise BadInput("give --scores=PATH (a CSV or .npz with true and predicted labels)")
-    if not 0 < FLAGS.eps < 1 or not 0 < FLAGS.delta < 1:
-        raise BadInput(f"--eps={FLAGS.eps}, --delta={FLAGS.delta}: each must be in (0, 1)")
-    if FLAGS.grouping not in GROUPINGS:
-        raise BadInput(f"--grouping={FLAGS.grouping}: choose one of {', '.join(GROUPINGS)}")
+    try:
+        check_settings([FLAGS.eps], FLAGS.delta, FLAGS.grouping, [FLAGS.estimator])
+    except ConfigError as err:
+        raise BadInput(str(err)) from None
     if FLAGS.target_coverage is not None and not 0 < FLAGS.target_coverage < 1:
         raise BadInput(f"--target_coverage={FLAGS.target_coverage}: give a share in (0, 1)")
     if FLAGS.simulation_draws < 1 or FLAGS.simulation_rows < 100:
@@ -66,21 +66,19 @@ def _check():
 
 
 def certify(table: ScoresTable, method_name: str, grouping: str, eps, delta, seed=0):
-    """(thresholds per group, machine-label mask over the rows, the `Outcome`): the
+    """(thresholds per group, machine-label mask over the rows, the grouping used): the
     labelled rows (in a random order) are the validation set, the others the pool."""
     method = METHODS.get(method_name)
     grouping = "global" if method.global_only else grouping
     prep = prepare(table, grouping)
     rows = np.flatnonzero(table.labelled)
     rows = rows[np.random.default_rng(seed).permutation(len(rows))]
-    in_val = np.zeros(table.n, bool)
-    in_val[rows] = True
-    sample = Sample(jnp.asarray(rows, jnp.int32), jnp.ones(len(rows), bool),
-                    jnp.asarray(~in_val))
-    t = method.make(prep, len(rows))(sample, jnp.float32(eps), jnp.float32(delta))
-    outcome = label_pool(prep, sample, t, method.routes_rest)
-    auto = ~in_val & (table.confidence >= np.asarray(t)[np.asarray(prep.group)])
-    return np.asarray(t), auto, outcome, grouping
+    sample = split(prep, jnp.asarray(rows, jnp.int32), len(rows))
+    t = np.asarray(
+        method.make(prep, len(rows))(sample, jnp.float32(eps), jnp.float32(delta))
+    )
+    auto = np.asarray(sample.pool) & (table.confidence >= t[np.asarray(prep.group)])
+    return t, auto, grouping
 
 
 def write_labelled(table: ScoresTable, path: Path, auto, out: Path, columns):
@@ -130,11 +128,10 @@ def main(argv):
     columns = {c: getattr(FLAGS, c) for c in DEFAULT_COLUMNS}
     try:
         table = load_scores(FLAGS.scores, **columns)
-        METHODS.get(FLAGS.estimator)
     except ConfigError as err:
         raise BadInput(str(err)) from None
     method = METHODS.get(FLAGS.estimator)
-    t, auto, outcome, grouping = certify(table, FLAGS.estimator, FLAGS.grouping,
+    t, auto, grouping = certify(table, FLAGS.estimator, FLAGS.grouping,
                                          FLAGS.eps, FLAGS.delta, FLAGS.seed)
     n_pool = table.n - table.n_labelled
     print(f"{table.name}: {table.n} rows, {table.n_labelled} with a true label (the "

@@ -452,3 +452,20 @@ def test_bench_scores_case_runs_and_both_sides_agree():
     levels = np.unique(table.confidence)[::-1]
     assert numpy_draw(table, "conformal_labeling", rows, 300, 0.1, 0.05, levels) == (
         int(out.n_auto), int(out.n_wrong))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"eps": [1.5]}, "--eps=1.5: a tolerance must be in (0, 1)"),
+    ({"delta": 0.0}, "--delta=0: delta (alpha) must be in (0, 1)"),
+    ({"grouping": "nope"}, "--grouping=nope: choose one of per_class, global"),
+    ({"name": "nope"}, "unknown estimator 'nope'"),
+    ({"n_val": [400]}, "has 400 labelled rows"),
+])
+def test_python_api_refuses_bad_settings_as_the_command_line_does(kwargs, message):
+    from tbal_jax.errors import ConfigError
+
+    args = {"name": "ltt", "grouping": "per_class", "n_val": [100], "eps": [0.1],
+            "delta": 0.05} | kwargs
+    with pytest.raises(ConfigError) as err:
+        Plan(synthetic_table(n=400), **args)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -43,7 +43,7 @@ def make(prep, capacity: int):
     def thresholds(sample, eps, delta):
         del delta
         alpha = eps
-        in_val = jnp.zeros(prep.conf.shape[0], bool).at[sample.rows].set(sample.active)
+        in_val = ~sample.pool
         null = (in_val & prep.wrong)[order].astype(jnp.int32)
         pool = sample.pool[order]
         n_cal = jax.ops.segment_sum(in_val[order].astype(jnp.int32), group_sorted, k)

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from tbal_jax.certify import report
-from tbal_jax.certify.draw import GROUPINGS
 from tbal_jax.certify.methods import METHODS
-from tbal_jax.certify.sweep import console_progress, rows_of, run_method
+from tbal_jax.certify.sweep import check_settings, console_progress, rows_of, run_method
 from tbal_jax.certify.table import DEFAULT_COLUMNS, ScoresTable, check_grid, load_scores
 from tbal_jax.errors import ConfigError
 from tbal_jax.manifest import atomic_path
@@ -110,15 +109,7 @@ def configure(exp: ScoresExperiment, *, scores=None, columns=None, n_val=None,
     and the table checked before anything compiles (a one-line `ConfigError`)."""
     if exp.table is None and scores is None:
         raise ConfigError(f"--experiment={exp.name} needs --scores=PATH (a CSV or .npz)")
-    if grouping is not None and grouping not in GROUPINGS:
-        raise ConfigError(f"--grouping={grouping}: choose one of {', '.join(GROUPINGS)}")
-    for name in estimators or ():
-        METHODS.get(name)
-    for e in eps or ():
-        if not 0 < e < 1:
-            raise ConfigError(f"--eps={e}: a tolerance must be in (0, 1)")
-    if delta is not None and not 0 < delta < 1:
-        raise ConfigError(f"--delta={delta}: delta (alpha) must be in (0, 1)")
+    check_settings(eps or (), delta, grouping, estimators or ())
     cols = dict(exp.columns) | {k: v for k, v in (columns or {}).items() if v}
     exp = dataclasses.replace(
         exp,

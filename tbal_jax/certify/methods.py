@@ -39,17 +39,13 @@ class Method:
     marker: str = "o"
     routes_rest: bool = False
     global_only: bool = False
+    guaranteed: bool = True  # False: a rule with no promise (drawn dotted)
 
     @property
     def title(self) -> str:
         return self.label or self.name
 
-    @property
-    def guaranteed(self) -> bool:
-        return self.promise != REGION or self.name in _GUARANTEED
 
-
-_GUARANTEED = {name for name, e in ESTIMATORS.items() if e.guaranteed}
 CONFIDENCE_RANGE = (0.0, 1.0)  # a table's confidences: where fixed candidates lie
 
 
@@ -79,7 +75,8 @@ def from_estimator(est: Estimator) -> Method:
         "rows: P(error of a group's machine labels > eps) <= delta / k for each of "
         f"the k groups, <= delta over all, {how}"
     )
-    return Method(est.name, est.title, REGION, guarantee, make, marker=est.marker)
+    return Method(est.name, est.title, REGION, guarantee, make, marker=est.marker,
+                  guaranteed=est.guaranteed)
 
 
 _HOW = {

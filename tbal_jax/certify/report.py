@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tbal_jax.certify.methods import FDR, METHODS, PROMISES, WHOLE
+from tbal_jax.certify.methods import FDR, METHODS, WHOLE
 from tbal_jax.estimators_report import clopper_pearson_interval
 from tbal_jax.manifest import atomic_path
 from tbal_jax.plots import STYLE, save
@@ -161,4 +161,4 @@ def figure(summary: list[dict], title: str, stem: Path, atomic=atomic_path):
         return save(fig, stem, atomic)
 
 
-__all__ = ["PROMISES", "figure", "summarise", "table"]
+__all__ = ["figure", "summarise", "table"]

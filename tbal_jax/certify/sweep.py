@@ -18,12 +18,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tbal_jax.certify.draw import make_draws, prepare
-from tbal_jax.certify.methods import METHODS, PROMISES
+from tbal_jax.certify.draw import GROUPINGS, make_draws, prepare
+from tbal_jax.certify.methods import FDR, METHODS, WHOLE
 from tbal_jax.certify.table import ScoresTable, check_grid
+from tbal_jax.errors import ConfigError
 
 ROW_BUDGET = 1 << 24  # table rows held by one chunk of draws (about 64 MiB per array)
 MAX_CHUNK = 4096
+
+
+def check_settings(eps=(), delta=None, grouping=None, estimators=()) -> None:
+    """A one-line `ConfigError` for a tolerance or delta outside (0, 1), an unknown
+    grouping or an unknown method: the same check for the command lines and the Python
+    API (`Plan`), before anything compiles."""
+    for e in eps:
+        if not 0 < e < 1:
+            raise ConfigError(f"--eps={e:g}: a tolerance must be in (0, 1)")
+    if delta is not None and not 0 < delta < 1:
+        raise ConfigError(f"--delta={delta:g}: delta (alpha) must be in (0, 1)")
+    if grouping is not None and grouping not in GROUPINGS:
+        raise ConfigError(f"--grouping={grouping}: choose one of {', '.join(GROUPINGS)}")
+    for name in estimators:
+        METHODS.get(name)
 
 
 def chunk_size(table: ScoresTable, capacity: int, cells: int) -> int:
@@ -37,9 +53,9 @@ class Plan:
 
     def __init__(self, table: ScoresTable, name: str, grouping: str, n_val, eps,
                  delta: float):
-        method = METHODS.get(name)
+        check_settings(eps, delta, grouping, [name])
         check_grid(table, list(n_val))
-        self.table = table
+        method = METHODS.get(name)
         self.grouping = "global" if method.global_only else grouping
         n_vals = tuple(int(v) for v in n_val)
         self.draws = make_draws(prepare(table, self.grouping), method, n_vals)
@@ -101,7 +117,7 @@ def rows_of(experiment: str, table: ScoresTable, name: str, fields: dict, delta)
         error = wrong / known if known else math.nan
         whole = wrong / known_total
         e = float(fields["eps"][j])
-        checked = whole if method.promise == "whole" else (0.0 if known == 0 else error)
+        checked = whole if method.promise == WHOLE else (0.0 if known == 0 else error)
         out.append({
             "experiment": experiment,
             "table": table.name,
@@ -119,7 +135,7 @@ def rows_of(experiment: str, table: ScoresTable, name: str, fields: dict, delta)
             "error": error,
             "whole_error": whole,
             "human_labels": int(fields["human"][j]),
-            "violation": bool(checked > e) if method.promise != "fdr" else "",
+            "violation": bool(checked > e) if method.promise != FDR else "",
         })
     return out
 
@@ -136,5 +152,5 @@ def console_progress(label: str):
     return show
 
 
-__all__ = ["PROMISES", "Plan", "chunk_size", "console_progress", "rows_of",
+__all__ = ["Plan", "check_settings", "chunk_size", "console_progress", "rows_of",
            "run_method"]
