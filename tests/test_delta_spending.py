@@ -17,6 +17,7 @@ from tbal_jax.errors import ConfigError
 from tbal_jax.estimators import spending
 from tbal_jax.estimators.counts import count_levels, counts_at
 from tbal_jax.estimators.select import MIN_COUNT
+from tests.test_estimators import SEEDS, violation_rate
 
 DELTA = 0.05
 GUARANTEED = [n for n in E.ESTIMATORS.names() if E.ESTIMATORS[n].guaranteed]
@@ -214,22 +215,26 @@ END_TO_END = [
 ]
 
 
-@pytest.mark.parametrize("name", END_TO_END)
-def test_each_variant_runs_end_to_end(name):
+def _unit_ball_run(estimator: str, n_val: int, seed: int):
+    """(config, output) of one checked unit-ball run at N_q = 200, eps = 5%, C1 = 0."""
     from tbal_jax.config import RunParams, StaticConfig
     from tbal_jax.run import make_run
 
-    cfg = StaticConfig.for_grid("unit_ball", [1500], [200], estimator=name)
+    cfg = StaticConfig.for_grid("unit_ball", [n_val], [200], estimator=estimator)
     cfg.check()
-    sim = make_run(cfg)
     params = RunParams(
-        n_val=jnp.int32(1500),
+        n_val=jnp.int32(n_val),
         n_train=jnp.int32(200),
         eps=jnp.float32(0.05),
         c1=jnp.float32(0.0),
         delta=jnp.float32(DELTA),
     )
-    out = jax.jit(sim.run)(jax.random.PRNGKey(0), params)
+    return cfg, jax.jit(make_run(cfg).run)(jax.random.PRNGKey(seed), params)
+
+
+@pytest.mark.parametrize("name", END_TO_END)
+def test_each_variant_runs_end_to_end(name):
+    _, out = _unit_ball_run(name, 1500, 0)
     rec = out.record
     thr = np.asarray(rec.thresholds)[np.asarray(rec.trained)]
     assert thr.shape[0] >= 1
@@ -280,21 +285,9 @@ def test_fresh_parts_are_disjoint_and_follow_the_schedule(n_val, rounds):
 
 def test_fresh_validation_tests_each_round_on_its_own_part():
     """val_used is the round's part (less what earlier rounds removed from it)."""
-    from tbal_jax.config import RunParams, StaticConfig
-    from tbal_jax.run import make_run, validation_parts
+    from tbal_jax.run import validation_parts
 
-    cfg = StaticConfig.for_grid(
-        "unit_ball", [2000], [200], estimator="ltt_geometric_fixed_fresh"
-    )
-    sim = make_run(cfg)
-    params = RunParams(
-        n_val=jnp.int32(2000),
-        n_train=jnp.int32(200),
-        eps=jnp.float32(0.05),
-        c1=jnp.float32(0.0),
-        delta=jnp.float32(DELTA),
-    )
-    out = jax.jit(sim.run)(jax.random.PRNGKey(1), params)
+    cfg, out = _unit_ball_run("ltt_geometric_fixed_fresh", 2000, 1)
     sizes = np.bincount(
         np.asarray(validation_parts(jnp.int32(2000), 2000, cfg.max_rounds)),
         minlength=cfg.max_rounds,
@@ -305,33 +298,13 @@ def test_fresh_validation_tests_each_round_on_its_own_part():
     assert (used[trained] <= sizes[trained]).all()
 
 
-# ---- round 0's share, by Monte Carlo (as tests/test_estimators.py) ---------------------
-# scores U(0, 1), P(wrong | s) = A (1 - s): the population error of {score >= t} is
-# A (1 - t) / 2 exactly; one predicted class of k = 2, so its share is delta w_0 / 2.
-A, EPS, N_VAL, SEEDS, ROUNDS = 0.3, 0.05, 2000, 400, 17
+# ---- round 0's share, by tests/test_estimators.py's Monte Carlo at round 0 of R -------
+# one predicted class of k = 2, so round 0's share is delta w_0 / 2.
+ROUNDS = 17
 
 
 def _round0_violation_rate(est) -> float:
-    estimate = est(2, N_VAL, ROUNDS, (0.0, 1.0))
-
-    def one(key):
-        ks, kw = jax.random.split(key)
-        s = jax.random.uniform(ks, (N_VAL,))
-        wrong = jax.random.uniform(kw, (N_VAL,)) < A * (1 - s)
-        t = estimate(
-            s,
-            jnp.zeros(N_VAL, jnp.int32),
-            wrong.astype(jnp.int32),
-            jnp.ones(N_VAL, bool),
-            jnp.float32(EPS),
-            jnp.float32(0.0),
-            jnp.float32(DELTA),
-            0,
-        )[0]
-        return jnp.isfinite(t) & (A * (1 - t) / 2 > EPS)
-
-    keys = jax.random.split(jax.random.key(7), SEEDS)
-    return float(jnp.mean(jax.jit(jax.vmap(one))(keys)))
+    return violation_rate(est, rounds=ROUNDS, score_range=(0.0, 1.0), seed=7)
 
 
 @pytest.mark.parametrize(

@@ -122,8 +122,12 @@ def test_guaranteed_selection_matches_reference(method, n, k, ties):
 A, EPS, DELTA, N_VAL, SEEDS = 0.3, 0.05, 0.05, 2000, 400
 
 
-def _violation_rate(estimator: T.Estimator) -> float:
-    estimate = estimator(2, N_VAL, 1)
+def violation_rate(
+    estimator: T.Estimator, rounds: int = 1, score_range=None, seed: int = 2024
+) -> float:
+    """P(population error of the chosen region > EPS) over SEEDS draws, for round 0 of a
+    run of `rounds` (its share of delta); `score_range` where fixed candidates lie."""
+    estimate = estimator(2, N_VAL, rounds, score_range)
 
     def one(key):
         ks, kw = jax.random.split(key)
@@ -141,7 +145,7 @@ def _violation_rate(estimator: T.Estimator) -> float:
         )[0]
         return jnp.isfinite(t) & (A * (1 - t) / 2 > EPS)
 
-    keys = jax.random.split(jax.random.key(2024), SEEDS)
+    keys = jax.random.split(jax.random.key(seed), SEEDS)
     return float(jnp.mean(jax.jit(jax.vmap(one))(keys)))
 
 
@@ -159,15 +163,15 @@ BREAKS = {"clopper_pearson": 20 * 10_001, "ltt": 20, "sgr": 20 * 14}
 def test_violation_rate_within_delta_and_breaks_are_caught(method):
     margin = 3 * np.sqrt(DELTA * (1 - DELTA) / SEEDS)
     est = T.ESTIMATORS[method]
-    intact = _violation_rate(est)
-    broken = _violation_rate(_broken(est, BREAKS[method]))
+    intact = violation_rate(est)
+    broken = violation_rate(_broken(est, BREAKS[method]))
     assert intact <= DELTA + margin, intact
     assert broken > DELTA + margin, f"the check cannot see a broken {method}: {broken}"
 
 
 def test_plugin_violates_the_check():
     """The empirical error is not a confidence bound: it fails the same check."""
-    assert _violation_rate(T.ESTIMATORS["plugin"]) > DELTA + 0.1
+    assert violation_rate(T.ESTIMATORS["plugin"]) > DELTA + 0.1
 
 
 def test_below_the_needed_validation_size_guaranteed_estimators_label_nothing():
