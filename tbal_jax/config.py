@@ -79,7 +79,8 @@ class StaticConfig:
         3  # scans over rounds, each training on a static buffer prefix
     )
     protocol: Protocol = TBAL
-    n_test: int = 0  # held-out test points per seed (algorithm.md section 7's test set)
+    n_test: int = 0  # held-out test points per seed (algorithm.md section 7's test set;
+    # a fixed dataset's test split, all of it)
 
     def __post_init__(self):
         """Components may be given by their registered names; they are resolved here,
@@ -138,10 +139,16 @@ class StaticConfig:
                 raise ConfigError(f"{name}={value!r} must be an integer >= 1")
         if not isinstance(self.n_test, numbers.Integral) or self.n_test < 0:
             raise ConfigError(f"n_test={self.n_test!r} must be an integer >= 0")
-        if self.n_test and self.dataset.fixed:
+        if self.n_test and self.dataset.fixed and self.n_test != self.dataset.n_test:
             raise ConfigError(
-                f"n_test={self.n_test}: {self.dataset.name} is a fixed dataset with no "
-                "spare points to test on; use n_test=0"
+                f"n_test={self.n_test}: {self.dataset.name} is a fixed dataset with "
+                + (
+                    f"a test split of {self.dataset.n_test} points; use n_test="
+                    f"{self.dataset.n_test} or 0"
+                    if self.dataset.n_test
+                    else "no test split (an .npz may give x_test and y_test); "
+                    "use n_test=0"
+                )
             )
         if self.estimator.candidates == "fixed" and self.score.span is None:
             raise ConfigError(

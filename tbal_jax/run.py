@@ -43,7 +43,7 @@ import numpy as np
 from tbal_jax import config as config_lib
 from tbal_jax.datasets import Pools
 from tbal_jax.estimators.spending import round_weights
-from tbal_jax.scores import class_value
+from tbal_jax.scores import class_value, predicted_class, split
 from tbal_jax.types import Array, Key, PyTree
 
 
@@ -63,12 +63,19 @@ class RunState(NamedTuple):
 
 UNLABELLED = -1
 QUERIED = -2
-EXCLUDED = -3  # a validation-pool point kept in the pool arrays (see tbal_jax.datasets.base)
+EXCLUDED = (
+    -3
+)  # a validation-pool point kept in the pool arrays (see tbal_jax.datasets.base)
 STREAM_FIT = 1  # fold_in constant of the round key: the model's fit
 # fold_in constants of the loop key beside the round indices 0, 1, ...: from the top of
 # the uint32 range, which no round index reaches (rounds <= N_q <= the pool size)
 STREAM_INIT = 2**32 - 1  # the model's initial parameters
 STREAM_TEST = 3  # of the data key: the held-out test sample
+STREAM_SPLIT = 4  # of the round key: a fitted score's D_cal / D_th split
+STREAM_SCORE = 5  # of the round key: a fitted score's fit
+STREAM_FINAL = (
+    2**32 - 2
+)  # of the loop key: the baselines' final labelling (fitted scores)
 
 
 class RoundRecord(NamedTuple):
@@ -81,6 +88,8 @@ class RoundRecord(NamedTuple):
     n_auto: Array  # points auto-labelled this round
     n_auto_wrong: Array  # of which wrongly
     thresholds: Array  # (k,), +inf in rounds that did not train
+    th_n_above: Array  # points of the threshold set (D_th) at or above the thresholds
+    th_n_above_wrong: Array  # of which the model predicts wrongly
 
 
 class RunSummary(NamedTuple):
@@ -140,7 +149,7 @@ class Simulator(NamedTuple):
     cfg: config_lib.StaticConfig
     run_on_pools: callable  # (pools, key, params, test) -> RunOutput
     run: callable  # (key, params, arrays=()) -> RunOutput
-    test_sample: callable  # data key -> (x, y) of the held-out sample
+    test_sample: callable  # (data key, arrays=()) -> (x, y) of the held-out sample
 
 
 def round_segments(cfg: config_lib.StaticConfig) -> list[tuple[int, int, int]]:
@@ -237,11 +246,44 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             train_x=pools.pool_x[first],
             train_y=pools.pool_y[first],
             n_queried=n_seed.astype(jnp.int32),
-            weights=model.init(jax.random.fold_in(loop_key, STREAM_INIT), dataset.dim, k),
+            weights=model.init(
+                jax.random.fold_in(loop_key, STREAM_INIT), dataset.dim, k
+            ),
             has_model=jnp.array(False),
             done=jnp.array(False),
             test_status=jnp.full(cfg.n_test, UNLABELLED, jnp.int16),
         )
+
+    def score_rows(weights, g, x) -> tuple[Array, Array, Array]:
+        """(confidence, predicted class, logits) of the rows `x` under the model
+        `weights` and, for a fitted score, its fitted parameters `g`."""
+        if not score.fitted:
+            logits = model.logits(weights, x)
+            return (*score(logits), logits)
+        z, logits = model.features_and_logits(weights, x)
+        return score.confidence(g, z, logits), predicted_class(logits), logits
+
+    def fit_score(key, weights, val_x, val_y, tested, params, round_index=0):
+        """A fitted score's round (algorithm.md section 14, steps 3a-3b): split the
+        `tested` validation points into D_cal and D_th, fit g on D_cal. Returns (g, the
+        validation confidences and predictions, D_th). A fixed score has no g and
+        tests on every `tested` point."""
+        if not score.fitted:
+            val_score, val_pred = score(model.logits(weights, val_x))
+            return None, val_score, val_pred, tested
+        z, logits = model.features_and_logits(weights, val_x)
+        pred = predicted_class(logits)
+        cal, th = split(jax.random.fold_in(key, STREAM_SPLIT), tested, score.nu)
+
+        def coverage(conf, mask):
+            thr = thresholds(conf, pred, val_y, mask, params, round_index)
+            above = mask & (conf >= class_value(thr, pred))
+            return jnp.sum(above) / jnp.maximum(jnp.sum(mask), 1)
+
+        g = score.fit(
+            jax.random.fold_in(key, STREAM_SCORE), z, logits, val_y, cal, th, coverage
+        )
+        return g, score.confidence(g, z, logits), pred, th
 
     def validation_buffer(pools: Pools) -> tuple[Array, Array]:
         """The first `v_cap` validation-pool points in draw order (N_v of them active)."""
@@ -282,10 +324,11 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             has_model = state.has_model | trained
 
-            pool_logits = model.logits(params_m, pools.pool_x)
-            pool_score, pool_pred = score(pool_logits)
-            val_score, val_pred = score(model.logits(params_m, val_x))
             tested = state.val_active & (part == i) if fresh else state.val_active
+            g, val_score, val_pred, tested = fit_score(
+                round_key, params_m, val_x, val_y, tested, params, i
+            )
+            pool_score, pool_pred, pool_logits = score_rows(params_m, g, pools.pool_x)
             if protocol.auto_label_in_loop:
                 thr = thresholds(val_score, val_pred, val_y, tested, params, i)
             else:  # AL and PL never auto-label inside the loop (algorithm.md section 6)
@@ -298,10 +341,12 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_status = jnp.where(
                 new_auto, pool_pred.astype(jnp.int16), state.pool_status
             )
-            test_status = label_above(params_m, test_x, state.test_status, thr, trained)
-            val_active = state.val_active & ~(
-                trained & (val_score >= class_value(thr, val_pred))
+            test_status = label_above(
+                params_m, g, test_x, state.test_status, thr, trained
             )
+            val_above = trained & (val_score >= class_value(thr, val_pred))
+            val_active = state.val_active & ~val_above
+            th_above = val_above & tested
 
             # Stopping rule for round i+1, then its query (algorithm.md section 2, steps 6, 0).
             unlabelled &= ~new_auto
@@ -341,11 +386,15 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             record = RoundRecord(
                 ran=run_now,
                 trained=trained,
-                val_used=jnp.where(trained, jnp.sum(tested) if fresh else n_val, 0),
+                val_used=jnp.where(
+                    trained, jnp.sum(tested) if fresh or score.fitted else n_val, 0
+                ),
                 train_used=jnp.where(run_now, state.n_queried, 0),
                 n_auto=jnp.sum(new_auto),
                 n_auto_wrong=jnp.sum(new_auto & (pool_pred != pools.pool_y)),
                 thresholds=jnp.where(trained, thr, jnp.inf),
+                th_n_above=jnp.sum(th_above),
+                th_n_above_wrong=jnp.sum(th_above & (val_pred != val_y)),
             )
             return new_state, record
 
@@ -356,19 +405,22 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             records.append(record)
         record = jax.tree.map(lambda *r: jnp.concatenate(r), *records)
-        labels, test_labels = final_labels(state, pools, val_x, val_y, test_x, params)
+        labels, test_labels = final_labels(
+            key, state, pools, val_x, val_y, test_x, params
+        )
         return RunOutput(state, record, labels, test_labels)
 
-    def label_above(model_params, x, status, thr, on):
+    def label_above(model_params, g, x, status, thr, on):
         """Unlabelled points of `x` with score >= t[pred] get their predicted label
-        (algorithm.md section 2, step 4), where `on`."""
+        (algorithm.md section 2, step 4), where `on`; `g` is a fitted score's fit."""
         if x.shape[0] == 0:
             return status
-        x_score, x_pred = score(model.logits(model_params, x))
+        x_score, x_pred, _ = score_rows(model_params, g, x)
         new = on & (status == UNLABELLED) & (x_score >= class_value(thr, x_pred))
         return jnp.where(new, x_pred.astype(jnp.int16), status)
 
     def final_labels(
+        key: Key,
         state: RunState,
         pools: Pools,
         val_x: Array,
@@ -384,9 +436,16 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             return {protocol.name: state.pool_status}, {
                 protocol.name: state.test_status
             }
-        score_, pred = score(model.logits(state.weights, pools.pool_x))
-        val_score, val_pred = score(model.logits(state.weights, val_x))
-        thr = thresholds(val_score, val_pred, val_y, state.val_active, params)  # R = 1
+        g, val_score, val_pred, tested = fit_score(
+            jax.random.fold_in(key, STREAM_FINAL),
+            state.weights,
+            val_x,
+            val_y,
+            state.val_active,
+            params,
+        )
+        score_, pred, _ = score_rows(state.weights, g, pools.pool_x)
+        thr = thresholds(val_score, val_pred, val_y, tested, params)  # R = 1
         open_ = (state.pool_status == UNLABELLED) & state.has_model
         above = score_ >= class_value(thr, pred)
         label = pred.astype(jnp.int16)
@@ -397,25 +456,31 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             selective: jnp.where(open_ & above, label, state.pool_status),
         }, {
             plain: label_above(
-                state.weights, test_x, state.test_status, everything, state.has_model
+                state.weights,
+                g,
+                test_x,
+                state.test_status,
+                everything,
+                state.has_model,
             ),
             selective: label_above(
-                state.weights, test_x, state.test_status, thr, state.has_model
+                state.weights, g, test_x, state.test_status, thr, state.has_model
             ),
         }
 
-    def test_sample(data_key: Key):
-        """The held-out sample of a seed: `cfg.n_test` fresh points (maybe none)."""
+    def test_sample(data_key: Key, arrays=()):
+        """The held-out sample of a seed: `cfg.n_test` fresh points of synthetic data,
+        a fixed dataset's test split (`arrays`), or none."""
         if not cfg.n_test:
             return jnp.zeros((0, dataset.dim)), jnp.zeros(0, jnp.int32)
         return dataset.test_sample(
-            jax.random.fold_in(data_key, STREAM_TEST), cfg.n_test
+            jax.random.fold_in(data_key, STREAM_TEST), cfg.n_test, arrays
         )
 
     def run(key: Key, params: config_lib.RunParams, arrays=()) -> RunOutput:
         """One run; `arrays` are a fixed dataset's `device_arrays()`."""
         data_key, loop_key = jax.random.split(key)
         pools = dataset.split(data_key, arrays)
-        return run_on_pools(pools, loop_key, params, test_sample(data_key))
+        return run_on_pools(pools, loop_key, params, test_sample(data_key, arrays))
 
     return Simulator(cfg, run_on_pools, run, test_sample)

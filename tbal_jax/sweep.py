@@ -107,7 +107,7 @@ def _sweep_fn(cfg: StaticConfig, on_trace=lambda: None):
         on_trace()
         data_key, loop_key = jax.random.split(key)
         pools = cfg.dataset.split(data_key, arrays)
-        test = sim.test_sample(data_key)
+        test = sim.test_sample(data_key, arrays)
 
         def one(params):
             out = sim.run_on_pools(pools, loop_key, params, test)

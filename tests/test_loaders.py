@@ -411,7 +411,7 @@ def fashion():
 
 @needs_fashion
 def test_fashion_mnist_features(fashion):
-    x, y, x_val, y_val = fashion.arrays
+    x, y, x_val, y_val = fashion.arrays[:4]
     assert x.shape == (60_000, 64) and x_val.shape == (10_000, 64)
     assert x.dtype == x_val.dtype == np.float32 and x.flags.c_contiguous
     assert np.isfinite(x).all() and np.isfinite(x_val).all()

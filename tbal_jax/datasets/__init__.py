@@ -16,6 +16,7 @@ from tbal_jax.datasets.base import DataArrays, Dataset, Pools, Source, host_pool
 from tbal_jax.datasets.fashion_mnist import (
     DEFAULT_FASHION_DIR,
     FASHION_MNIST,
+    FASHION_MNIST_HELDOUT,
     fashion_mnist_available,
     load_fashion_mnist,
 )
@@ -35,6 +36,7 @@ DATASETS: Registry[Dataset | Source] = Registry("dataset")
 DATASETS.register(UNIT_BALL)
 DATASETS.register(CIRCLES)
 DATASETS.register(FASHION_MNIST)
+DATASETS.register(FASHION_MNIST_HELDOUT)
 DATASETS.register(DIGITS)
 DATASETS.register(NPZ)
 
@@ -88,6 +90,7 @@ __all__ = [
     "DEFAULT_FASHION_DIR",
     "DIGITS",
     "FASHION_MNIST",
+    "FASHION_MNIST_HELDOUT",
     "NPZ",
     "UNIT_BALL",
     "DataArrays",

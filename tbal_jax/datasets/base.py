@@ -47,12 +47,15 @@ class Pools(NamedTuple):
 
 
 class DataArrays(NamedTuple):
-    """A fixed dataset's arrays: pool (x, y) and, if given, the validation pool."""
+    """A fixed dataset's arrays: pool (x, y) and, if given, the validation pool and a
+    held-out test split (never trained or validated on: population metrics)."""
 
     x: Array  # (n, d) float32
     y: Array  # (n,) int32
     x_val: Array | None = None
     y_val: Array | None = None
+    x_test: Array | None = None
+    y_test: Array | None = None
 
 
 def _rank(order: Array) -> Array:
@@ -83,6 +86,7 @@ class Dataset:
     arrays: DataArrays | None = dataclasses.field(
         default=None, compare=False, hash=False, repr=False
     )
+    n_test: int = 0  # a fixed dataset's held-out test split (0: none)
 
     options = ()  # a synthetic dataset loads with no option (see `Source`)
 
@@ -115,9 +119,12 @@ class Dataset:
             return ()
         return jax.tree.map(jnp.asarray, self.arrays)
 
-    def test_sample(self, key: Key, n: int) -> tuple[Array, Array]:
-        """`n` fresh points of a synthetic dataset (algorithm.md section 7's test set), for population
-        metrics; fixed datasets have none (`StaticConfig.check` refuses)."""
+    def test_sample(self, key: Key, n: int, arrays=()) -> tuple[Array, Array]:
+        """Held-out points for population metrics (algorithm.md section 7's test set):
+        `n` fresh points of a synthetic dataset, or a fixed dataset's whole test split
+        (`arrays.x_test`, n = `n_test`; `StaticConfig.check` refuses another n)."""
+        if self.fixed:
+            return arrays.x_test, arrays.y_test
         pools = self.draw(key, n, 0, self.dim)
         return pools.pool_x, pools.pool_y
 

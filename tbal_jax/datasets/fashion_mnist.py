@@ -2,7 +2,11 @@
 `dataset-fashion-mnist` package installs: pool = the 60,000 training images, validation
 pool = the 10,000 test images; x = pixels / 255, centred by the pool mean and projected
 on the pool's top 64 principal components (float64, then float32); k = 10. Computed once
-per process and folder; the arrays are read-only and shared by every caller."""
+per process and folder; the arrays are read-only and shared by every caller.
+
+`fashion_mnist_heldout` (algorithm.md section 14) has the same features but holds the
+10,000 test images out as a test split, never trained or validated on; each seed draws
+a validation pool of 10,000 from the training images and the pool is the other 50,000."""
 
 from __future__ import annotations
 
@@ -121,6 +125,32 @@ def _fashion_mnist(folder: str) -> Dataset:
     )
 
 
+HELDOUT_VAL_POOL = 10_000  # of the 60,000 training images, drawn per seed
+
+
+@functools.lru_cache(maxsize=4)
+def _fashion_mnist_heldout(folder: str) -> Dataset:
+    """The same features; the 10,000 test images become a test split, and each seed
+    splits the 60,000 training images into a validation pool of 10,000 and a pool
+    of 50,000."""
+    arrays = _fashion_mnist(folder).arrays
+    return fixed_dataset(
+        "fashion_mnist_heldout",
+        folder,
+        DataArrays(arrays.x, arrays.y, x_test=arrays.x_val, y_test=arrays.y_val),
+        val_fraction=HELDOUT_VAL_POOL / len(arrays.x),
+        label="Fashion-MNIST",
+    )
+
+
+def load_fashion_mnist_heldout(
+    data_dir: str | os.PathLike = DEFAULT_FASHION_DIR,
+) -> Dataset:
+    """Fashion-MNIST with its 10,000 test images held out as a test split (population
+    metrics); pool and validation pool come from the training images."""
+    return _fashion_mnist_heldout(os.path.abspath(data_dir or DEFAULT_FASHION_DIR))
+
+
 def load_fashion_mnist(data_dir: str | os.PathLike = DEFAULT_FASHION_DIR) -> Dataset:
     """Fashion-MNIST on the pool's top 64 principal components (module docstring);
     computed once per process and folder, later calls return the same `Dataset`."""
@@ -139,4 +169,11 @@ def _missing(data_dir: str | os.PathLike | None = None) -> str | None:
 
 FASHION_MNIST = Source(
     "fashion_mnist", "Fashion-MNIST", _load, options=("data_dir",), missing=_missing
+)
+FASHION_MNIST_HELDOUT = Source(
+    "fashion_mnist_heldout",
+    "Fashion-MNIST",
+    lambda data_dir=None: load_fashion_mnist_heldout(data_dir or DEFAULT_FASHION_DIR),
+    options=("data_dir",),
+    missing=_missing,
 )

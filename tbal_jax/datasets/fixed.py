@@ -11,11 +11,16 @@ user's .npz and scikit-learn's digits.
   | `y` | (n,) | int (or whole-valued float) | labels 0..k-1, every class present |
   | `x_val` | (m, d) | as `x` | optional: the validation pool |
   | `y_val` | (m,) | as `y` | optional, given exactly when `x_val` is |
+  | `x_test` | (t, d) | as `x` | optional: a held-out test split |
+  | `y_test` | (t,) | as `y` | optional, given exactly when `x_test` is |
 
   k = 1 + the largest label. Without `x_val`, each seed splits a random
   `int(val_fraction * n)` of the points off as its validation pool (0.2 by default; a
   `val_fraction` given for a file that has `x_val` is refused). Other arrays in the file
-  are ignored; pickled (object) arrays are refused.
+  are ignored; pickled (object) arrays are refused. A test split is never trained,
+  validated or thresholded on: every round's model and thresholds label it as they
+  label the pool, which gives `test_error` and `test_coverage` (population metrics);
+  without one those columns are empty.
 - `load_digits()`: scikit-learn's bundled 8x8 digits (1,797 points, 64-d, 10 classes),
   x = pixels / 16, validation pool split off per seed; the small real dataset for tests.
 - `fixed_dataset(...)`: the checks and the `Dataset` behind both, and behind
@@ -45,7 +50,7 @@ from tbal_jax.models.softmax import SOFTMAX_LOGISTIC
 
 # the range of k the package is tested on (README); its int16 labels would allow 32767
 MAX_CLASSES = 200
-NPZ_KEYS = ("x", "y", "x_val", "y_val")
+NPZ_KEYS = ("x", "y", "x_val", "y_val", "x_test", "y_test")
 DEFAULT_VAL_FRACTION = 0.2
 
 # what np.load / zipfile / gzip raise on a bad file
@@ -148,7 +153,8 @@ def fixed_dataset(
 ) -> Dataset:
     """A `Dataset` over checked host arrays: pool sizes, k from the labels (y and
     y_val), every class present in the pool. Without `x_val`, `val_fraction` of the
-    points form each seed's validation pool (`Dataset.split`)."""
+    points form each seed's validation pool (`Dataset.split`). A test split
+    (`x_test`, `y_test`) is checked the same way."""
     fraction = _val_fraction(
         source, DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
     )
@@ -173,6 +179,9 @@ def fixed_dataset(
         n_val_pool = int(fraction * len(x))
         n_pool = len(x) - n_val_pool
         k = int(y.max(initial=0)) + 1
+    x_test, y_test = _test_split(source, arrays, x.shape[1])
+    if y_test is not None:
+        k = max(k, int(y_test.max(initial=0)) + 1)
     if n_pool < 2 or n_val_pool < 1:
         raise DataError(
             f"{source}: too few points ({n_pool} in the pool, {n_val_pool} for "
@@ -199,8 +208,27 @@ def fixed_dataset(
         model=SOFTMAX_LOGISTIC,
         source=source,
         label=label,
-        arrays=DataArrays(*(_read_only(a) for a in (x, y, x_val, y_val))),
+        arrays=DataArrays(
+            *(_read_only(a) for a in (x, y, x_val, y_val, x_test, y_test))
+        ),
+        n_test=0 if x_test is None else len(x_test),
     )
+
+
+def _test_split(source: str, arrays: DataArrays, dim: int):
+    """The checked test split (x_test, y_test), or (None, None)."""
+    if (arrays.x_test is None) != (arrays.y_test is None):
+        raise DataError(f"{source}: give both x_test and y_test, or neither")
+    if arrays.x_test is None:
+        return None, None
+    x_test, y_test = _check_split(source, arrays.x_test, arrays.y_test, "test ")
+    if len(x_test) == 0:
+        raise DataError(f"{source}: x_test has no rows; leave x_test, y_test out")
+    if x_test.shape[1] != dim:
+        raise DataError(
+            f"{source}: x_test has {x_test.shape[1]} features but x has {dim}"
+        )
+    return x_test, y_test
 
 
 def load_npz(path: str | os.PathLike, val_fraction: float | None = None) -> Dataset:
@@ -235,7 +263,8 @@ def load_npz(path: str | os.PathLike, val_fraction: float | None = None) -> Data
     with loaded as f:
         if not {"x", "y"} <= set(f.files):
             raise DataError(
-                f"{source}: needs arrays 'x' and 'y' (optionally 'x_val', 'y_val'); "
+                f"{source}: needs arrays 'x' and 'y' (optionally 'x_val', 'y_val', "
+                "'x_test', 'y_test'); "
                 f"found {', '.join(sorted(f.files)) or 'none'}"
             )
         try:
@@ -247,7 +276,7 @@ def load_npz(path: str | os.PathLike, val_fraction: float | None = None) -> Data
     return fixed_dataset(
         "npz",
         source,
-        DataArrays(arrays["x"], arrays["y"], arrays.get("x_val"), arrays.get("y_val")),
+        DataArrays(*(arrays.get(key) for key in NPZ_KEYS)),
         val_fraction,
         label="Your data",
     )

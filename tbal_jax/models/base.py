@@ -12,7 +12,10 @@ functions, in the style of optax's `GradientTransformation`:
   and they warm-start from the previous round's solution to save solver steps; the MLP
   (`tbal_jax.models.mlp`) reads only the shapes of `weights` and trains from a fresh random
   initialisation drawn from `key`;
-- `logits(weights, x) -> (n, k)` class logits; probabilities are their softmax.
+- `logits(weights, x) -> (n, k)` class logits; probabilities are their softmax;
+- `features_and_logits(weights, x) -> (z, logits)`: also the features z a learnt
+  confidence function sees (`tbal_jax.scores.fitted`): the inputs for linear models,
+  the last hidden layer for the MLP.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ class Model(abc.ABC):
 
     @abc.abstractmethod
     def logits(self, weights: PyTree, x: Array) -> Array: ...
+
+    def features_and_logits(self, weights: PyTree, x: Array) -> tuple[Array, Array]:
+        """(z, logits) with z = the inputs (a model without hidden layers)."""
+        return x, self.logits(weights, x)
 
     @property
     def title(self) -> str:

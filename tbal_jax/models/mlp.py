@@ -159,10 +159,14 @@ class MLP(Model):
         return tuple(layers)
 
     def logits(self, weights: PyTree, x: Array) -> Array:
+        return self.features_and_logits(weights, x)[1]
+
+    def features_and_logits(self, weights: PyTree, x: Array) -> tuple[Array, Array]:
+        """(last hidden layer, logits)."""
         h = x
         for layer in weights[:-1]:
             h = jnp.tanh(h @ layer["w"] + layer["b"][None, :])
-        return h @ weights[-1]["w"] + weights[-1]["b"][None, :]
+        return h, h @ weights[-1]["w"] + weights[-1]["b"][None, :]
 
     def optimiser(self, lr: Array) -> optax.GradientTransformation:
         """Coupled weight decay, then SGD with momentum at learning rate `lr` (the state's

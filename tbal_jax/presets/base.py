@@ -102,7 +102,8 @@ class Experiment:
 
     `x` is the swept axis (`"auto"`: the first of `SWEEP_AXES` with several values, N_v
     if none has); `title` heads the figure's title (default: the dataset's label);
-    `n_test` held-out test points per seed give population metrics (synthetic data);
+    `n_test` held-out test points per seed give population metrics (synthetic data;
+    a fixed dataset's test split, when it has one, always does);
     `seeds` is how many of the paper's seeds a run takes by default; `classes` the
     class count a preset is meant for (checked against the loaded data)."""
 
@@ -220,7 +221,9 @@ class Experiment:
             raise ConfigError(
                 f"delta={','.join(f'{d:g}' for d in self.axes.delta)} changes nothing: "
                 f"{', '.join(self.estimators)} use no delta; pick a guaranteed estimator "
-                "(" + ", ".join(e.name for e in ESTIMATORS.values() if e.guaranteed) + ")"
+                "("
+                + ", ".join(e.name for e in ESTIMATORS.values() if e.guaranteed)
+                + ")"
             )
         self.report.check(self)
         for unit in self.units:  # a model that cannot serve the data, before compiling
@@ -236,7 +239,7 @@ class Experiment:
             model=unit.model,
             score=unit.score,
             query=unit.query,
-            n_test=self.n_test,
+            n_test=dataset.n_test if dataset.fixed else self.n_test,
         )
 
     def describe(self) -> dict:

@@ -1,19 +1,18 @@
-"""Confidence scores g(x) and predicted classes from class logits (algorithm.md sections 3-4).
+"""Fixed confidence scores g(x) and predicted classes from class logits (algorithm.md
+sections 3-4): nothing to learn, no validation data spent.
 
 A `Score` maps logits (n, k) to (score (n,), predicted class (n,) int32); the prediction
-is the argmax (first class on ties, so z = 0 gives class 0). `SCORES` is the registry
-(`--score=NAME`); add one: a function here and one `SCORES.register(...)` line.
+is the argmax (first class on ties, so z = 0 gives class 0).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from tbal_jax.registry import Registry
 from tbal_jax.types import Array
 
 
@@ -22,6 +21,8 @@ class Score:
     """A confidence score: `score(logits) -> (confidence (n,), predicted class (n,))`.
     `span(k)` is the range [lo, hi] it can take with k classes, where candidates fixed in
     advance are placed (algorithm.md section 12); None for an unbounded score."""
+
+    fitted: ClassVar[bool] = False  # nothing to learn (see `tbal_jax.scores.fitted`)
 
     name: str
     label: str
@@ -87,13 +88,3 @@ def abs_logit(logits: Array) -> tuple[Array, Array]:
     """Logit gap z_(1) - z_(2); for a binary linear model this is |w.x (+ b)|."""
     first, second = top_two(logits)
     return first - second, predicted_class(logits)
-
-
-SCORES: Registry[Score] = Registry("score")
-MAX_PROB = SCORES.register(
-    Score("max_prob", "max probability", max_prob, span=lambda k: (1.0 / k, 1.0))
-)
-SCORES.register(
-    Score("margin", "probability margin", margin, span=lambda k: (0.0, 1.0))
-)
-SCORES.register(Score("abs_logit", "logit gap", abs_logit))
