@@ -30,7 +30,7 @@ from tbal_jax.params import (
 )
 from tbal_jax.protocols import AL, PL, PROTOCOLS, TBAL, Protocol, get_protocol
 from tbal_jax.queries import MARGIN_RANDOM, QUERIES, Query
-from tbal_jax.scores import MAX_PROB, SCORES, Score
+from tbal_jax.scores import MAX_PROB, SCORES, FittedScore, Score
 from tbal_jax.validate import check_for_grid
 
 COMPONENTS = {  # the fields of a StaticConfig that name a registered component
@@ -71,7 +71,7 @@ class StaticConfig:
     max_n_val: int = 4_000  # capacity of the validation buffer
     max_n_train: int = 500  # capacity of the training buffer (largest budget N_q)
     max_rounds: int = 17
-    score: Score = MAX_PROB
+    score: Score | FittedScore = MAX_PROB
     query: Query = MARGIN_RANDOM
     estimator: Estimator = SIGMA
     model: Model | None = None  # None: the dataset's preset model
@@ -124,7 +124,7 @@ class StaticConfig:
         can serve the dataset: one line naming what to fix, before anything compiles."""
         if not isinstance(self.dataset, Dataset):
             resolve_dataset(self.dataset)  # raises the one-line error
-        kinds = {"score": Score, "query": Query, "estimator": Estimator}
+        kinds = {"score": (Score, FittedScore), "query": Query, "estimator": Estimator}
         kinds |= {"protocol": Protocol, "model": (Model, type(None))}
         for name, kind in kinds.items():
             value = getattr(self, name)
@@ -155,6 +155,11 @@ class StaticConfig:
                 f"estimator {self.estimator.name} places its candidates over the "
                 f"score's range, and score {self.score.name} is unbounded; use "
                 "max_prob or margin, or candidates from the data"
+            )
+        if self.score.fitted and not 0.0 <= self.score.nu < 1.0:
+            raise ConfigError(
+                f"score {self.score.name}: nu={self.score.nu!r} is D_cal's share of "
+                "the validation set; it must lie in [0, 1)"
             )
         reason = self.the_model.supports(self.dataset)
         if reason:

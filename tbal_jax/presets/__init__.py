@@ -1,14 +1,14 @@
 """Named experiments (algorithm.md section 8): the `Experiment` type (`base`) and the registry
 `EXPERIMENTS` (`--experiment=NAME`, `--list`).
 
-Add one: an `Experiment` in `paper.py`, `real.py` or a module of its own, and one
+Add one: an `Experiment` in `paper.py`, `real.py`, `confidence.py` or a module of its own, and one
 `EXPERIMENTS.register(...)` line below.
 """
 
 from __future__ import annotations
 
 from tbal_jax.datasets import DATASETS
-from tbal_jax.presets import paper, real
+from tbal_jax.presets import confidence, paper, real
 from tbal_jax.presets.base import PAPER_SEED_STRIDE, Experiment, Unit, axes, paper_seeds
 from tbal_jax.registry import Registry
 
@@ -29,6 +29,11 @@ EXPERIMENTS.register(real.IMDB_TRAIN)
 EXPERIMENTS.register(real.TINY_IMAGENET_VAL)
 EXPERIMENTS.register(real.TINY_IMAGENET_TRAIN)
 EXPERIMENTS.register(real.NPZ)
+EXPERIMENTS.register(confidence.CONFIDENCE_FASHION_MNIST)
+EXPERIMENTS.register(confidence.CONFIDENCE_CIRCLES)
+EXPERIMENTS.register(confidence.COLANDER_AUDIT)
+EXPERIMENTS.register(confidence.COLANDER_TINY_IMAGENET)
+EXPERIMENTS.register(confidence.COLANDER_20NG)
 
 
 def get_experiment(name: str) -> Experiment:

@@ -8,6 +8,7 @@ Add one: a `base.Report` subclass with its `write` in a module here and one
 from tbal_jax.registry import Registry
 from tbal_jax.reports.base import Done, Report
 from tbal_jax.reports.bounds import BOUNDS
+from tbal_jax.reports.confidence import AUDIT, CONFIDENCE
 from tbal_jax.reports.estimators import ESTIMATORS_REPORT
 from tbal_jax.reports.scatter import SCATTER
 from tbal_jax.reports.sweep import SWEEP
@@ -17,5 +18,7 @@ REPORTS.register(SWEEP)
 REPORTS.register(BOUNDS)
 REPORTS.register(ESTIMATORS_REPORT)
 REPORTS.register(SCATTER)
+REPORTS.register(CONFIDENCE)
+REPORTS.register(AUDIT)
 
 __all__ = ["REPORTS", "Done", "Report"]

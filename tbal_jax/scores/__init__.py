@@ -17,6 +17,11 @@ Add one: a `Score` in `fixed.py` or a `FittedScore` subclass in a module here, a
 from __future__ import annotations
 
 from tbal_jax.registry import Registry
+from tbal_jax.scores.calibration import (
+    SCALING_BINNING,
+    TEMPERATURE,
+    TOP_LABEL_HISTOGRAM,
+)
 from tbal_jax.scores.fitted import FittedScore, split
 from tbal_jax.scores.fixed import (
     Score,
@@ -37,10 +42,16 @@ SCORES.register(
     Score("margin", "probability margin", margin, span=lambda k: (0.0, 1.0))
 )
 SCORES.register(Score("abs_logit", "logit gap", abs_logit))
+SCORES.register(TEMPERATURE)
+SCORES.register(TOP_LABEL_HISTOGRAM)
+SCORES.register(SCALING_BINNING)
 
 __all__ = [
     "MAX_PROB",
+    "SCALING_BINNING",
     "SCORES",
+    "TEMPERATURE",
+    "TOP_LABEL_HISTOGRAM",
     "FittedScore",
     "Score",
     "abs_logit",

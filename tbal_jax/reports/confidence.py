@@ -1,0 +1,413 @@
+"""Confidence functions head to head, and the audit of Colander's checkpoint selection
+(algorithm.md section 14).
+
+`confidence` (experiments confidence_fashion_mnist, confidence_circles): per model,
+confidence function, estimator and N_v, the mean error and coverage on the pool and on
+the held-out test data, in the shape of Colander's Table 2, with the share of cells
+whose mean error exceeds eps; and a figure (error above, coverage below, one column per
+model). `colander_audit`: per checkpoint selection and N_v, the error the thresholds
+were chosen at (the threshold set D_th's mistakes among its points above the
+thresholds, over all rounds), the test error of the labels, the gap between them (the
+selection's optimism) and P(test error > eps).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from tbal_jax import labels, plots, results
+from tbal_jax.estimators_report import clopper_pearson_interval
+from tbal_jax.reports.base import Report
+
+CELL = ("model", "score", "estimator", "n_val")
+COLUMNS = list(CELL) + [
+    "eps",
+    "n_runs",
+    "n_no_auto",
+    "auto_error_mean",
+    "auto_error_std",
+    "coverage_mean",
+    "coverage_std",
+    "test_error_mean",
+    "test_error_std",
+    "test_coverage_mean",
+    "test_coverage_std",
+    "violation_rate",
+]
+AUDIT_COLUMNS = [
+    "score",
+    "n_val",
+    "eps",
+    "n_runs",
+    "th_error_mean",
+    "test_error_mean",
+    "optimism_mean",
+    "optimism_std",
+    "violation_rate",
+    "violation_lo",
+    "violation_hi",
+    "test_coverage_mean",
+]
+NAMES = {"max_prob": "softmax"}  # the sequel's name for the model's own score
+
+
+def score_name(name: str) -> str:
+    return NAMES.get(name, labels.component_title("score", name))
+
+
+def _stats(values) -> tuple[float, float]:
+    """(mean, std) of the finite values; NaN where there are none."""
+    v = np.asarray([x for x in values if not math.isnan(x)], float)
+    if not len(v):
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std())
+
+
+def cells(rows: list[dict]) -> list[dict]:
+    """One summary row per (model, score, estimator, N_v) of the TBAL rows."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[c] for c in CELL)].append(row)
+    out = []
+    for key, runs in groups.items():
+        eps = runs[0]["eps"]
+        cell = dict(zip(CELL, key)) | {"eps": eps, "n_runs": len(runs)}
+        cell["n_no_auto"] = sum(r["n_auto"] == 0 for r in runs)
+        for name in ("auto_error", "coverage", "test_error", "test_coverage"):
+            cell[f"{name}_mean"], cell[f"{name}_std"] = _stats(r[name] for r in runs)
+        tested = [r for r in runs if r["n_test"]]
+        cell["violation_rate"] = (
+            sum(r["test_error"] > eps for r in tested) / len(tested)
+            if tested
+            else math.nan
+        )
+        out.append(cell)
+    return sorted(out, key=lambda c: tuple(str(c[k]) for k in CELL[:3]) + (c["n_val"],))
+
+
+def _pct(mean: float, std: float) -> str:
+    return "-" if math.isnan(mean) else f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def table(summary: list[dict], model_titles: dict) -> str:
+    """Markdown: per estimator, rows model x confidence function, a column pair (error,
+    coverage) per N_v on the pool and on the test data; then the share of cells whose
+    mean error exceeds eps."""
+    n_vals = sorted({c["n_val"] for c in summary})
+    eps = summary[0]["eps"]
+    lines = []
+    for estimator in sorted({c["estimator"] for c in summary}):
+        mine = [c for c in summary if c["estimator"] == estimator]
+        by = {(c["model"], c["score"], c["n_val"]): c for c in mine}
+        lines += [
+            f"Estimator {labels.component_title('estimator', estimator)}, "
+            f"eps = {100 * eps:g}%: error % / coverage % (mean ± std over runs), "
+            "pool, then held-out test data",
+            "",
+            "| model | confidence | "
+            + " | ".join(f"pool err, N_v={n} | pool cov" for n in n_vals)
+            + " | "
+            + " | ".join(f"test err, N_v={n} | test cov" for n in n_vals)
+            + " |",
+            "|---|---|" + "---|" * (4 * len(n_vals)),
+        ]
+        for model, score in dict.fromkeys((c["model"], c["score"]) for c in mine):
+            row = [model_titles.get(model, model), score_name(score)]
+            for prefix in ("", "test_"):
+                for n in n_vals:
+                    row += _pair(by.get((model, score, n)), prefix)
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    for prefix, where in (("", "pool"), ("test_", "test data")):
+        means = [c[f"{prefix}auto_error_mean"] for c in summary]
+        known = [m for m in means if not math.isnan(m)]
+        if known:
+            over = sum(m > eps for m in known)
+            lines.append(
+                f"Cells whose mean error on the {where} exceeds eps = {100 * eps:g}%: "
+                f"{over} of {len(known)}."
+            )
+        else:
+            lines.append(f"No {where} error: the data have no test split.")
+    no_auto = sum(c["n_no_auto"] for c in summary)
+    runs = sum(c["n_runs"] for c in summary)
+    lines.append(f"Runs that auto-labelled nothing: {no_auto} of {runs}.")
+    return "\n".join(lines)
+
+
+def _pair(cell, prefix: str) -> list[str]:
+    if cell is None:
+        return ["-", "-"]
+    return [
+        _pct(cell[f"{prefix}{a}_mean"], cell[f"{prefix}{a}_std"])
+        for a in ("auto_error", "coverage")
+    ]
+
+
+def figure(summary: list[dict], title: str, stem: Path, model_titles: dict, atomic):
+    """Error (test data where the data have it, else the pool) above, pool coverage
+    below, against N_v; one column per model, one line per confidence function, a
+    dashed one per further estimator."""
+    models = list(dict.fromkeys(c["model"] for c in summary))
+    scores = list(dict.fromkeys(c["score"] for c in summary))
+    estimators = sorted({c["estimator"] for c in summary})
+    tested = any(not math.isnan(c["test_error_mean"]) for c in summary)
+    err = "test_auto_error" if tested else "auto_error"
+    eps = summary[0]["eps"]
+    fig, axes = plt.subplots(
+        2, len(models), figsize=(4.2 * len(models), 6.4), squeeze=False, sharex=True
+    )
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, model in enumerate(models):
+        top, bottom = axes[0, j], axes[1, j]
+        for si, score in enumerate(scores):
+            for ei, estimator in enumerate(estimators):
+                mine = sorted(
+                    (
+                        c
+                        for c in summary
+                        if (c["model"], c["score"], c["estimator"])
+                        == (model, score, estimator)
+                    ),
+                    key=lambda c: c["n_val"],
+                )
+                if not mine:
+                    continue
+                x = [c["n_val"] for c in mine]
+                style = dict(
+                    color=colours[si % len(colours)],
+                    linestyle=("-", "--", ":")[ei % 3],
+                    marker="o",
+                    markersize=3.5,
+                )
+                name = score_name(score) + (
+                    f", {labels.component_title('estimator', estimator)}"
+                    if len(estimators) > 1
+                    else ""
+                )
+                top.plot(x, [100 * c[f"{err}_mean"] for c in mine], **style)
+                bottom.plot(
+                    x, [100 * c["coverage_mean"] for c in mine], label=name, **style
+                )
+        top.axhline(100 * eps, color="0.3", linewidth=0.8, linestyle="--")
+        top.set_title(model_titles.get(model, model))
+        top.set_ylabel(("Test error" if tested else "Auto-labeling error") + " (%)")
+        bottom.set_ylabel("Coverage (%)")
+        bottom.set_xlabel("Validation size $N_v$")
+        bottom.set_ylim(0, 100)
+    axes[1, 0].legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return plots.save(fig, stem, atomic)
+
+
+def _model_titles(done) -> dict:
+    """{model name: its title} of the swept configurations."""
+    return {r["model"]: labels.component_title("model", r["model"]) for r in done.rows}
+
+
+def _write_text(atomic, path: Path, text: str) -> Path:
+    with atomic(path) as tmp:
+        tmp.write_text(text + "\n")
+    return path
+
+
+class ConfidenceReport(Report):
+    def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
+        summary = cells(done.rows)
+        csv_path = folder / "confidence.csv"
+        with atomic(csv_path) as tmp:
+            results.write_csv(tmp, summary, COLUMNS)
+        titles = _model_titles(done)
+        tables = [
+            _write_text(atomic, folder / "table_confidence.md", table(summary, titles))
+        ]
+        fig = figure(
+            summary,
+            self.title(exp, done.seeds),
+            folder / exp.name,
+            titles,
+            atomic,
+        )
+        return {"confidence": csv_path, "tables": tables, "figure": fig}
+
+
+def audit_rows(done, n_test: int) -> list[dict]:
+    """Per run: the error the thresholds were chosen at (D_th's mistakes among its
+    points above the thresholds, summed over the rounds), and the test error and
+    coverage over the `n_test` held-out points."""
+    out = []
+    for unit, sweep in done.sweeps.items():
+        above = np.asarray(sweep.rounds.th_n_above).sum(axis=-1)  # (S, G)
+        wrong = np.asarray(sweep.rounds.th_n_above_wrong).sum(axis=-1)
+        s = sweep.summary
+        t_auto, t_wrong = np.asarray(s.test_n_auto), np.asarray(s.test_n_wrong)
+        for i, seed in enumerate(sweep.seeds):
+            for j in range(len(sweep.grid.n_val)):
+                out.append(
+                    {
+                        "score": unit.score,
+                        "seed": int(seed),
+                        "n_val": int(sweep.grid.n_val[j]),
+                        "eps": float(sweep.grid.eps[j]),
+                        "th_error": wrong[i, j] / above[i, j]
+                        if above[i, j]
+                        else math.nan,
+                        "test_error": t_wrong[i, j] / t_auto[i, j]
+                        if t_auto[i, j]
+                        else math.nan,
+                        "test_coverage": t_auto[i, j] / n_test,
+                    }
+                )
+    return out
+
+
+def audit(runs: list[dict]) -> list[dict]:
+    """One row per (selection, N_v): mean chosen-at and test errors, the optimism
+    (test error minus chosen-at error, runs that labelled something on both), and
+    P(test error > eps) with its 95% Clopper-Pearson interval."""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r["score"], r["n_val"])].append(r)
+    out = []
+    for (score, n_val), mine in groups.items():
+        eps = mine[0]["eps"]
+        gaps = [
+            r["test_error"] - r["th_error"]
+            for r in mine
+            if not (math.isnan(r["test_error"]) or math.isnan(r["th_error"]))
+        ]
+        over = sum(r["test_error"] > eps for r in mine)  # NaN (nothing) never is
+        lo, hi = clopper_pearson_interval(over, len(mine))
+        gap_mean, gap_std = _stats(gaps)
+        out.append(
+            {
+                "score": score,
+                "n_val": n_val,
+                "eps": eps,
+                "n_runs": len(mine),
+                "th_error_mean": _stats(r["th_error"] for r in mine)[0],
+                "test_error_mean": _stats(r["test_error"] for r in mine)[0],
+                "optimism_mean": gap_mean,
+                "optimism_std": gap_std,
+                "violation_rate": over / len(mine),
+                "violation_lo": lo,
+                "violation_hi": hi,
+                "test_coverage_mean": _stats(r["test_coverage"] for r in mine)[0],
+            }
+        )
+    return sorted(out, key=lambda c: (c["score"], c["n_val"]))
+
+
+def audit_table(summary: list[dict]) -> str:
+    """Markdown of `audit`, in percent."""
+    eps = summary[0]["eps"]
+    lines = [
+        f"eps = {100 * eps:g}%; errors in %; optimism = test error - the error on D_th "
+        "at the chosen thresholds (mean ± std over runs, in points)",
+        "",
+        "| selection | N_v | runs | error at the thresholds (D_th) | test error | "
+        "optimism | P(test error > eps) [95% CI] | test coverage |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in summary:
+        lines.append(
+            f"| {score_name(c['score'])} | {c['n_val']} | {c['n_runs']} | "
+            f"{_num(c['th_error_mean'])} | {_num(c['test_error_mean'])} | "
+            f"{_pct(c['optimism_mean'], c['optimism_std'])} | "
+            f"{100 * c['violation_rate']:.1f} [{100 * c['violation_lo']:.1f}, "
+            f"{100 * c['violation_hi']:.1f}] | {_num(c['test_coverage_mean'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def audit_figure(summary: list[dict], title: str, stem: Path, atomic):
+    """Left: error at the thresholds (dashed) and test error (solid) against N_v per
+    selection; right: P(test error > eps) with its 95% interval."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    eps = summary[0]["eps"]
+    for i, score in enumerate(dict.fromkeys(c["score"] for c in summary)):
+        mine = [c for c in summary if c["score"] == score]
+        x = [c["n_val"] for c in mine]
+        colour = colours[i % len(colours)]
+        left.plot(
+            x,
+            [100 * c["test_error_mean"] for c in mine],
+            "o-",
+            color=colour,
+            label=f"{score_name(score)}: test",
+            markersize=3.5,
+        )
+        left.plot(
+            x,
+            [100 * c["th_error_mean"] for c in mine],
+            "s--",
+            color=colour,
+            label=f"{score_name(score)}: at the thresholds",
+            markersize=3.5,
+        )
+        rate = np.array([100 * c["violation_rate"] for c in mine])
+        err = np.array(
+            [
+                [100 * (c["violation_rate"] - c["violation_lo"]) for c in mine],
+                [100 * (c["violation_hi"] - c["violation_rate"]) for c in mine],
+            ]
+        )
+        right.errorbar(
+            x,
+            rate,
+            yerr=err,
+            fmt="o-",
+            color=colour,
+            capsize=3,
+            markersize=3.5,
+            label=score_name(score),
+        )
+    left.axhline(100 * eps, color="0.3", linewidth=0.8, linestyle="--")
+    left.set_ylabel("Error (%)")
+    right.set_ylabel(r"P(test error > $\epsilon$) (%)")
+    for ax in (left, right):
+        ax.set_xlabel("Validation size $N_v$")
+    left.legend(fontsize=7, frameon=False)
+    right.set_ylim(0, 100)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return plots.save(fig, stem, atomic)
+
+
+class AuditReport(Report):
+    def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
+        n_test = dataset.n_test if dataset.fixed else exp.n_test
+        runs = audit_rows(done, n_test)
+        summary = audit(runs)
+        csv_path = folder / "audit.csv"
+        with atomic(csv_path) as tmp:
+            results.write_csv(tmp, summary, AUDIT_COLUMNS)
+        tables = [_write_text(atomic, folder / "table_audit.md", audit_table(summary))]
+        fig = audit_figure(
+            summary, self.title(exp, done.seeds), folder / exp.name, atomic
+        )
+        return {"audit": csv_path, "tables": tables, "figure": fig}
+
+
+CONFIDENCE = ConfidenceReport(
+    "confidence",
+    one_of=("methods", "queries"),
+    what="confidence functions",
+)
+AUDIT = AuditReport(
+    "colander_audit",
+    one_of=("methods", "estimators", "models", "queries"),
+    needs_method="tbal",
+    what="Colander's checkpoint selection",
+)
