@@ -22,6 +22,11 @@ from tbal_jax.scores.calibration import (
     TEMPERATURE,
     TOP_LABEL_HISTOGRAM,
 )
+from tbal_jax.scores.colander import (
+    COLANDER,
+    COLANDER_CALIBRATION_SPLIT,
+    COLANDER_LAST_EPOCH,
+)
 from tbal_jax.scores.fitted import FittedScore, split
 from tbal_jax.scores.fixed import (
     Score,
@@ -45,8 +50,14 @@ SCORES.register(Score("abs_logit", "logit gap", abs_logit))
 SCORES.register(TEMPERATURE)
 SCORES.register(TOP_LABEL_HISTOGRAM)
 SCORES.register(SCALING_BINNING)
+SCORES.register(COLANDER)
+SCORES.register(COLANDER_CALIBRATION_SPLIT)
+SCORES.register(COLANDER_LAST_EPOCH)
 
 __all__ = [
+    "COLANDER",
+    "COLANDER_CALIBRATION_SPLIT",
+    "COLANDER_LAST_EPOCH",
     "MAX_PROB",
     "SCALING_BINNING",
     "SCORES",
