@@ -14,6 +14,7 @@ selection's optimism) and P(test error > eps).
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -87,7 +88,13 @@ def cells(rows: list[dict]) -> list[dict]:
             else math.nan
         )
         out.append(cell)
-    return sorted(out, key=lambda c: tuple(str(c[k]) for k in CELL[:3]) + (c["n_val"],))
+    first = {}  # each model, score and estimator in the order the rows bring them
+    for row in rows:
+        for k in CELL[:3]:
+            first.setdefault((k, row[k]), len(first))
+    return sorted(
+        out, key=lambda c: tuple(first[(k, c[k])] for k in CELL[:3]) + (c["n_val"],)
+    )
 
 
 def _pct(mean: float, std: float) -> str:
@@ -123,8 +130,8 @@ def table(summary: list[dict], model_titles: dict) -> str:
                     row += _pair(by.get((model, score, n)), prefix)
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
-    for prefix, where in (("", "pool"), ("test_", "test data")):
-        means = [c[f"{prefix}auto_error_mean"] for c in summary]
+    for name, where in (("auto_error", "pool"), ("test_error", "test data")):
+        means = [c[f"{name}_mean"] for c in summary]
         known = [m for m in means if not math.isnan(m)]
         if known:
             over = sum(m > eps for m in known)
@@ -141,12 +148,13 @@ def table(summary: list[dict], model_titles: dict) -> str:
 
 
 def _pair(cell, prefix: str) -> list[str]:
+    """(error, coverage) of a cell on the pool (`prefix` "") or the test data."""
     if cell is None:
         return ["-", "-"]
-    return [
-        _pct(cell[f"{prefix}{a}_mean"], cell[f"{prefix}{a}_std"])
-        for a in ("auto_error", "coverage")
-    ]
+    names = (
+        ("auto_error", "coverage") if not prefix else ("test_error", "test_coverage")
+    )
+    return [_pct(cell[f"{a}_mean"], cell[f"{a}_std"]) for a in names]
 
 
 def figure(summary: list[dict], title: str, stem: Path, model_titles: dict, atomic):
@@ -157,10 +165,11 @@ def figure(summary: list[dict], title: str, stem: Path, model_titles: dict, atom
     scores = list(dict.fromkeys(c["score"] for c in summary))
     estimators = sorted({c["estimator"] for c in summary})
     tested = any(not math.isnan(c["test_error_mean"]) for c in summary)
-    err = "test_auto_error" if tested else "auto_error"
+    err = "test_error" if tested else "auto_error"
     eps = summary[0]["eps"]
+    width = max(6.0, 4.2 * len(models))
     fig, axes = plt.subplots(
-        2, len(models), figsize=(4.2 * len(models), 6.4), squeeze=False, sharex=True
+        2, len(models), figsize=(width, 6.6), squeeze=False, sharex=True
     )
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j, model in enumerate(models):
@@ -201,7 +210,7 @@ def figure(summary: list[dict], title: str, stem: Path, model_titles: dict, atom
         bottom.set_xlabel("Validation size $N_v$")
         bottom.set_ylim(0, 100)
     axes[1, 0].legend(fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(textwrap.fill(title, int(11 * width)), fontsize=10)
     fig.tight_layout()
     return plots.save(fig, stem, atomic)
 
@@ -380,7 +389,7 @@ def audit_figure(summary: list[dict], title: str, stem: Path, atomic):
         ax.set_xlabel("Validation size $N_v$")
     left.legend(fontsize=7, frameon=False)
     right.set_ylim(0, 100)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(textwrap.fill(title, 100), fontsize=10)
     fig.tight_layout()
     return plots.save(fig, stem, atomic)
 
