@@ -9,6 +9,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from tbal_jax import config as C
@@ -17,6 +18,7 @@ from tbal_jax.datasets.fixed import fixed_dataset
 from tbal_jax.errors import ConfigError
 from tbal_jax.grid import grid_params
 from tbal_jax.presets.base import axes
+from tbal_jax.presets.confidence import SELECTIONS
 from tbal_jax.reports import Done
 from tbal_jax.reports.confidence import audit, audit_rows
 from tbal_jax.scores import MAX_PROB, FittedScore, max_prob, split
@@ -178,3 +180,37 @@ def test_the_audit_finds_the_optimism_of_selecting_on_the_threshold_set():
     lucky, honest = _audit("th"), _audit("cal")
     assert lucky["optimism_mean"] > honest["optimism_mean"] + 0.03
     assert lucky["th_error_mean"] <= 0.05 < lucky["test_error_mean"]
+
+
+def test_the_confidence_and_audit_experiments_write_their_tables_and_figures(tmp_path):
+    from tbal_jax.experiments import get_experiment, run_experiment
+
+    exp = get_experiment("confidence_circles").with_grid(
+        n_val=[300, 600], n_train=[200], scores=["max_prob", "temperature"]
+    )
+    out = run_experiment(exp, np.arange(2), tmp_path / "confidence")
+    table = out["tables"][0].read_text()
+    assert "| logistic regression | softmax |" in table
+    assert "temperature scaling" in table and "of 4." in table
+    assert all(p.stat().st_size > 10_000 for p in out["figure"] if p.suffix == ".png")
+    cells = pd.read_csv(out["confidence"])
+    assert len(cells) == 4 and cells.test_coverage_mean.notna().all()
+
+    audit_exp = dataclasses.replace(
+        get_experiment("colander_audit"), dataset="circles", n_test=2000
+    ).with_grid(n_val=[400], n_train=[200], eps=[0.01])
+    out = run_experiment(audit_exp, np.arange(2), tmp_path / "audit")
+    summary = pd.read_csv(out["audit"])
+    assert list(summary.score) == sorted(SELECTIONS)
+    assert summary.n_runs.eq(2).all() and summary.test_error_mean.notna().all()
+    assert "checkpoint on D_cal" in out["tables"][0].read_text()
+
+
+def test_without_a_test_split_the_table_says_so(tmp_path):
+    from tbal_jax.experiments import get_experiment, run_experiment
+
+    exp = dataclasses.replace(
+        get_experiment("confidence_circles"), dataset="digits", n_test=0
+    ).with_grid(n_val=[200], n_train=[200], eps=[0.1], scores=["max_prob"])
+    out = run_experiment(exp, np.arange(1), tmp_path)
+    assert "No test error: the data have no test split" in out["tables"][0].read_text()

@@ -139,8 +139,15 @@ def table(summary: list[dict], model_titles: dict) -> str:
                 f"Cells whose mean error on the {where} exceeds eps = {100 * eps:g}%: "
                 f"{over} of {len(known)}."
             )
+        elif name == "test_error" and all(
+            math.isnan(c["test_coverage_mean"]) for c in summary
+        ):
+            lines.append(
+                "No test error: the data have no test split (an .npz may give "
+                "x_test, y_test), so only the pool's error is known."
+            )
         else:
-            lines.append(f"No {where} error: the data have no test split.")
+            lines.append(f"No error on the {where}: no run auto-labelled anything.")
     no_auto = sum(c["n_no_auto"] for c in summary)
     runs = sum(c["n_runs"] for c in summary)
     lines.append(f"Runs that auto-labelled nothing: {no_auto} of {runs}.")
