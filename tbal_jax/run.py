@@ -20,11 +20,17 @@ Round i of the scan (algorithm.md section 2):
      (step 0 of round i+1) with this round's model, whose pool logits are already at hand.
      With no model yet, the batch follows the seed's draw order (`tbal_jax.datasets`).
 
+With a fitted confidence function (`tbal_jax.scores.fitted`, algorithm.md section 14)
+step 2 splits the validation points it tests on into D_cal and D_th, fits g on D_cal and
+estimates the thresholds on D_th; steps 3-4 score with g. AL and PL fit no g in the
+loop (they never auto-label there).
+
 Random streams: the run's key splits into a data key (`Dataset.split`) and a loop key;
 round i's key is `fold_in(loop_key, i)`. The query of round i uses the round key itself
 (as before models took keys, which keeps earlier results bit-identical); every other
-consumer folds in its own named constant (`STREAM_FIT` into the round key,
-`STREAM_INIT` into the loop key at a value no round index takes).
+consumer folds in its own named constant (`STREAM_FIT`, `STREAM_SPLIT`, `STREAM_SCORE`
+into the round key; `STREAM_INIT`, `STREAM_FINAL` into the loop key at values no round
+index takes; `STREAM_TEST` into the data key).
 
 One module of about 380 lines on purpose: the steps of a round are closures over one
 `StaticConfig` (its capacities, components and segment boundaries); as separate modules
@@ -67,15 +73,13 @@ EXCLUDED = (
     -3
 )  # a validation-pool point kept in the pool arrays (see tbal_jax.datasets.base)
 STREAM_FIT = 1  # fold_in constant of the round key: the model's fit
+STREAM_SPLIT = 4  # of the round key: a fitted score's D_cal / D_th split
+STREAM_SCORE = 5  # of the round key: a fitted score's fit
 # fold_in constants of the loop key beside the round indices 0, 1, ...: from the top of
 # the uint32 range, which no round index reaches (rounds <= N_q <= the pool size)
 STREAM_INIT = 2**32 - 1  # the model's initial parameters
+STREAM_FINAL = 2**32 - 2  # the baselines' final labelling with a fitted score
 STREAM_TEST = 3  # of the data key: the held-out test sample
-STREAM_SPLIT = 4  # of the round key: a fitted score's D_cal / D_th split
-STREAM_SCORE = 5  # of the round key: a fitted score's fit
-STREAM_FINAL = (
-    2**32 - 2
-)  # of the loop key: the baselines' final labelling (fitted scores)
 
 
 class RoundRecord(NamedTuple):
@@ -325,13 +329,20 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             has_model = state.has_model | trained
 
             tested = state.val_active & (part == i) if fresh else state.val_active
-            g, val_score, val_pred, tested = fit_score(
-                round_key, params_m, val_x, val_y, tested, params, i
-            )
-            pool_score, pool_pred, pool_logits = score_rows(params_m, g, pools.pool_x)
             if protocol.auto_label_in_loop:
+                g, val_score, val_pred, tested = fit_score(
+                    round_key, params_m, val_x, val_y, tested, params, i
+                )
+                pool_score, pool_pred, pool_logits = score_rows(
+                    params_m, g, pools.pool_x
+                )
                 thr = thresholds(val_score, val_pred, val_y, tested, params, i)
             else:  # AL and PL never auto-label inside the loop (algorithm.md section 6)
+                pool_logits = model.logits(params_m, pools.pool_x)
+                pool_pred = predicted_class(pool_logits)
+                pool_score = jnp.full(pool_pred.shape, -jnp.inf)
+                val_score = jnp.full(v_cap, -jnp.inf)
+                val_pred = jnp.zeros(v_cap, jnp.int32)
                 thr = jnp.full(k, jnp.inf)
 
             unlabelled = state.pool_status == UNLABELLED
@@ -341,8 +352,10 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             pool_status = jnp.where(
                 new_auto, pool_pred.astype(jnp.int16), state.pool_status
             )
-            test_status = label_above(
-                params_m, g, test_x, state.test_status, thr, trained
+            test_status = (
+                label_above(params_m, g, test_x, state.test_status, thr, trained)
+                if protocol.auto_label_in_loop
+                else state.test_status
             )
             val_above = trained & (val_score >= class_value(thr, val_pred))
             val_active = state.val_active & ~val_above
@@ -431,7 +444,8 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         """(pool labels, test labels) per outcome. TBAL's labels are the loop's. The
         baselines (algorithm.md section 6) label once with their final model: every remaining
         point (AL, PL), or those above thresholds estimated once on the whole, never
-        shrunk, validation set (AL+SC, PL+SC)."""
+        shrunk, validation set (AL+SC, PL+SC); with a fitted score, g is fitted on
+        D_cal of that set and the thresholds are estimated on its D_th (section 14)."""
         if not protocol.final_labelling:
             return {protocol.name: state.pool_status}, {
                 protocol.name: state.test_status

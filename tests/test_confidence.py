@@ -18,7 +18,7 @@ from tbal_jax.datasets.fixed import fixed_dataset
 from tbal_jax.errors import ConfigError
 from tbal_jax.grid import grid_params
 from tbal_jax.presets.base import axes
-from tbal_jax.presets.confidence import SELECTIONS
+from tbal_jax.presets.confidence import AUDIT_SCORES
 from tbal_jax.reports import Done
 from tbal_jax.reports.confidence import audit, audit_rows
 from tbal_jax.scores import MAX_PROB, FittedScore, max_prob, split
@@ -95,18 +95,48 @@ def test_a_fitted_score_with_no_calibration_part_reproduces_the_fixed_score():
     )
 
 
-def test_thresholds_see_only_the_threshold_part():
-    """nu = 0.5: round 0 tests on N_v - floor(N_v / 2) points, and its threshold set's
-    points above the thresholds are no more than that."""
+def test_round_zeros_thresholds_are_the_estimators_on_its_threshold_part():
+    """Recompute round 0 on the host: the model it trained, g's confidences, the split
+    from the round key, the estimator on D_th alone. The thresholds agree, and they
+    differ from those of the whole validation set or of D_cal (so the test can tell)."""
+    from tbal_jax import run as run_lib
+    from tbal_jax.estimators import SIGMA
+    from tbal_jax.params import RunParams
+
     dataset = load_dataset("unit_ball")
-    cfg = C.StaticConfig.for_grid(
-        dataset, [301], [200], score=OwnScore("own", "own", nu=0.5)
+    score = OwnScore("own", "own", nu=0.5)
+    cfg = dataclasses.replace(
+        C.StaticConfig.for_grid(dataset, [1000], [200], score=score), max_rounds=1
     )
-    out = run_sweep(cfg, np.arange(2), _grid(n_val=[301], n_train=[200], eps=[0.05]))
-    used = np.asarray(out.rounds.val_used)[:, 0, 0]
-    trained = np.asarray(out.rounds.trained)[:, 0, 0]
-    assert (used[trained] == 301 - 150).all()
-    assert (np.asarray(out.rounds.th_n_above)[:, 0, 0] <= used).all()
+    sim = run_lib.make_run(cfg)
+    params = RunParams(
+        *(
+            jnp.asarray(v[0])
+            for v in _grid(n_val=[1000], n_train=[200], eps=[0.05], c1=[0.0])
+        )
+    )
+    key = jax.random.key(3)
+    arrays = dataset.device_arrays()
+    out = sim.run(key, params, arrays)
+    assert bool(out.record.trained[0])
+    data_key, loop_key = jax.random.split(key)
+    pools = dataset.split(data_key, arrays)
+    idx = pools.val_order[: cfg.max_n_val]
+    logits = dataset.model.logits(out.state.weights, pools.val_x[idx])
+    conf, pred = max_prob(logits)
+    active = jnp.arange(cfg.max_n_val) < 1000
+    round_key = jax.random.fold_in(loop_key, 0)
+    cal, th = split(jax.random.fold_in(round_key, run_lib.STREAM_SPLIT), active, 0.5)
+    estimate = SIGMA(dataset.num_classes, cfg.max_n_val)
+    y = pools.val_y[idx]
+
+    def thresholds(mask):
+        return np.asarray(estimate(conf, pred, y, mask, params.eps, params.c1))
+
+    got = np.asarray(out.record.thresholds[0])
+    np.testing.assert_array_equal(got, thresholds(th))
+    assert not np.array_equal(got, thresholds(active))
+    assert not np.array_equal(got, thresholds(cal))
 
 
 def _digits_with_test(y_test_shift=0, x_test_noise=0.0):
@@ -201,7 +231,7 @@ def test_the_confidence_and_audit_experiments_write_their_tables_and_figures(tmp
     ).with_grid(n_val=[400], n_train=[200], eps=[0.01])
     out = run_experiment(audit_exp, np.arange(2), tmp_path / "audit")
     summary = pd.read_csv(out["audit"])
-    assert list(summary.score) == sorted(SELECTIONS)
+    assert list(summary.score) == sorted(AUDIT_SCORES)
     assert summary.n_runs.eq(2).all() and summary.test_error_mean.notna().all()
     assert "checkpoint on D_cal" in out["tables"][0].read_text()
 
@@ -214,3 +244,53 @@ def test_without_a_test_split_the_table_says_so(tmp_path):
     ).with_grid(n_val=[200], n_train=[200], eps=[0.1], scores=["max_prob"])
     out = run_experiment(exp, np.arange(1), tmp_path)
     assert "No test error: the data have no test split" in out["tables"][0].read_text()
+
+
+@pytest.mark.parametrize("n_points", [10, 11, 25, 26])
+def test_the_sequels_threshold_rule_needs_more_than_ten_points(n_points):
+    """sigma_min10 keeps a candidate with more than 10 points above it, sigma with more
+    than 25; otherwise they are the same rule."""
+    from tbal_jax.estimators import ESTIMATORS
+
+    capacity = 64
+    scores = jnp.linspace(0.99, 0.5, capacity)
+    active = jnp.arange(capacity) < n_points  # n_points, all of class 0, all right
+    zeros = jnp.zeros(capacity, jnp.int32)
+    got = {
+        name: float(
+            ESTIMATORS[name](2, capacity)(scores, zeros, zeros, active, 0.05, 0.25)[0]
+        )
+        for name in ("sigma", "sigma_min10")
+    }
+    lowest = float(scores[n_points - 1])
+    assert got["sigma_min10"] == (lowest if n_points > 10 else np.inf)
+    assert got["sigma"] == (lowest if n_points > 25 else np.inf)
+
+
+def test_fitted_scores_serve_the_baselines_and_fresh_validation():
+    """AL and PL fit no g in the loop and their +SC labelling fits it once; with fresh
+    validation each round splits its own part (round 0: about half of N_v)."""
+    dataset = load_dataset("unit_ball")
+    grid = _grid(n_val=[1000], n_train=[200], eps=[0.05], c1=[0.0])
+    for protocol in ("al", "pl"):
+        cfg = C.StaticConfig.for_grid(
+            dataset, [1000], [200], protocol, score="temperature", n_test=2000
+        )
+        out = run_sweep(cfg, np.arange(2), grid)
+        plain, selective = out.outcomes.values()
+        assert (np.asarray(out.rounds.n_auto) == 0).all()  # nothing in the loop
+        assert (plain.test_n_auto == 2000).all()  # AL / PL label everything left
+        assert (selective.n_auto < plain.n_auto).all()
+        assert (selective.test_n_auto < 2000).all() and (selective.n_auto > 0).all()
+    fresh = C.StaticConfig.for_grid(
+        dataset,
+        [1000],
+        [200],
+        score="temperature",
+        estimator="ltt_fixed_fresh",
+    )
+    out = run_sweep(fresh, np.arange(2), _grid(n_val=[1000], n_train=[200], eps=[0.05]))
+    used = np.asarray(out.rounds.val_used)[:, 0, :]  # (seeds, rounds)
+    part0 = int(np.ceil(1000 * 0.5 / (1 - 0.5**fresh.max_rounds)))  # geometric part
+    assert (used.sum(axis=1) <= 500 + fresh.max_rounds).all()  # D_th: half of each
+    assert (np.abs(used[:, 0] - (part0 - part0 // 2)) <= 1).all()

@@ -101,6 +101,19 @@ NPZ_CASES = {
         {"x": X, "y": Y, "x_val": X[:0], "y_val": Y[:0]},
         "too few points",
     ),
+    "x_test without y_test": ({"x": X, "y": Y, "x_test": X}, "give both x_test"),
+    "x_test of another width": (
+        {"x": X, "y": Y, "x_test": X[:, :1], "y_test": Y},
+        "x_test has 1 features but x has",
+    ),
+    "empty test split": (
+        {"x": X, "y": Y, "x_test": X[:0], "y_test": Y[:0]},
+        "x_test has no rows",
+    ),
+    "NaN in x_test": (
+        {"x": X, "y": Y, "x_test": np.full_like(X, np.nan), "y_test": Y},
+        "test x has",
+    ),
 }
 
 
@@ -423,6 +436,22 @@ def test_fashion_mnist_features(fashion):
     sizes = (fashion.n_pool, fashion.n_val_pool, fashion.num_classes, fashion.dim)
     assert sizes == (60_000, 10_000, 10, 64) and fashion.name == "fashion_mnist"
     assert fashion.source == loaders.DEFAULT_FASHION_DIR
+
+
+def test_npz_test_split_is_held_out(tmp_path):
+    path = tmp_path / "with_test.npz"
+    np.savez(path, x=X, y=Y, x_test=X[:7], y_test=Y[:7])
+    data = loaders.load_npz(path)
+    assert data.n_test == 7 and data.n_pool + data.n_val_pool == len(X)
+    np.testing.assert_array_equal(data.arrays.y_test, Y[:7])
+
+
+@needs_fashion
+def test_fashion_mnist_heldout_sizes(fashion):
+    held = loaders.load_dataset("fashion_mnist_heldout")
+    assert (held.n_pool, held.n_val_pool, held.n_test) == (50_000, 10_000, 10_000)
+    np.testing.assert_array_equal(held.arrays.x, fashion.arrays.x)  # same features
+    np.testing.assert_array_equal(held.arrays.x_test, fashion.arrays.x_val)
 
 
 @needs_fashion

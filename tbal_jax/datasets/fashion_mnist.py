@@ -139,7 +139,7 @@ def _fashion_mnist_heldout(folder: str) -> Dataset:
         folder,
         DataArrays(arrays.x, arrays.y, x_test=arrays.x_val, y_test=arrays.y_val),
         val_fraction=HELDOUT_VAL_POOL / len(arrays.x),
-        label="Fashion-MNIST",
+        label="Fashion-MNIST, test images held out",
     )
 
 
@@ -172,7 +172,7 @@ FASHION_MNIST = Source(
 )
 FASHION_MNIST_HELDOUT = Source(
     "fashion_mnist_heldout",
-    "Fashion-MNIST",
+    "Fashion-MNIST, test images held out",
     lambda data_dir=None: load_fashion_mnist_heldout(data_dir or DEFAULT_FASHION_DIR),
     options=("data_dir",),
     missing=_missing,

@@ -44,6 +44,7 @@ from tbal_jax.estimators.slack import (
     HOEFFDING,
     PLUGIN,
     SIGMA,
+    SIGMA_MIN10,
     hoeffding_slack,
     plugin_slack,
     sigma_slack,
@@ -62,6 +63,7 @@ for _base in (CLOPPER_PEARSON, LTT, SGR):  # spend x candidates (algorithm.md se
     for _variant in VARIANTS[_base.name]:
         ESTIMATORS.register(_variant)
 BASE_ESTIMATORS = ESTIMATORS.names()[:6]  # the six rules with their original settings
+ESTIMATORS.register(SIGMA_MIN10)  # the sequel's rule (algorithm.md section 14)
 
 __all__ = [
     "BASE_ESTIMATORS",
@@ -82,6 +84,7 @@ __all__ = [
     "PLUGIN",
     "SGR",
     "SIGMA",
+    "SIGMA_MIN10",
     "TIE_RTOL",
     "Estimator",
     "Levels",

@@ -87,6 +87,9 @@ class Estimator:
     candidates: str = "data"  # data (algorithm.md section 3) or fixed (m levels)
     m: int = DEFAULT_FIXED_LEVELS  # the number of fixed candidates
     validation: str = "reuse"  # reuse (every round) or fresh (a disjoint part per round)
+    # a candidate needs more than `min_count` points above it (algorithm.md section 3;
+    # the sequel's code uses 10, section 14); the guaranteed estimators keep MIN_COUNT
+    min_count: int = MIN_COUNT
 
     def __post_init__(self):
         if self.spend not in spending.SPENDS:
@@ -112,6 +115,8 @@ class Estimator:
         )
         if self.level is None and not default:
             raise ValueError(f"{self.name}: only a guaranteed estimator spends delta")
+        if self.level is not None and self.min_count != MIN_COUNT:
+            raise ValueError(f"{self.name}: a guaranteed estimator keeps MIN_COUNT")
 
     def variant(
         self,
@@ -233,13 +238,16 @@ class Estimator:
                 )
                 # fewer points than ln(delta') / ln(1 - eps) can never pass, even
                 # with w = 0 (algorithm.md section 12); the rounding margin is counted in delta'
-                n_min = jnp.log(level / (1 + BINOMIAL_RTOL)) / jnp.log1p(-eps)
+                n_min = jnp.maximum(
+                    jnp.log(level / (1 + BINOMIAL_RTOL)) / jnp.log1p(-eps),
+                    MIN_COUNT + 1.0,
+                )
 
                 def accept(n, wrong, cls):
                     return self.accept(n, wrong, eps, c1, of_class(level, cls))
 
             else:  # the paper's slacks: u <= eps, with the tie tolerance
-                n_min = jnp.zeros(k)
+                n_min = jnp.full(k, self.min_count + 1.0)
 
                 def accept(n, wrong, cls):
                     del cls

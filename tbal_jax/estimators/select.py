@@ -32,12 +32,9 @@ def of_class(per_class: Array, cls: Array) -> Array:
 
 
 def _eligible(levels: Levels, n_min: Array) -> Array:
-    """Real levels with n > MIN_COUNT (algorithm.md section 3) and n >= the class's n_min."""
-    return (
-        levels.valid
-        & (levels.n > MIN_COUNT)
-        & (levels.n >= of_class(n_min, levels.cls))
-    )
+    """Real levels with n >= the class's n_min (which the estimator sets to at least
+    its minimum count + 1: n > MIN_COUNT in algorithm.md section 3)."""
+    return levels.valid & (levels.n >= of_class(n_min, levels.cls))
 
 
 def select_smallest(levels, num_classes, accept, n_min):

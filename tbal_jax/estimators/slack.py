@@ -4,6 +4,8 @@ bound as used; each estimator's `guarantee` says why."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 
 from tbal_jax.estimators.base import Estimator
@@ -56,6 +58,15 @@ SIGMA = _slack_estimator(
     "err = 0 whatever n (the paper preset)",
     r"$\sigma$ slack",
     "s",
+)
+SIGMA_MIN10 = dataclasses.replace(
+    SIGMA,
+    name="sigma_min10",
+    label=r"$\sigma$ slack, > 10 points",
+    guarantee=SIGMA.guarantee.removesuffix(" (the paper preset)")
+    + "; a candidate needs more than 10 points above it, as in the sequel's code "
+    "(algorithm.md section 14)",
+    min_count=10,
 )
 HOEFFDING = _slack_estimator(
     "hoeffding",

@@ -3,7 +3,9 @@ against temperature scaling, top-label histogram binning, scaling-binning and Co
 (the paper's sequel), and the audit of Colander's checkpoint selection.
 
 Colander's repository runs with C_1 = 0.25 and eps = 5% (1% on the circles); the
-presets keep those. `colander_tiny_imagenet` and `colander_20ng` take the user's
+presets keep those. The presets on the user's embeddings also take its threshold rule
+(`sigma_min10`: the sigma slack, more than 10 points above a candidate); the others
+compare the paper's rule (more than 25) with a guaranteed one. `colander_tiny_imagenet` and `colander_20ng` take the user's
 embeddings (`--data`) with the repository's N_t and N_v (its `*_common_fixed.json`:
 Tiny-ImageNet 10,000 and 8,000; 20 Newsgroups 2,000 and 1,600). The repository also
 holds N_hyp_v validation points out for its hyperparameter search (2,000 and 600);
@@ -19,8 +21,7 @@ CONFIDENCE_SCORES = (
     "scaling_binning",
     "colander",
 )
-SELECTIONS = ("colander", "colander_calibration_split", "colander_last_epoch")
-COLANDER_C1 = 0.25
+AUDIT_SCORES = ("colander", "colander_calibration_split", "colander_last_epoch")
 
 CONFIDENCE_FASHION_MNIST = Experiment(
     name="confidence_fashion_mnist",
@@ -54,7 +55,7 @@ COLANDER_AUDIT = Experiment(
     axes=axes(n_val=(2000, 5000, 10000), n_train=(1000,), eps=(0.05,), c1=(0.25,)),
     kind="colander_audit",
     methods=("tbal",),
-    scores=SELECTIONS,
+    scores=AUDIT_SCORES,
     seeds=10,
     title="Fashion-MNIST, softmax regression + Colander",
 )
@@ -66,6 +67,7 @@ COLANDER_TINY_IMAGENET = Experiment(
     kind="confidence",
     methods=("tbal",),
     models=("mlp_tiny_imagenet",),
+    estimators=("sigma_min10",),  # the sequel's threshold rule
     scores=("max_prob", "colander"),
     classes=200,
     seeds=5,
@@ -78,6 +80,7 @@ COLANDER_20NG = Experiment(
     axes=axes(n_val=(1600,), n_train=(2000,), eps=(0.05,), c1=(0.25,)),
     kind="confidence",
     methods=("tbal",),
+    estimators=("sigma_min10",),
     scores=("max_prob", "colander"),
     classes=20,
     seeds=5,

@@ -9,10 +9,32 @@ from pathlib import Path
 import numpy as np
 
 from tbal_jax import bounds, plots, results
+from tbal_jax.errors import ConfigError
+from tbal_jax.estimators import ESTIMATORS, MIN_COUNT
 from tbal_jax.reports.base import Report
+from tbal_jax.scores import SCORES
 
 
 class BoundsReport(Report):
+    def check(self, exp) -> None:
+        """The run bounds read each round's validation region from the record
+        (`bounds.region_validation_counts`): the paper's loop with a fixed score and a
+        rule that needs more than MIN_COUNT points above a threshold."""
+        super().check(exp)
+        for name in exp.scores:
+            if SCORES.get(name).fitted:
+                raise ConfigError(
+                    f"{exp.name}: score {name} is fitted on part of the validation set; "
+                    "the bounds assume the paper's loop with a fixed score"
+                )
+        for name in exp.estimators:
+            if ESTIMATORS.get(name).min_count != MIN_COUNT:
+                raise ConfigError(
+                    f"{exp.name}: estimator {name} keeps thresholds with fewer than "
+                    f"{MIN_COUNT + 1} points above them; the bounds assume the paper's "
+                    "rule"
+                )
+
     def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
         (sweep,) = [s for u, s in done.sweeps.items() if u.method == self.needs_method]
         eps = exp.eps[0]

@@ -45,6 +45,7 @@ AUDIT_COLUMNS = [
     "n_val",
     "eps",
     "n_runs",
+    "n_compared",
     "th_error_mean",
     "test_error_mean",
     "optimism_mean",
@@ -62,15 +63,18 @@ def score_name(name: str) -> str:
 
 
 def _stats(values) -> tuple[float, float]:
-    """(mean, std) of the finite values; NaN where there are none."""
+    """(mean, sample std) of the values that are not NaN (runs that labelled something),
+    as `results.summarise_rows` computes them; NaN where there are none."""
     v = np.asarray([x for x in values if not math.isnan(x)], float)
     if not len(v):
         return math.nan, math.nan
-    return float(v.mean()), float(v.std())
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
 def cells(rows: list[dict]) -> list[dict]:
-    """One summary row per (model, score, estimator, N_v) of the TBAL rows."""
+    """One summary row per (model, score, estimator, N_v) of the rows (the report runs
+    TBAL alone). The error means cover the runs that labelled something; `n_no_auto`
+    counts the others."""
     groups = defaultdict(list)
     for row in rows:
         groups[tuple(row[c] for c in CELL)].append(row)
@@ -108,13 +112,14 @@ def table(summary: list[dict], model_titles: dict) -> str:
     n_vals = sorted({c["n_val"] for c in summary})
     eps = summary[0]["eps"]
     lines = []
-    for estimator in sorted({c["estimator"] for c in summary}):
+    for estimator in dict.fromkeys(c["estimator"] for c in summary):
         mine = [c for c in summary if c["estimator"] == estimator]
         by = {(c["model"], c["score"], c["n_val"]): c for c in mine}
         lines += [
             f"Estimator {labels.component_title('estimator', estimator)}, "
-            f"eps = {100 * eps:g}%: error % / coverage % (mean ± std over runs), "
-            "pool, then held-out test data",
+            f"eps = {100 * eps:g}%: error % / coverage % (mean ± std over runs; the "
+            "error over the runs that labelled something), pool, then held-out test "
+            "data",
             "",
             "| model | confidence | "
             + " | ".join(f"pool err, N_v={n} | pool cov" for n in n_vals)
@@ -170,7 +175,7 @@ def figure(summary: list[dict], title: str, stem: Path, model_titles: dict, atom
     dashed one per further estimator."""
     models = list(dict.fromkeys(c["model"] for c in summary))
     scores = list(dict.fromkeys(c["score"] for c in summary))
-    estimators = sorted({c["estimator"] for c in summary})
+    estimators = list(dict.fromkeys(c["estimator"] for c in summary))
     tested = any(not math.isnan(c["test_error_mean"]) for c in summary)
     err = "test_error" if tested else "auto_error"
     eps = summary[0]["eps"]
@@ -213,7 +218,7 @@ def figure(summary: list[dict], title: str, stem: Path, model_titles: dict, atom
         top.axhline(100 * eps, color="0.3", linewidth=0.8, linestyle="--")
         top.set_title(model_titles.get(model, model))
         top.set_ylabel(("Test error" if tested else "Auto-labeling error") + " (%)")
-        bottom.set_ylabel("Coverage (%)")
+        bottom.set_ylabel("Pool coverage (%)")
         bottom.set_xlabel("Validation size $N_v$")
         bottom.set_ylim(0, 100)
     axes[1, 0].legend(fontsize=7, frameon=False)
@@ -277,41 +282,47 @@ def audit_rows(done, n_test: int) -> list[dict]:
                         "test_error": t_wrong[i, j] / t_auto[i, j]
                         if t_auto[i, j]
                         else math.nan,
-                        "test_coverage": t_auto[i, j] / n_test,
+                        "test_coverage": t_auto[i, j] / n_test if n_test else math.nan,
                     }
                 )
     return out
 
 
 def audit(runs: list[dict]) -> list[dict]:
-    """One row per (selection, N_v): mean chosen-at and test errors, the optimism
-    (test error minus chosen-at error, runs that labelled something on both), and
-    P(test error > eps) with its 95% Clopper-Pearson interval."""
+    """One row per (selection, N_v): the mean chosen-at and test errors and the
+    optimism (test error minus chosen-at error) over the `n_compared` runs that
+    labelled something both on D_th and on the test data, and P(test error > eps) over
+    all runs with its 95% Clopper-Pearson interval (NaN without test data)."""
     groups = defaultdict(list)
     for r in runs:
         groups[(r["score"], r["n_val"])].append(r)
     out = []
     for (score, n_val), mine in groups.items():
         eps = mine[0]["eps"]
-        gaps = [
-            r["test_error"] - r["th_error"]
+        both = [
+            r
             for r in mine
             if not (math.isnan(r["test_error"]) or math.isnan(r["th_error"]))
         ]
-        over = sum(r["test_error"] > eps for r in mine)  # NaN (nothing) never is
-        lo, hi = clopper_pearson_interval(over, len(mine))
-        gap_mean, gap_std = _stats(gaps)
+        gap_mean, gap_std = _stats(r["test_error"] - r["th_error"] for r in both)
+        tested = not math.isnan(mine[0]["test_coverage"])
+        # a run that labelled nothing on the test data has not exceeded eps there
+        over = sum(r["test_error"] > eps for r in mine)
+        lo, hi = (
+            clopper_pearson_interval(over, len(mine)) if tested else (math.nan,) * 2
+        )
         out.append(
             {
                 "score": score,
                 "n_val": n_val,
                 "eps": eps,
                 "n_runs": len(mine),
-                "th_error_mean": _stats(r["th_error"] for r in mine)[0],
-                "test_error_mean": _stats(r["test_error"] for r in mine)[0],
+                "n_compared": len(both),
+                "th_error_mean": _stats(r["th_error"] for r in both)[0],
+                "test_error_mean": _stats(r["test_error"] for r in both)[0],
                 "optimism_mean": gap_mean,
                 "optimism_std": gap_std,
-                "violation_rate": over / len(mine),
+                "violation_rate": over / len(mine) if tested else math.nan,
                 "violation_lo": lo,
                 "violation_hi": hi,
                 "test_coverage_mean": _stats(r["test_coverage"] for r in mine)[0],
@@ -324,20 +335,28 @@ def audit_table(summary: list[dict]) -> str:
     """Markdown of `audit`, in percent."""
     eps = summary[0]["eps"]
     lines = [
-        f"eps = {100 * eps:g}%; errors in %; optimism = test error - the error on D_th "
-        "at the chosen thresholds (mean ± std over runs, in points)",
+        f"eps = {100 * eps:g}%; errors in %, over the runs that labelled something on "
+        "both D_th and the test data (compared); optimism = test error - the error on "
+        "D_th at the chosen thresholds (mean ± std over those runs, in points); the "
+        "violation rate over all runs",
         "",
-        "| selection | N_v | runs | error at the thresholds (D_th) | test error | "
-        "optimism | P(test error > eps) [95% CI] | test coverage |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| selection | N_v | runs | compared | error at the thresholds (D_th) | "
+        "test error | optimism | P(test error > eps) [95% CI] | test coverage |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in summary:
+        violation = (
+            "- (no test data)"
+            if math.isnan(c["violation_rate"])
+            else f"{100 * c['violation_rate']:.1f} [{100 * c['violation_lo']:.1f}, "
+            f"{100 * c['violation_hi']:.1f}]"
+        )
         lines.append(
             f"| {score_name(c['score'])} | {c['n_val']} | {c['n_runs']} | "
-            f"{_num(c['th_error_mean'])} | {_num(c['test_error_mean'])} | "
-            f"{_pct(c['optimism_mean'], c['optimism_std'])} | "
-            f"{100 * c['violation_rate']:.1f} [{100 * c['violation_lo']:.1f}, "
-            f"{100 * c['violation_hi']:.1f}] | {_num(c['test_coverage_mean'])} |"
+            f"{c['n_compared']} | {_num(c['th_error_mean'])} | "
+            f"{_num(c['test_error_mean'])} | "
+            f"{_pct(c['optimism_mean'], c['optimism_std'])} | {violation} | "
+            f"{_num(c['test_coverage_mean'])} |"
         )
     return "\n".join(lines)
 
@@ -419,6 +438,7 @@ class AuditReport(Report):
 CONFIDENCE = ConfidenceReport(
     "confidence",
     one_of=("methods", "queries"),
+    needs_method="tbal",
     what="confidence functions",
 )
 AUDIT = AuditReport(

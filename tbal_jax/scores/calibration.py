@@ -19,7 +19,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from tbal_jax.scores.fitted import Coverage, FittedScore
+from tbal_jax.scores.fitted import Coverage, FittedScore, random_rank
 from tbal_jax.scores.fixed import class_value, max_prob
 from tbal_jax.types import Array, Key, PyTree
 
@@ -90,10 +90,8 @@ def thirds(key: Key, cal: Array) -> tuple[Array, Array, Array]:
     """Scaling-binning's split of the n `cal` rows (algorithm.md section 14): a
     uniformly random floor(n/3) rows (T1), another floor(n/3) (T2) and the rest (T3),
     as the authors' `ScalingBinningCalibrator` cuts D_cal."""
-    n = jnp.sum(cal)
-    u = jnp.where(cal, jax.random.uniform(key, cal.shape), 2.0)
-    rank = jnp.argsort(jnp.argsort(u))  # cal rows first, in random order
-    size = (n // 3).astype(rank.dtype)
+    rank = random_rank(key, cal)
+    size = (jnp.sum(cal) // 3).astype(rank.dtype)
     return (
         cal & (rank < size),
         cal & (rank >= size) & (rank < 2 * size),

@@ -65,12 +65,17 @@ class FittedScore(abc.ABC):
     def confidence(self, params: PyTree, z: Array, logits: Array) -> Array: ...
 
 
+def random_rank(key: Key, mask: Array) -> Array:
+    """Each slot's place in a uniformly random order of the `mask` slots, which come
+    first (0 .. n-1); the other slots follow."""
+    u = jnp.where(mask, jax.random.uniform(key, mask.shape), 2.0)
+    return jnp.argsort(jnp.argsort(u))
+
+
 def split(key: Key, active: Array, nu: float) -> tuple[Array, Array]:
     """(D_cal, D_th) masks: a uniformly random floor(nu * n) of the n `active` slots,
     and the other active slots (algorithm.md section 14, step 3a)."""
-    n = jnp.sum(active)
-    u = jnp.where(active, jax.random.uniform(key, active.shape), 2.0)
-    rank = jnp.argsort(jnp.argsort(u))  # active slots first, in random order
-    n_cal = jnp.floor(nu * n).astype(rank.dtype)
+    rank = random_rank(key, active)
+    n_cal = jnp.floor(nu * jnp.sum(active)).astype(rank.dtype)
     cal = active & (rank < n_cal)
     return cal, active & ~cal
