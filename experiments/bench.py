@@ -1,6 +1,7 @@
 """Benchmark: the TBAL part of an experiment's grid against sequential NumPy.
 
-    python -m experiments.bench [--case=unit_ball|fashion_mnist|fashion_mnist_mlp|scores|all]
+    python -m experiments.bench [--case=unit_ball|fashion_mnist|fashion_mnist_mlp|scores|
+        confidence|all]
         [--seeds=S] [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1]
         [--estimators=a,b]
 
@@ -30,6 +31,11 @@ median of 5; the higher of the two, as the load of a shared machine moves it).
 
 `scores` times a model's own scores table with no training (`experiments.bench_scores`):
 the `scores_imagenet` grid, vmapped draws against a sequential NumPy loop per draw.
+
+`confidence` times each confidence function of `confidence_fashion_mnist` (algorithm.md
+section 14: temperature scaling, histogram binning, scaling-binning, Colander, each
+fitted every round inside the compiled run) with softmax regression on its grid (3 N_v
+x S seeds, S = 2 by default), as ms/run and a ratio to the model's own score.
 
 The NumPy side runs with `numpy_threads` BLAS/OpenMP threads (threadpoolctl; 0 leaves
 the libraries' default). One is the default: its matrices are tiny (at most 1,000 x 64
@@ -70,12 +76,17 @@ DEFAULT_SEEDS = {
     "fashion_mnist": 4,
     "fashion_mnist_mlp": 2,
     "scores": 32,
+    "confidence": 2,
 }
 MATMUL_SIZE = 4096
 FLAGS = flags.FLAGS
 SCORES_CASE = "scores"  # `experiments.bench_scores`: a model's own scores, no training
+CONFIDENCE_CASE = "confidence"  # the fitted confidence functions against max_prob
 flags.DEFINE_enum(
-    "case", "unit_ball", [*CASES, SCORES_CASE, "all"], "which grid to time"
+    "case",
+    "unit_ball",
+    [*CASES, SCORES_CASE, CONFIDENCE_CASE, "all"],
+    "which grid to time",
 )
 flags.DEFINE_integer(
     "seeds",
@@ -152,9 +163,12 @@ def mlp_flops(model: MLP, dim: int, k: int, n_train: int, rounds: int, rows: int
     return steps * per_step, rounds * rows * 2 * p
 
 
-def _unit(exp, case: str, estimator: str):
+def _unit(exp, case: str, estimator: str, score: str | None = None):
     return exp.unit(
-        method="tbal", estimator=estimator, model=CASE_MODELS.get(case, exp.models[0])
+        method="tbal",
+        estimator=estimator,
+        model=CASE_MODELS.get(case, exp.models[0]),
+        score=score or exp.scores[0],
     )
 
 
@@ -167,8 +181,10 @@ def time_jax(
     budget: float,
     estimator="sigma",
     case: str = "",
+    score: str | None = None,
 ) -> dict:
-    cfg, grid = exp.static_config(dataset, _unit(exp, case, estimator)), exp.grid
+    unit = _unit(exp, case, estimator, score)
+    cfg, grid = exp.static_config(dataset, unit), exp.grid
 
     def sweep_once():  # blocks on each chunk
         return sweep.run_sweep(
@@ -351,6 +367,35 @@ def bench_case(case: str, env: dict, rate: float | None = None) -> None:
         )
 
 
+def bench_confidence(env: dict) -> None:
+    """Each confidence function's ms/run on `confidence_fashion_mnist`'s grid with
+    softmax regression and the sigma rule, against the model's own score."""
+    exp = get_experiment("confidence_fashion_mnist")
+    dataset = load_dataset(exp.dataset, data_dir=FLAGS.data_dir)
+    n_seeds = FLAGS.seeds if FLAGS.seeds is not None else DEFAULT_SEEDS[CONFIDENCE_CASE]
+    print(
+        f"case: {exp.name} (softmax regression, TBAL, {len(exp.n_val)} N_v x "
+        f"{n_seeds} seeds, N = {dataset.n_pool}); median of {FLAGS.repeats}"
+    )
+    base = None
+    for score in exp.scores:
+        t = time_jax(
+            exp,
+            dataset,
+            paper_seeds(n_seeds),
+            FLAGS.repeats,
+            FLAGS.chunk_runs,
+            FLAGS.memory_budget_gib,
+            score=score,
+        )
+        base = base or t["ms_per_run"]
+        print(
+            f"  {score}: {t['ms_per_run']:.0f} ms/run ({t['ms_per_run'] / base:.2f}x "
+            f"max_prob), compile {t['compile_s']:.1f} s; {t['outcome']} "
+            f"on {env['device']['kind']}"
+        )
+
+
 def main(argv):
     del argv
     env = environment()
@@ -358,7 +403,9 @@ def main(argv):
         f"device: {env['device']['kind']} ({env['device']['platform']}, "
         f"{env['device']['count']} device(s)), jax {env['versions']['jax']}, float32"
     )
-    cases = [*CASES, SCORES_CASE] if FLAGS.case == "all" else [FLAGS.case]
+    cases = (
+        [*CASES, SCORES_CASE, CONFIDENCE_CASE] if FLAGS.case == "all" else [FLAGS.case]
+    )
     rate = None
     if any(
         isinstance(MODELS.get(CASE_MODELS[c]), MLP) for c in cases if c in CASE_MODELS
@@ -374,12 +421,14 @@ def main(argv):
                 FLAGS.seeds or DEFAULT_SEEDS[case], FLAGS.numpy_seeds, FLAGS.repeats
             )
             continue
-        if case.startswith("fashion_mnist") and not fashion_mnist_available(
-            FLAGS.data_dir
-        ):
+        fashion = case.startswith("fashion_mnist") or case == CONFIDENCE_CASE
+        if fashion and not fashion_mnist_available(FLAGS.data_dir):
             if FLAGS.case == "all":
                 print(f"case {case} skipped: its files are not installed")
                 continue
+        if case == CONFIDENCE_CASE:
+            bench_confidence(env)
+            continue
         bench_case(case, env, rate)
 
 
