@@ -216,14 +216,19 @@ def figure(summary: list[dict], title: str, stem: Path, model_titles: dict, atom
                     x, [100 * c["coverage_mean"] for c in mine], label=name, **style
                 )
         top.axhline(100 * eps, color="0.3", linewidth=0.8, linestyle="--")
+        top.set_ylim(0, max(top.get_ylim()[1], 125 * eps))
         top.set_title(model_titles.get(model, model))
         top.set_ylabel(("Test error" if tested else "Auto-labeling error") + " (%)")
         bottom.set_ylabel("Pool coverage (%)")
         bottom.set_xlabel("Validation size $N_v$")
         bottom.set_ylim(0, 100)
-    axes[1, 0].legend(fontsize=7, frameon=False)
+    handles, names = axes[1, 0].get_legend_handles_labels()
+    ncol = min(len(scores), 3) if len(estimators) == 1 else 2
     fig.suptitle(textwrap.fill(title, int(11 * width)), fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.01 + 0.032 * math.ceil(len(names) / ncol), 1, 1))
+    fig.legend(
+        handles, names, loc="lower center", ncol=ncol, fontsize=7.5, frameon=False
+    )
     return plots.save(fig, stem, atomic)
 
 
