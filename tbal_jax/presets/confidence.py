@@ -21,7 +21,13 @@ CONFIDENCE_SCORES = (
     "scaling_binning",
     "colander",
 )
-AUDIT_SCORES = ("colander", "colander_calibration_split", "colander_last_epoch")
+# the model's own score is the reference: its thresholds see the whole validation set
+AUDIT_SCORES = (
+    "max_prob",
+    "colander",
+    "colander_calibration_split",
+    "colander_last_epoch",
+)
 
 CONFIDENCE_FASHION_MNIST = Experiment(
     name="confidence_fashion_mnist",

@@ -333,7 +333,8 @@ def audit(runs: list[dict]) -> list[dict]:
                 "test_coverage_mean": _stats(r["test_coverage"] for r in mine)[0],
             }
         )
-    return sorted(out, key=lambda c: (c["score"], c["n_val"]))
+    order = {score: i for i, (score, _) in enumerate(groups)}  # the units' order
+    return sorted(out, key=lambda c: (order[c["score"]], c["n_val"]))
 
 
 def audit_table(summary: list[dict]) -> str:
