@@ -60,7 +60,9 @@ def _loadable(name: str, tmp_path):
     reason = entry.unavailable()
     if reason:
         if os.environ.get("CI"):
-            pytest.fail(f"{name}: {reason}; CI installs every dataset's files (.ci/run)")
+            pytest.fail(
+                f"{name}: {reason}; CI installs every dataset's files (.ci/run)"
+            )
         pytest.skip(f"{name}: {reason}")
     return entry.load(), []
 
@@ -86,7 +88,9 @@ def test_dataset_splits_into_pools(name, tmp_path):
     batched = jax.vmap(dataset.split, in_axes=(0, None))(KEYS, arrays)
     for a, b, c in zip(pools, jitted, batched):  # XLA may fuse float ops differently
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(np.asarray(c)[0], np.asarray(a), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(c)[0], np.asarray(a), rtol=1e-5, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -113,12 +117,18 @@ def test_model_fits_and_predicts(name):
     assert plain.shape == (64, k) and np.isfinite(np.asarray(plain)).all()
     accuracy = (np.asarray(plain).argmax(1) == np.asarray(y))[:48].mean()
     assert accuracy > 1 / k + 0.1, accuracy  # it learns the blobs, more than chance
-    np.testing.assert_allclose(jax.jit(fit_logits)(KEYS[0]), plain, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        jax.jit(fit_logits)(KEYS[0]), plain, rtol=1e-4, atol=1e-4
+    )
     batched = jax.vmap(fit_logits)(KEYS)
     np.testing.assert_allclose(batched[0], plain, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", SCORES.names())
+FIXED_SCORES = [n for n in SCORES.names() if not SCORES.get(n).fitted]
+FITTED_SCORES = [n for n in SCORES.names() if SCORES.get(n).fitted]
+
+
+@pytest.mark.parametrize("name", FIXED_SCORES)
 @pytest.mark.parametrize("k", [2, 3, 10])
 def test_score_shapes_and_transforms(name, k):
     score = SCORES.get(name)
@@ -129,6 +139,45 @@ def test_score_shapes_and_transforms(name, k):
     np.testing.assert_allclose(jax.jit(score)(logits)[0], conf, rtol=1e-6)
     batch = jnp.stack([logits, 2 * logits])
     np.testing.assert_allclose(jax.vmap(score)(batch)[0][0], conf, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", FITTED_SCORES)
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_fitted_score_fits_on_its_part_and_scores_in_the_unit_interval(name, k):
+    """A fitted score (algorithm.md section 14): fit and confidence under jit and vmap,
+    confidences in [0, 1], and rows outside D_cal and D_th change nothing."""
+    score = _cheap(SCORES.get(name))
+    n = 80
+    logits = 2.0 * jax.random.normal(KEYS[0], (n, k))
+    z = jax.random.normal(KEYS[1], (n, 4))
+    y = jnp.where(jnp.arange(n) % 5 == 0, 0, jnp.argmax(logits, axis=1))
+    cal, th = jnp.arange(n) % 3 == 0, jnp.arange(n) % 3 == 1
+
+    def coverage(conf, mask):
+        return jnp.sum(mask & (conf > 0.5)) / jnp.maximum(jnp.sum(mask), 1)
+
+    def fit_and_score(key, logits, z):
+        params = score.fit(key, z, logits, y, cal, th, coverage)
+        return score.confidence(params, z, logits)
+
+    conf = fit_and_score(KEYS[0], logits, z)
+    assert conf.shape == (n,) and bool(jnp.all((conf >= 0) & (conf <= 1)))
+    np.testing.assert_allclose(
+        jax.jit(fit_and_score)(KEYS[0], logits, z), conf, atol=1e-6
+    )
+    batch = jax.vmap(fit_and_score)(KEYS, jnp.stack([logits] * 2), jnp.stack([z] * 2))
+    np.testing.assert_allclose(batch[0], conf, atol=1e-6)
+    rest = ~(cal | th)
+    moved = score.fit(
+        KEYS[0],
+        jnp.where(rest[:, None], 7.0, z),
+        jnp.where(rest[:, None], -3.0, logits),
+        jnp.where(rest, 1, y),
+        cal,
+        th,
+        coverage,
+    )
+    np.testing.assert_allclose(score.confidence(moved, z, logits), conf, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", QUERIES.names())
