@@ -115,15 +115,15 @@ flags.DEFINE_float(
 )
 
 
-def _outcome(errors, coverages) -> str:
+def _outcome(errors, coverages, cells: str = "C1=0") -> str:
     """Mean TBAL error (runs with nothing auto-labeled left out, and counted) and
-    coverage, in %, of the runs given."""
+    coverage, in %, of the runs given (those of `cells`)."""
     errors, coverages = np.asarray(errors, float), np.asarray(coverages, float)
     n_nan = int(np.isnan(errors).sum())
     err = np.nanmean(errors) if n_nan < errors.size else math.nan
     nan_note = f", {n_nan} with nothing auto-labeled" if n_nan else ""
     return (
-        f"C1=0: TBAL error {100 * err:.2f}%, coverage {100 * coverages.mean():.2f}% "
+        f"{cells}: TBAL error {100 * err:.2f}%, coverage {100 * coverages.mean():.2f}% "
         f"({coverages.size} runs{nan_note})"
     )
 
@@ -202,6 +202,8 @@ def time_jax(
     runs = len(seeds) * len(grid.n_val)
     median = statistics.median(times)
     at_c1_0 = grid.c1 == 0  # grid cells (columns of the (S, G) outcome)
+    cells = "C1=0" if at_c1_0.any() else "all cells"  # a grid without C1 = 0
+    at_c1_0 = at_c1_0 if at_c1_0.any() else np.ones_like(at_c1_0)
     return {
         "cfg": cfg,
         "runs": runs,
@@ -216,6 +218,7 @@ def time_jax(
         "outcome": _outcome(
             first.summary.auto_error[:, at_c1_0].ravel(),
             first.summary.coverage[:, at_c1_0].ravel(),
+            cells,
         ),
     }
 

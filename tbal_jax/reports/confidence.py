@@ -372,31 +372,25 @@ def _num(value: float) -> str:
 
 
 def audit_figure(summary: list[dict], title: str, stem: Path, atomic):
-    """Left: error at the thresholds (dashed) and test error (solid) against N_v per
-    selection; right: P(test error > eps) with its 95% interval."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    """Left: the test error (solid) and the error at the thresholds on D_th (dashed)
+    against N_v, one colour per score; right: P(test error > eps) with its 95%
+    interval (the series side by side, so equal values stay visible)."""
+    from matplotlib.lines import Line2D
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     eps = summary[0]["eps"]
-    for i, score in enumerate(dict.fromkeys(c["score"] for c in summary)):
+    scores = list(dict.fromkeys(c["score"] for c in summary))
+    n_vals = sorted({c["n_val"] for c in summary})
+    step = 0.12 * (min(np.diff(n_vals)) if len(n_vals) > 1 else n_vals[0])
+    handles = []
+    for i, score in enumerate(scores):
         mine = [c for c in summary if c["score"] == score]
-        x = [c["n_val"] for c in mine]
+        x = np.array([c["n_val"] for c in mine], float)
         colour = colours[i % len(colours)]
-        left.plot(
-            x,
-            [100 * c["test_error_mean"] for c in mine],
-            "o-",
-            color=colour,
-            label=f"{score_name(score)}: test",
-            markersize=3.5,
-        )
-        left.plot(
-            x,
-            [100 * c["th_error_mean"] for c in mine],
-            "s--",
-            color=colour,
-            label=f"{score_name(score)}: at the thresholds",
-            markersize=3.5,
-        )
+        style = dict(color=colour, markersize=3.5)
+        left.plot(x, [100 * c["test_error_mean"] for c in mine], "o-", **style)
+        left.plot(x, [100 * c["th_error_mean"] for c in mine], "s--", **style)
         rate = np.array([100 * c["violation_rate"] for c in mine])
         err = np.array(
             [
@@ -404,25 +398,28 @@ def audit_figure(summary: list[dict], title: str, stem: Path, atomic):
                 [100 * (c["violation_hi"] - c["violation_rate"]) for c in mine],
             ]
         )
-        right.errorbar(
-            x,
-            rate,
-            yerr=err,
-            fmt="o-",
-            color=colour,
-            capsize=3,
-            markersize=3.5,
-            label=score_name(score),
+        shift = (i - (len(scores) - 1) / 2) * step
+        right.errorbar(x + shift, rate, yerr=err, fmt="o", capsize=3, **style)
+        handles.append(
+            Line2D([], [], color=colour, marker="o", label=score_name(score))
         )
-    left.axhline(100 * eps, color="0.3", linewidth=0.8, linestyle="--")
+    handles += [
+        Line2D([], [], color="0.3", linestyle="-", label="test error"),
+        Line2D(
+            [], [], color="0.3", linestyle="--", label="error on D_th at the thresholds"
+        ),
+    ]
+    left.axhline(100 * eps, color="0.3", linewidth=0.8, linestyle=":")
+    left.set_ylim(0, max(left.get_ylim()[1], 125 * eps))
     left.set_ylabel("Error (%)")
     right.set_ylabel(r"P(test error > $\epsilon$) (%)")
+    right.set_ylim(-2, 100)
     for ax in (left, right):
         ax.set_xlabel("Validation size $N_v$")
-    left.legend(fontsize=7, frameon=False)
-    right.set_ylim(0, 100)
+        ax.set_xticks(n_vals)
     fig.suptitle(textwrap.fill(title, 100), fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
     return plots.save(fig, stem, atomic)
 
 
