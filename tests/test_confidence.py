@@ -225,9 +225,9 @@ def test_the_audit_finds_the_optimism_of_selecting_on_the_threshold_set():
 
 def test_the_audit_finds_no_optimism_where_nothing_is_chosen():
     """One confidence for all, at an eps the model meets: every run labels most of the
-    pool in round 0 (test coverage 98.8%) from the one candidate, so D_th's error there is an unbiased
-    estimate of the test error (their gap's standard error over 12 seeds is about
-    0.4 points)."""
+    pool in round 0 (test coverage 98.8%) from the one candidate, so D_th's error
+    there is an unbiased estimate of the test error (their gap's standard error over
+    12 seeds is about 0.4 points)."""
     blind = _audit(Blind("blind", "blind"), eps=0.3)
     assert blind["n_compared"] == 12 and blind["test_coverage_mean"] > 0.95
     assert abs(blind["optimism_mean"]) < 0.015
