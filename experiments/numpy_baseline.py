@@ -322,7 +322,7 @@ def run_tbal_fixed(
 ) -> dict:
     """One TBAL run on a fixed dataset with its own validation pool (`arrays` =
     (x, y, x_val, y_val), as `tbal_jax.datasets.DataArrays`), with `LogisticRegression`."""
-    x, y, x_val, y_val = (np.asarray(a) for a in arrays)
+    x, y, x_val, y_val = (np.asarray(a) for a in arrays[:4])
     k = int(max(y.max(), y_val.max())) + 1
     out = run_loop(
         np.random.default_rng(seed),
