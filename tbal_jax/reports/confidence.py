@@ -68,7 +68,7 @@ def _stats(values) -> tuple[float, float]:
     v = np.asarray([x for x in values if not math.isnan(x)], float)
     if not len(v):
         return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan
 
 
 def cells(rows: list[dict]) -> list[dict]:
@@ -102,7 +102,10 @@ def cells(rows: list[dict]) -> list[dict]:
 
 
 def _pct(mean: float, std: float) -> str:
-    return "-" if math.isnan(mean) else f"{100 * mean:.1f} ± {100 * std:.1f}"
+    """mean ± std in %; "-" without a mean, the mean alone without a std (one run)."""
+    if math.isnan(mean):
+        return "-"
+    return f"{100 * mean:.1f}" + ("" if math.isnan(std) else f" ± {100 * std:.1f}")
 
 
 def table(summary: list[dict], model_titles: dict) -> str:
