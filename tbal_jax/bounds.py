@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 import theory
-from tbal_jax.estimators import GRID_ABOVE, GRID_SIZE, MIN_COUNT, SIGMA
+from tbal_jax.estimators import GRID_ABOVE, GRID_SIZE, SIGMA
 
 BOUNDS_COLUMNS = [
     "n_val",
@@ -116,49 +116,49 @@ def round_masses(n_train, n_auto, n_pool: int, delta: float) -> np.ndarray:
 
 
 def region_validation_counts(rounds) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high): bounds on each round's validation points in its region, (..., R).
+    """(per class (..., R, k), total (..., R)): each round's validation points in its
+    region, exactly, from the record's `val_removed_class`.
 
-    algorithm.md section 2 step 5 removes them from the validation set, so when the next round
-    ran they are n_val_i - n_val_{i+1} (n_val_{i+1} = 0 if it could not train: nothing
-    left). After the last round the record says nothing: then each class with a finite
-    threshold had more than 25 of them (algorithm.md section 3), so low = 26 x those classes,
-    high = n_val_i.
+    Round i's region is {score >= t[c], pred = c} over the classes c (algorithm.md
+    section 3, step 2: class c's points are those the model *predicts* c), and step 5 of
+    algorithm.md section 2 removes the validation points in it; in the paper's loop (a
+    fixed score, every round testing on the whole current validation set) those are the
+    points the thresholds were estimated on that lie in the region. Each class with a
+    finite threshold has more than 25 of them (algorithm.md section 3); a class with
+    t[c] = +inf has none.
     """
-    n_val = np.asarray(rounds.val_used, np.float64)
-    following = np.concatenate(
-        [np.asarray(rounds.ran)[..., 1:], np.zeros_like(rounds.ran[..., :1])], axis=-1
-    ).astype(bool)
-    next_val = np.concatenate([n_val[..., 1:], np.zeros_like(n_val[..., :1])], axis=-1)
-    finite = np.isfinite(np.asarray(rounds.thresholds)).sum(axis=-1)
-    known = n_val - next_val
-    low = np.where(following, known, np.minimum((MIN_COUNT + 1.0) * finite, n_val))
-    high = np.where(following, known, n_val)
-    return np.maximum(low, 1.0), np.maximum(high, 1.0)
+    per_class = np.asarray(rounds.val_removed_class, np.float64)
+    return per_class, per_class.sum(axis=-1)
 
 
 def _binomial_round_bounds(rounds, eps: float, delta: float) -> np.ndarray:
-    """Upper bounds on each round's wrong auto-labeled count, (..., R): the
-    Clopper-Pearson limit on the region's error (union over |T|^k candidate threshold
-    tuples and R rounds, delta / 2; the worst m in the `region_validation_counts`
-    range, with at most floor(eps m) errors), then the binomial quantile of the
-    n_auto_i points (delta / 2 over R rounds)."""
+    """Upper bounds on each round's wrong auto-labeled count, (..., R).
+
+    The region's m validation points (`region_validation_counts`, exact) hold at most
+    w = sum_c floor(eps m_c) errors: each class's threshold was accepted with a plug-in
+    error <= eps on its m_c points (algorithm.md section 3; the sum of the floors is at
+    most floor(eps m)). Then the Clopper-Pearson limit on the region's error, with the
+    union over the |T|^k threshold tuples of R rounds at delta / 2, and the binomial
+    quantile of the round's n_auto points at delta / (2R) (algorithm.md section 11, the
+    record bounds of a run).
+
+    The union stays over tuples, for the whole region: a union over the k |T| class
+    regions would bound each class's error, but the record does not say how many of the
+    n_auto points each class region took, and without that the only valid combination is
+    the largest class limit, which pays for the smallest class's m_c (looser than the
+    tuples in most rounds of the `bounds_vs_empirics` cells at N_v >= 400).
+    """
     n_auto = np.asarray(rounds.n_auto, np.float64)
     n_val = np.asarray(rounds.val_used, np.float64)
     k = np.asarray(rounds.thresholds).shape[-1]
     r = n_auto.shape[-1]
-    low, high = region_validation_counts(rounds)
+    per_class, m = region_validation_counts(rounds)
+    errors = np.floor(eps * per_class * (1 + _EPS_MARGIN)).sum(axis=-1)
     used = n_auto > 0
-    candidates = candidate_count(n_val[used]) ** k * r
-    lo, hi = low[used], high[used]
     worst = np.zeros(n_auto.shape)
-    worst_used = np.zeros(lo.shape)
-    for step in range(int(np.max(hi - lo, initial=0)) + 1):  # every feasible m
-        m = np.minimum(lo + step, hi)
-        u = theory.clopper_pearson_upper(
-            np.floor(eps * m * (1 + _EPS_MARGIN)), m, delta / 2, candidates
-        )
-        worst_used = np.maximum(worst_used, u)
-    worst[used] = worst_used
+    worst[used] = theory.clopper_pearson_upper(
+        errors[used], m[used], delta / 2, candidate_count(n_val[used]) ** k * r
+    )
     wrong = stats.binom.isf(delta / (2 * r), n_auto, worst)
     return np.where(used, wrong, 0.0)
 

@@ -94,6 +94,11 @@ class RoundRecord(NamedTuple):
     thresholds: Array  # (k,), +inf in rounds that did not train
     th_n_above: Array  # points of the threshold set (D_th) at or above the thresholds
     th_n_above_wrong: Array  # of which the model predicts wrongly
+    # (k,) per round, by the round model's *predicted* class c, the class whose threshold
+    # t[c] tests the point (region {score >= t[c], pred = c}, algorithm.md section 3);
+    # 0 in rounds that did not train, and in AL and PL, whose loop estimates none:
+    val_used_class: Array  # the points the thresholds were estimated on (sum: val_used)
+    val_removed_class: Array  # active points in the round's region, removed (step 5)
 
 
 class RunSummary(NamedTuple):
@@ -200,6 +205,15 @@ def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
         return (n_pos > 0) & (n_pos < jnp.sum(train_mask))
     counts = jnp.zeros(k, jnp.int32).at[train_y].add(train_mask.astype(jnp.int32))
     return jnp.sum(counts > 0) >= 2
+
+
+def class_counts(pred: Array, mask: Array, k: int) -> Array:
+    """(k,) int32: the points of `mask` by class `pred`. Two classes count class 1 and
+    the rest (a scatter-add along a 2-wide axis is slow on XLA's CPU)."""
+    if k == 2:
+        n_one = jnp.sum(mask & (pred == 1))
+        return jnp.stack([jnp.sum(mask) - n_one, n_one])
+    return jnp.zeros(k, jnp.int32).at[pred].add(mask.astype(jnp.int32))
 
 
 @functools.lru_cache(maxsize=32)  # bounded: compiled programs live in sweep.Sweeper
@@ -359,6 +373,11 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             )
             val_above = trained & (val_score >= class_value(thr, val_pred))
             val_active = state.val_active & ~val_above
+            if protocol.auto_label_in_loop:
+                used_class = class_counts(val_pred, trained & tested, k)
+                removed_class = class_counts(val_pred, state.val_active & val_above, k)
+            else:  # no thresholds, no predicted classes of validation points
+                used_class = removed_class = jnp.zeros(k, jnp.int32)
             th_above = val_above & tested
 
             # Stopping rule for round i+1, then its query (algorithm.md section 2, steps 6, 0).
@@ -408,6 +427,8 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 thresholds=jnp.where(trained, thr, jnp.inf),
                 th_n_above=jnp.sum(th_above),
                 th_n_above_wrong=jnp.sum(th_above & (val_pred != val_y)),
+                val_used_class=used_class,
+                val_removed_class=removed_class,
             )
             return new_state, record
 

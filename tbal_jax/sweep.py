@@ -79,7 +79,7 @@ class SweepResult:
     seeds: np.ndarray  # (S,)
     grid: RunParams  # each field (G,)
     outcomes: dict  # method name -> RunSummary (S, G): "tbal", or "al" and "al_sc", ...
-    rounds: RoundRecord  # (S, G, R)
+    rounds: RoundRecord  # each field (S, G, R[, k])
     compile_seconds: float
     run_seconds: float
     chunks: int

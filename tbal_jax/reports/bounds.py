@@ -18,8 +18,9 @@ from tbal_jax.scores import SCORES
 class BoundsReport(Report):
     def check(self, exp) -> None:
         """The run bounds read each round's validation region from the record
-        (`bounds.region_validation_counts`): the paper's loop with a fixed score and a
-        rule that needs more than MIN_COUNT points above a threshold."""
+        (`bounds.region_validation_counts`: the points a round removes): the paper's
+        loop with a fixed score, every round testing on the whole current validation
+        set, and a rule that needs more than MIN_COUNT points above a threshold."""
         super().check(exp)
         for name in exp.scores:
             if SCORES.get(name).fitted:
@@ -28,6 +29,12 @@ class BoundsReport(Report):
                     "the bounds assume the paper's loop with a fixed score"
                 )
         for name in exp.estimators:
+            if ESTIMATORS.get(name).validation != "reuse":
+                raise ConfigError(
+                    f"{exp.name}: estimator {name} tests each round on its own part of "
+                    "the validation set; the bounds assume the paper's loop, which "
+                    "tests on all of it"
+                )
             if ESTIMATORS.get(name).min_count != MIN_COUNT:
                 raise ConfigError(
                     f"{exp.name}: estimator {name} keeps thresholds with fewer than "
