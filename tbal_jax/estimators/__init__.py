@@ -9,7 +9,9 @@ Each guaranteed estimator is also registered with its other settings (algorithm.
 12): `NAME_geometric`, `NAME_front` (how delta is spent over rounds) and `NAME_fixed`,
 `NAME_geometric_fixed`, `NAME_front_fixed` (candidates fixed in advance), and
 `NAME_fixed_fresh`, `NAME_geometric_fixed_fresh`, `NAME_front_fixed_fresh` (a fresh part of
-the validation set per round), for NAME in clopper_pearson, ltt, sgr;
+the validation set per round), for NAME in clopper_pearson, ltt, sgr; after the
+sequel's `sigma_min10` comes `ltt_betting` (a time-uniform betting test, `betting`), with
+its original settings only (each registered name is a command-line case the tests run);
 `Estimator.variant` makes others (rho, front, m).
 """
 
@@ -21,6 +23,7 @@ from tbal_jax.estimators.base import (
     TIE_RTOL,
     Estimator,
 )
+from tbal_jax.estimators.betting import BettingEstimator, betting_upper, log_wealth
 from tbal_jax.estimators.binomial import (
     BINOMIAL_RTOL,
     binomial_lower_tail,
@@ -34,7 +37,13 @@ from tbal_jax.estimators.counts import (
     count_levels,
     counts_at,
 )
-from tbal_jax.estimators.guaranteed import CLOPPER_PEARSON, LTT, SGR, VARIANTS
+from tbal_jax.estimators.guaranteed import (
+    CLOPPER_PEARSON,
+    LTT,
+    LTT_BETTING,
+    SGR,
+    VARIANTS,
+)
 from tbal_jax.estimators.select import (
     select_binary_search,
     select_fixed_sequence,
@@ -64,6 +73,7 @@ for _base in (CLOPPER_PEARSON, LTT, SGR):  # spend x candidates (algorithm.md se
         ESTIMATORS.register(_variant)
 BASE_ESTIMATORS = ESTIMATORS.names()[:6]  # the six rules with their original settings
 ESTIMATORS.register(SIGMA_MIN10)  # the sequel's rule (algorithm.md section 14)
+ESTIMATORS.register(LTT_BETTING)  # time-uniform (algorithm.md section 12)
 
 __all__ = [
     "BASE_ESTIMATORS",
@@ -79,6 +89,7 @@ __all__ = [
     "GRID_SIZE",
     "HOEFFDING",
     "LTT",
+    "LTT_BETTING",
     "MAX_CAPACITY",
     "MIN_COUNT",
     "PLUGIN",
@@ -86,13 +97,16 @@ __all__ = [
     "SIGMA",
     "SIGMA_MIN10",
     "TIE_RTOL",
+    "BettingEstimator",
     "Estimator",
     "Levels",
+    "betting_upper",
     "binomial_lower_tail",
     "clopper_pearson_upper",
     "count_levels",
     "counts_at",
     "hoeffding_slack",
+    "log_wealth",
     "plugin_slack",
     "round_weights",
     "select_binary_search",

@@ -3,7 +3,9 @@ union over the candidates, Learn then Test (fixed-sequence testing) and Selectio
 Guaranteed Risk (binary search), each with delta split over classes and rounds; and their
 variants (`VARIANTS`): delta spent over rounds by the geometric or front rule, and/or
 candidates fixed in advance (algorithm.md section 12, "Spending delta over rounds and
-candidates fixed in advance").
+candidates fixed in advance"); and `ltt_betting`, Learn then Test with a betting test
+that is valid at every validation size at once (`betting`; algorithm.md section 12, "A
+time-uniform test").
 
 The level functions take the round's share of delta and a divisor (`spending.round_delta`):
 (delta, R) under the uniform rule, so delta / (k |T| R) is computed as before, and
@@ -15,6 +17,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from tbal_jax.estimators.base import CANDIDATES, Estimator
+from tbal_jax.estimators.betting import (
+    BettingEstimator,
+    betting_accept,
+    betting_bound,
+)
 from tbal_jax.estimators.binomial import (
     BINOMIAL_RTOL,
     binomial_lower_tail,
@@ -101,6 +108,23 @@ SGR = Estimator(
     accept=_binomial_accept,
     label="SGR",
     marker="x",
+)
+
+LTT_BETTING = BettingEstimator(
+    "ltt_betting",
+    "as ltt, with a betting test in place of Clopper-Pearson (the average wealth of "
+    "20 constant bets fixed in advance reaching (k R) / delta): for one round and "
+    "class, if the model, the candidates and the sequence's start do not depend on "
+    "the validation points, P(population error of the chosen region > eps) <= "
+    "delta / (k R) at every validation size simultaneously (a validation set grown "
+    "until a threshold is certified keeps the promise); over the run, <= delta by the "
+    "union over classes and rounds, which stays: each round tests a new hypothesis",
+    betting_bound,
+    select_fixed_sequence,
+    level=_union_classes_rounds,
+    accept=betting_accept,
+    label="LTT, betting (time-uniform)",
+    marker="h",
 )
 
 
