@@ -12,7 +12,8 @@ import jax.numpy as jnp
 from tbal_jax.models.base import Model
 from tbal_jax.types import Array, Key
 
-NEWTON_MAX_STEPS = 30
+NEWTON_MAX_STEPS = 30  # from a cold start (w0 = 0)
+NEWTON_WARM_STEPS = 2  # from the previous round's minimiser (w0 != 0)
 NEWTON_TOL = (
     1e-6  # stop when the Newton decrement g'H^{-1}g/2 <= NEWTON_TOL * objective
 )
@@ -81,7 +82,10 @@ def newton_minimise(
     Newton's method with the (generalised) Hessian H = diag(reg) + c X' diag(weight *
     loss'') X and an exact line search along the direction d = -H^{-1} g. Stops when the
     Newton decrement g'H^{-1}g / 2 is at most NEWTON_TOL * f(w) (relative suboptimality),
-    or after NEWTON_MAX_STEPS steps.
+    or after NEWTON_MAX_STEPS steps from a cold start (w0 = 0) and NEWTON_WARM_STEPS
+    from a warm one (algorithm.md section 5): a round adds one batch of labels to the
+    previous round's problem, whose minimiser is then close, and under vmap a while loop
+    runs until its slowest member stops, so one run's long solve would hold up the chunk.
     """
 
     def step(carry):
@@ -103,9 +107,11 @@ def newton_minimise(
         alpha = jnp.where(converged, 0.0, alpha)
         return w + alpha * d, z + alpha * sign * t, converged, it + 1
 
+    max_steps = jnp.where(jnp.any(w0 != 0), NEWTON_WARM_STEPS, NEWTON_MAX_STEPS)
+
     def keep_going(carry):
         _, _, converged, it = carry
-        return (~converged) & (it < NEWTON_MAX_STEPS)
+        return (~converged) & (it < max_steps)
 
     init = (w0, x @ w0, jnp.array(False), jnp.array(0))
     w, *_ = jax.lax.while_loop(keep_going, step, init)
