@@ -60,30 +60,23 @@ def predicted_class(logits: Array) -> Array:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
-def _exp_sum(logits: Array, first: Array) -> Array:
-    """sum_j exp(z_j - z_(1)), the softmax's normaliser relative to the top logit."""
-    return jnp.sum(jnp.exp(logits - first[..., None]), axis=-1)
-
-
 def max_prob(logits: Array) -> tuple[Array, Array]:
     """Confidence = max class probability (the paper preset)."""
     first, second = top_two(logits)
     if logits.shape[-1] == 2:
         conf = jax.nn.sigmoid(first - second)
     else:
-        conf = 1.0 / _exp_sum(logits, first)
+        conf = 1.0 / jnp.sum(jnp.exp(logits - first[..., None]), axis=-1)
     return conf, predicted_class(logits)
 
 
 def prob_margin(logits: Array) -> Array:
-    """p_(1) - p_(2) from the top two logits and the normaliser, with no softmax:
-    (1 - exp(z_(2) - z_(1))) / sum_j exp(z_j - z_(1)); the same top two and normaliser
-    as `max_prob`, so a round that scores and queries with both computes them once
-    (XLA merges the identical expressions). For two classes tanh((z_(1) - z_(2)) / 2)."""
-    first, second = top_two(logits)
+    """p_(1) - p_(2); for two classes tanh((z_(1) - z_(2)) / 2)."""
     if logits.shape[-1] == 2:
+        first, second = top_two(logits)
         return jnp.tanh(0.5 * (first - second))
-    return -jnp.expm1(second - first) / _exp_sum(logits, first)
+    first, second = top_two(jax.nn.softmax(logits, axis=-1))
+    return first - second
 
 
 def margin(logits: Array) -> tuple[Array, Array]:
