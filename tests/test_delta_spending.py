@@ -48,6 +48,8 @@ def test_round_weights_sum_to_one_and_round_down(spend, rounds):
         np.testing.assert_allclose(w[1:] / w[:-1], 0.5)  # rho = 0.5
     if spend == "front" and rounds > 1:
         assert w[0] == 0.5 and np.allclose(w[1:], 0.5 / (rounds - 1))
+    if spend == "back" and rounds > 1:
+        assert w[-1] == 0.5 and np.allclose(w[:-1], 0.5 / (rounds - 1))
 
 
 def test_other_rho_and_front():
@@ -55,8 +57,10 @@ def test_other_rho_and_front():
     np.testing.assert_allclose(w, 0.2 * 0.8 ** np.arange(5) / (1 - 0.8**5))
     w = spending.round_weights("front", 5, front=0.9)
     np.testing.assert_allclose(w, [0.9, 0.025, 0.025, 0.025, 0.025])
+    w = spending.round_weights("back", 5, front=0.9)
+    np.testing.assert_allclose(w, [0.025, 0.025, 0.025, 0.025, 0.9])
     with pytest.raises(ValueError, match="unknown delta spending"):
-        spending.round_weights("back", 5)
+        spending.round_weights("last", 5)
 
 
 def _tests_per_class(est, levels, n_kept):
@@ -109,6 +113,11 @@ def test_geometric_and_front_put_more_on_round_zero():
     assert got["uniform"] == pytest.approx(DELTA / (k * rounds))
     assert got["geometric"] == pytest.approx(DELTA * 0.5 / (1 - 0.5**rounds) / k)
     assert got["front"] == pytest.approx(DELTA * 0.5 / k)
+    assert got["back"] == pytest.approx(DELTA * 0.5 / (rounds - 1) / k)
+    last = spending.round_delta("back", DELTA, rounds - 1, rounds)
+    assert float(E.LTT.variant("back").level(*last[:1], k, last[1], levels, n_kept)) == (
+        pytest.approx(DELTA * 0.5 / k)
+    )
 
 
 def test_uniform_data_settings_are_the_original_estimators():
@@ -201,7 +210,9 @@ def test_variant_names_labels_and_checks():
     with pytest.raises(ValueError, match="m=1"):
         E.LTT.variant(candidates="fixed", m=1)
     for base, variants in E.VARIANTS.items():
-        assert len(variants) == 8 and all(v.name.startswith(base) for v in variants)
+        assert len(variants) == 9 and all(v.name.startswith(base) for v in variants)
+    assert E.ESTIMATORS["sgr_back"].line_style == (0, (6, 2))
+    assert E.LTT.variant("back", front=0.9).name == "ltt_back0.9"
 
 
 # one of each (spend, candidates) combination, over the three rules
@@ -212,6 +223,7 @@ END_TO_END = [
     "ltt_geometric_fixed",
     "clopper_pearson_front_fixed",
     "ltt_geometric_fixed_fresh",
+    "ltt_back",
 ]
 
 

@@ -25,7 +25,7 @@ a guaranteed estimator never gets that tolerance.
 A guaranteed estimator also carries three settings fixed before any data are seen
 (algorithm.md section 12, "Spending delta over rounds and candidates fixed in advance"):
 how delta is spent over the rounds (`spend`: `uniform`, `geometric` with `rho`, `front`
-with `front`; `spending`) and which candidates it tests (`candidates`: `data`, the
+or `back` with the share `front`; `spending`) and which candidates it tests (`candidates`: `data`, the
 section 3 set, or `fixed`, `m` levels over the score's range); and which validation
 points each round tests on (`validation`: `reuse`, the whole remaining set, or `fresh`,
 a part of its own, `tbal_jax.run.validation_parts`). `Estimator.variant`
@@ -51,7 +51,12 @@ DEFAULT_DELTA = 0.05
 CANDIDATES = ("data", "fixed")  # the section 3 set, or m levels fixed in advance
 VALIDATION = ("reuse", "fresh")  # one validation set for all rounds, or a part per round
 DEFAULT_FIXED_LEVELS = 100
-SPEND_LABELS = {"uniform": "", "geometric": "geometric", "front": "front-loaded"}
+SPEND_LABELS = {
+    "uniform": "",
+    "geometric": "geometric",
+    "front": "front-loaded",
+    "back": "back-loaded",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +88,8 @@ class Estimator:
     marker: str = "o"  # its plot marker (guaranteed estimators are drawn dashed)
     spend: str = "uniform"  # delta over rounds: uniform, geometric or front
     rho: float = spending.DEFAULT_RHO  # the geometric rule's ratio
-    front: float = spending.DEFAULT_FRONT  # the front rule's share of delta on round 0
+    # the front (back) rule's share of delta on round 0 (on the last round)
+    front: float = spending.DEFAULT_FRONT
     candidates: str = "data"  # data (algorithm.md section 3) or fixed (m levels)
     m: int = DEFAULT_FIXED_LEVELS  # the number of fixed candidates
     validation: str = "reuse"  # reuse (every round) or fresh (a disjoint part per round)
@@ -138,8 +144,8 @@ class Estimator:
             if spend == "geometric" and rho != spending.DEFAULT_RHO:
                 parts.append(f"rho{rho:g}")
                 tags[-1] += rf" $\rho$={rho:g}"
-            if spend == "front" and front != spending.DEFAULT_FRONT:
-                parts.append(f"front{front:g}")
+            if spend in ("front", "back") and front != spending.DEFAULT_FRONT:
+                parts[-1] += f"{front:g}"  # e.g. ltt_back0.9
                 tags[-1] += f" {front:g}"
         if candidates == "fixed":
             parts.append("fixed" if m == DEFAULT_FIXED_LEVELS else f"fixed{m}")
@@ -191,7 +197,9 @@ class Estimator:
         """Solid for the slacks; for the guaranteed ones by their spending rule."""
         if not self.guaranteed:
             return "-"
-        return {"uniform": "--", "geometric": "-.", "front": ":"}[self.spend]
+        return {"uniform": "--", "geometric": "-.", "front": ":", "back": (0, (6, 2))}[
+            self.spend
+        ]
 
     @property
     def marker_fill(self) -> str:

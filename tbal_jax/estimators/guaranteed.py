@@ -129,14 +129,22 @@ LTT_BETTING = BettingEstimator(
 
 
 def _variants(base: Estimator) -> tuple[Estimator, ...]:
-    """Every other (spend, candidates) combination of `base`, and fresh validation with
-    the fixed candidates (its promise needs them), at the default rho, front and m."""
-    settings = [
-        (spend, candidates, "reuse")
-        for candidates in CANDIDATES
-        for spend in SPENDS
-        if (spend, candidates) != ("uniform", "data")
-    ] + [(spend, "fixed", "fresh") for spend in SPENDS]
+    """Every other (spend, candidates) combination of `base` for the uniform, geometric
+    and front rules, fresh validation with the fixed candidates (its promise needs
+    them), and the back rule with the data's candidates, at the default rho, front and
+    m (each registered name is a command-line case the tests run; `Estimator.variant`
+    makes the other back-rule combinations)."""
+    spends = [s for s in SPENDS if s != "back"]
+    settings = (
+        [
+            (spend, candidates, "reuse")
+            for candidates in CANDIDATES
+            for spend in spends
+            if (spend, candidates) != ("uniform", "data")
+        ]
+        + [(spend, "fixed", "fresh") for spend in spends]
+        + [("back", "data", "reuse")]
+    )
     return tuple(
         base.variant(spend, candidates, validation=validation)
         for spend, candidates, validation in settings

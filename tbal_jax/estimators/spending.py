@@ -9,7 +9,10 @@ the k classes, and over the candidates or search steps, by the estimator's `leve
 - `geometric`: w_r = (1 - rho) rho^r / (1 - rho^R), the geometric series renormalised
   over the R rounds (rho = 0.5: half of delta on round 0, a quarter on round 1, ...);
 - `front`: w_0 = share, w_r = (1 - share) / (R - 1) for r >= 1 (all of delta on round
-  0 when R = 1).
+  0 when R = 1);
+- `back`: the same weights reversed, the share on the last configured round R - 1 (where
+  the model has its whole budget of human labels) and the rest uniform over the others.
+  The share is the estimator's `front` setting for both rules.
 
 The weights are computed in float64 and rounded down to float32, so in float32 they
 never sum to more than 1.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-SPENDS = ("uniform", "geometric", "front")
+SPENDS = ("uniform", "geometric", "front", "back")
 DEFAULT_RHO = 0.5
 DEFAULT_FRONT = 0.5
 
@@ -40,7 +43,8 @@ def round_weights(
         return (1.0 - rho) * rho**r / (1.0 - rho**rounds)
     if rounds == 1:
         return np.ones(1)
-    return np.where(r == 0, front, (1.0 - front) / (rounds - 1))
+    first = 0 if spend == "front" else rounds - 1
+    return np.where(r == first, front, (1.0 - front) / (rounds - 1))
 
 
 def float32_weights(spend, rounds, rho=DEFAULT_RHO, front=DEFAULT_FRONT) -> np.ndarray:
