@@ -1,7 +1,8 @@
 """An MLP TBAL run as a careful user would write it without this project (issue 10).
 
     python -m experiments.mlp_baseline [--data=fashion_mnist|digits|PATH.npz]
-        [--model=mlp_fashion] [--epochs=N] [--n_val 1000 2000] [--n_train=1000]
+        [--model=mlp_fashion] [--epochs=N] [--precision=float32|bfloat16|tf32]
+        [--n_val 1000 2000] [--n_train=1000]
         [--eps=0.05] [--c1=0] [--seeds=2] [--jax_seeds=0] [--repeats=3]
 
 The speed baseline of the MLP benchmark: one seed at a time, one grid cell at a time,
@@ -49,6 +50,7 @@ from tbal_jax.errors import ConfigError
 from tbal_jax.loaders import load_dataset
 from tbal_jax.mlp import MLP
 from tbal_jax.models import MODELS
+from tbal_jax.models.mlp import PRECISIONS
 
 FLAGS = flags.FLAGS
 MIN_ROWS = 256  # smallest padded prediction batch
@@ -187,6 +189,9 @@ def define_flags() -> None:
         "the MLP preset",
     )
     flags.DEFINE_integer("epochs", None, "override the preset's epochs")
+    flags.DEFINE_enum(
+        "precision", None, list(PRECISIONS), "override the preset's matmul precision"
+    )
     flags.DEFINE_list(
         "n_val",
         ["1000", "2000"],
@@ -215,6 +220,8 @@ def main(argv) -> None:
     model = MODELS[FLAGS.model]
     if FLAGS.epochs:
         model = dataclasses.replace(model, epochs=FLAGS.epochs)
+    if FLAGS.precision:
+        model = dataclasses.replace(model, precision=FLAGS.precision)
     cells = (n_vals, FLAGS.n_train, FLAGS.eps, FLAGS.c1)
     print(
         f"{dataset.name} ({dataset.source}), {model}, N_v {n_vals}, "

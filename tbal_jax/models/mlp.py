@@ -28,6 +28,23 @@ alone (tested). A partial minibatch averages over its valid rows. Only the non-e
 minibatches run, in a while loop, as the epochs do (`MLP.train`): under vmap, a member
 whose minibatches or epochs are over while others' go on keeps its parameters and
 optimiser state (momentum, weight decay) untouched, a masked no-op (tested).
+
+Matrix products (`precision`, issue 16): every layer's product, in the forward pass and
+in both products of its backward pass (training and scoring alike), is
+
+- "float32" (the default): float32 operands at `Precision.HIGHEST`, true float32 on
+  every backend. Before this setting the products passed no precision (None, that is
+  `Precision.DEFAULT` unless `jax_default_matmul_precision` says otherwise), which XLA's
+  CPU backend computes in float32 all the same: on CPU HIGHEST gives the old results bit
+  for bit (tested), while on an NVIDIA GPU (Ampere or later) the old DEFAULT let cuBLAS
+  round the operands to TF32, which is now `precision="tf32"`;
+- "bfloat16": both operands rounded to bfloat16, products accumulated and returned in
+  float32 (`preferred_element_type=float32`); the backward products round the incoming
+  cotangent to bfloat16 the same way and return float32 gradients (`_matmul_bf16`, a
+  custom VJP: JAX's own transpose would round the gradients to bfloat16). The weights,
+  the optimiser, biases, tanh and the loss stay float32;
+- "tf32": float32 operands at `Precision.DEFAULT`: TF32 tensor cores on an NVIDIA GPU,
+  plain float32 (the same bits as "float32") on CPU.
 """
 
 from __future__ import annotations
@@ -45,6 +62,40 @@ from tbal_jax.types import Array, Key, PyTree
 
 MOMENTUM = 0.9
 COSINE_PERIOD = 100  # epochs: CosineAnnealingLR's T_max in the reference code
+PRECISIONS = ("float32", "bfloat16", "tf32")  # `MLP.precision` (module docstring)
+
+
+@jax.custom_vjp
+def _matmul_bf16(a: Array, b: Array) -> Array:
+    """a @ b with both operands rounded to bfloat16, accumulated and returned in float32."""
+    a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
+    return jnp.matmul(a16, b16, preferred_element_type=jnp.float32)
+
+
+def _matmul_bf16_fwd(a: Array, b: Array):
+    a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
+    return jnp.matmul(a16, b16, preferred_element_type=jnp.float32), (a16, b16)
+
+
+def _matmul_bf16_bwd(residuals, g: Array):
+    """Both backward products as the forward one: bfloat16 operands, float32 results."""
+    a16, b16 = residuals
+    g16 = g.astype(jnp.bfloat16)
+    return (
+        jnp.matmul(g16, b16.T, preferred_element_type=jnp.float32),
+        jnp.matmul(a16.T, g16, preferred_element_type=jnp.float32),
+    )
+
+
+_matmul_bf16.defvjp(_matmul_bf16_fwd, _matmul_bf16_bwd)
+
+
+def matmul(a: Array, b: Array, precision: str) -> Array:
+    """a @ b for 2-D float32 `a`, `b` at one of `PRECISIONS` (module docstring)."""
+    if precision == "bfloat16":
+        return _matmul_bf16(a, b)
+    level = {"float32": jax.lax.Precision.HIGHEST, "tf32": jax.lax.Precision.DEFAULT}
+    return jnp.matmul(a, b, precision=level[precision])
 
 
 def cosine_lr(lr: float, epoch: Array) -> Array:
@@ -120,6 +171,9 @@ class MLP(Model):
 
     `early_stop_error` None trains every epoch; `shuffle` False keeps the buffer's order
     every epoch (the reference's IMDB loader does not shuffle, its Tiny-ImageNet one does).
+    `precision` ("float32", "bfloat16" or "tf32") is that of every matrix product, in
+    training and in scoring (module docstring): `dataclasses.replace(MLP_FASHION,
+    precision="bfloat16")`.
     """
 
     name: str = "mlp"
@@ -131,8 +185,13 @@ class MLP(Model):
     early_stop_error: float | None = None
     shuffle: bool = True
     label: str = ""
+    precision: str = "float32"
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if not all(isinstance(w, int) and w >= 1 for w in self.widths):
             raise ValueError(f"widths must be positive integers, got {self.widths}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -165,8 +224,9 @@ class MLP(Model):
         """(last hidden layer, logits)."""
         h = x
         for layer in weights[:-1]:
-            h = jnp.tanh(h @ layer["w"] + layer["b"][None, :])
-        return h, h @ weights[-1]["w"] + weights[-1]["b"][None, :]
+            h = jnp.tanh(matmul(h, layer["w"], self.precision) + layer["b"][None, :])
+        last = weights[-1]
+        return h, matmul(h, last["w"], self.precision) + last["b"][None, :]
 
     def optimiser(self, lr: Array) -> optax.GradientTransformation:
         """Coupled weight decay, then SGD with momentum at learning rate `lr` (the state's
