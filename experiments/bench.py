@@ -1,9 +1,10 @@
 """Benchmark: the TBAL part of an experiment's grid against sequential NumPy.
 
     python -m experiments.bench [--case=unit_ball|fashion_mnist|fashion_mnist_mlp|scores|
-        confidence|all]
+        confidence|tiny_imagenet_synthetic|all]
         [--seeds=S] [--repeats=5] [--numpy_seeds=2] [--numpy_threads=1]
-        [--estimators=a,b]
+        [--estimators=a,b] [--matmul_size=0] [--memory_budget_gib=8]
+        [--n_train=2000,6000 --n_val --n_pool --n_val_pool --epochs --widths]
 
 Times the whole grid (`unit_ball_val`: 11 validation sizes x 2 values of C1 x S seeds,
 S = 50 by default; `fashion_mnist_val`: 7 x 2 x S, S = 4 by default) as one compiled,
@@ -26,8 +27,10 @@ N_v x S seeds, S = 2 by default, the smallest chunk) against a careful user's lo
 case it also prints the run's FLOP count (`mlp_flops`: the matrix products of the SGD
 steps and of scoring the pool, the validation buffer and the test sample every round),
 the achieved GFLOP/s and their fraction of this machine's matmul rate, measured in the
-same process before and after the case (`matmul_rate`: a 4096 x 4096 float32 product,
-median of 5; the higher of the two, as the load of a shared machine moves it).
+same process before and after the case (`matmul_rate`: a 4096 x 4096 float32 product on
+a CPU, 8192 x 8192 on a GPU, `--matmul_size` another, at JAX's default precision as the
+simulator's own products, TensorFloat-32 on a recent NVIDIA GPU; median of 5; the
+higher of the two, as the load of a shared machine moves it).
 
 `scores` times a model's own scores table with no training (`experiments.bench_scores`):
 the `scores_imagenet` grid, vmapped draws against a sequential NumPy loop per draw.
@@ -36,6 +39,29 @@ the `scores_imagenet` grid, vmapped draws against a sequential NumPy loop per dr
 section 14: temperature scaling, histogram binning, scaling-binning, Colander, each
 fitted every round inside the compiled run) with softmax regression on its grid (3 N_v
 x S seeds, S = 2 by default), as ms/run and a ratio to the model's own score.
+
+`tiny_imagenet_synthetic` (issue 16, the GPU benchmark) times the paper's Tiny-ImageNet
+run (`tiny_imagenet_train`'s, the `mlp_tiny_imagenet` MLP 512 -> 2000 -> 1500 -> 200, 75
+epochs a round) on synthetic data of the real sizes built in memory
+(`synthetic_tiny_imagenet`: 200 Gaussian classes in 512-d, a pool of 100,000 and a
+validation pool of 10,000, NumPy seed 0, passed through `fixed_dataset` as a user's own
+.npz is), N_v = 10,000. Each N_q of `--n_train` (2,000 by default; the issue asks for
+2,000, 6,000 and 10,000 on a GPU) is its own compiled sweep of the preset's 2 C1 cells x
+`--seeds` seeds (4 by default; a chunk holds at least 2 seeds, and padding seeds are
+computed but not counted, which the output says). It prints ms/run, runs/s, the FLOPs
+per run (`mlp_flops`), the achieved rate and its fraction of `matmul_rate` (measured
+before and after each N_q, the higher kept), then a PROJECTION, an estimate from that
+rate and not a measurement, of the paper's whole N_q sweep (`tiny_imagenet_train`: 5
+N_q x 2 C1 x 5 seeds) and of its N_v sweep (`tiny_imagenet_val`), and a last line
+`result: key=value ...` for scripts. There is no baseline loop (the careful user's MLP
+loop at these sizes is far too slow on a CPU). Its flags, for smoke runs at reduced
+sizes (and only for this case): `--n_train=A,B` (N_q), `--n_val` (N_v, default 10,000 or
+the validation pool if smaller), `--n_pool`, `--n_val_pool`, `--epochs` (default 75),
+`--widths=a,b` (default 2000,1500); the output says REDUCED sizes when any differs, e.g.
+`--n_pool=400 --n_val_pool=200 --n_train=200 --epochs=2 --seeds=2 --repeats=1`. On a
+GPU, raise `--memory_budget_gib` towards the device's memory: at the preset's sizes XLA
+puts a chunk of 4 seeds (8 runs) at N_q = 6,000 at 13.1 GiB (2 seeds: 6.7 GiB; measured
+on the CPU backend), so the default 8 GiB halves it, compiling again each time.
 
 The NumPy side runs with `numpy_threads` BLAS/OpenMP threads (threadpoolctl; 0 leaves
 the libraries' default). One is the default: its matrices are tiny (at most 1,000 x 64
@@ -47,6 +73,7 @@ when other processes competed). On the unit ball (liblinear) the limit changes n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import statistics
 import time
@@ -58,7 +85,8 @@ from absl import app, flags
 
 from experiments.bench_scores import bench_scores
 from tbal_jax import sweep
-from tbal_jax.config import batch_size, seed_size
+from tbal_jax.config import batch_size, max_rounds_for, seed_size
+from tbal_jax.datasets import DataArrays, Dataset, fixed_dataset
 from tbal_jax.experiments import get_experiment, paper_seeds
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.mlp import MLP
@@ -77,16 +105,34 @@ DEFAULT_SEEDS = {
     "fashion_mnist_mlp": 2,
     "scores": 32,
     "confidence": 2,
+    "tiny_imagenet_synthetic": 4,
 }
-MATMUL_SIZE = 4096
+MATMUL_SIZE = 4096  # CPU
+ACCELERATOR_MATMUL_SIZE = 8192  # GPU, TPU
 FLAGS = flags.FLAGS
+# the paper's Tiny-ImageNet preset on synthetic data of its real sizes (`bench_tiny_imagenet`)
+TINY_CASE = "tiny_imagenet_synthetic"
+TINY_EXPERIMENTS = ("tiny_imagenet_train", "tiny_imagenet_val")  # N_q sweep, N_v sweep
+TINY_MODEL = "mlp_tiny_imagenet"
+TINY_DIM, TINY_CLASSES = 512, 200
+TINY_POOL, TINY_VAL_POOL, TINY_N_VAL = 100_000, 10_000, 10_000
+TINY_NOISE, TINY_DATA_SEED = 3.0, 0
+TINY_FLAGS = (
+    "n_train",
+    "n_val",
+    "n_pool",
+    "n_val_pool",
+    "epochs",
+    "widths",
+    "precision",
+)
 SCORES_CASE = "scores"  # `experiments.bench_scores`: a model's own scores, no training
 CONFIDENCE_CASE = "confidence"  # the fitted confidence functions against max_prob
 flags.DEFINE_enum(
     "case",
     "unit_ball",
-    [*CASES, SCORES_CASE, CONFIDENCE_CASE, "all"],
-    "which grid to time",
+    [*CASES, SCORES_CASE, CONFIDENCE_CASE, TINY_CASE, "all"],
+    f"which grid to time (all: every case but {TINY_CASE})",
 )
 flags.DEFINE_integer(
     "seeds",
@@ -110,6 +156,25 @@ flags.DEFINE_list(
     "threshold estimators also timed on the same grid (beside the paper's sigma)",
 )
 flags.DEFINE_integer("chunk_runs", sweep.DEFAULT_CHUNK_RUNS, "runs per compiled chunk")
+flags.DEFINE_integer(
+    "matmul_size", 0, "side of the matmul-rate product (0: 4096 on a CPU, 8192 else)"
+)
+# tiny_imagenet_synthetic only (the preset's sizes by default; smaller for CPU smoke runs)
+flags.DEFINE_list(
+    "n_train", ["2000"], f"{TINY_CASE}: the budgets N_q, each timed as its own sweep"
+)
+flags.DEFINE_integer(
+    "n_val", None, f"{TINY_CASE}: N_v (default 10,000, at most --n_val_pool)"
+)
+flags.DEFINE_integer("n_pool", TINY_POOL, f"{TINY_CASE}: the pool's points N")
+flags.DEFINE_integer("n_val_pool", TINY_VAL_POOL, f"{TINY_CASE}: the validation pool")
+flags.DEFINE_integer("epochs", None, f"{TINY_CASE}: epochs a round (default 75)")
+flags.DEFINE_list(
+    "widths", None, f"{TINY_CASE}: hidden widths (default 2000,1500; smoke runs only)"
+)
+flags.DEFINE_string(
+    "precision", None, f"{TINY_CASE}: the MLP's matmul precision (default the preset's)"
+)
 flags.DEFINE_float(
     "memory_budget_gib", sweep.DEFAULT_MEMORY_BUDGET_GIB, "XLA peak memory per chunk"
 )
@@ -128,19 +193,88 @@ def _outcome(errors, coverages, cells: str = "C1=0") -> str:
     )
 
 
-def matmul_rate(size: int = MATMUL_SIZE, repeats: int = 5) -> float:
+def matmul_size(size: int | None = None) -> int:
+    """The side of `matmul_rate`'s product: `size`, or MATMUL_SIZE (4096) on a CPU and
+    ACCELERATOR_MATMUL_SIZE (8192) on a GPU or TPU, where a 4096 product lasts well
+    under a millisecond and its dispatch would weigh in the timing."""
+    if size:
+        return size
+    return MATMUL_SIZE if jax.default_backend() == "cpu" else ACCELERATOR_MATMUL_SIZE
+
+
+def _matmul(precision: str | None):
+    """The product `matmul_rate` times at an MLP's `precision` (`MLP.precision`:
+    "float32" at Precision.HIGHEST, "tf32" at DEFAULT, "bfloat16" operands with float32
+    accumulation; None, an MLP without that setting: JAX's default)."""
+    if precision == "bfloat16":
+        return lambda a, b: jnp.matmul(
+            a.astype(jnp.bfloat16),
+            b.astype(jnp.bfloat16),
+            preferred_element_type=a.dtype,
+        )
+    levels = {
+        None: None,
+        "tf32": jax.lax.Precision.DEFAULT,
+        "float32": jax.lax.Precision.HIGHEST,
+    }
+    if precision not in levels:
+        raise ValueError(f"unknown matmul precision {precision!r}")
+    return lambda a, b: jnp.matmul(a, b, precision=levels[precision])
+
+
+def model_precision(model) -> str | None:
+    """An MLP's matrix-product precision, None for a model without that setting."""
+    return getattr(model, "precision", None)
+
+
+def matmul_rate(
+    size: int | None = None,
+    repeats: int = 5,
+    products: int | None = None,
+    precision: str | None = None,
+) -> float:
     """This machine's float32 matmul rate in GFLOP/s: a jitted size x size product
-    (2 size^3 FLOPs), compiled and run once first, then the median of `repeats`."""
+    (2 size^3 FLOPs; `matmul_size` picks the size), compiled and run once first (on a
+    GPU that also autotunes it), then the median of `repeats` timings of `products`
+    back-to-back products (1 on a CPU, 4 elsewhere: dispatch is asynchronous, so the
+    products queue and only the last is waited for). At the `precision` of the MLP
+    timed (`_matmul`), so that the fraction compares like with like: on a CPU every
+    float32 setting is true float32, on an NVIDIA GPU with tensor cores "tf32" and
+    JAX's default are TensorFloat-32 and "float32" is not."""
+    size = matmul_size(size)
+    if products is None:
+        products = 1 if jax.default_backend() == "cpu" else 4
     a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
-    product = jax.jit(jnp.matmul).lower(a, b).compile()
+    product = jax.jit(_matmul(precision)).lower(a, b).compile()
     jax.block_until_ready(product(a, b))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(product(a, b))
+        for _ in range(products):
+            out = product(a, b)
+        jax.block_until_ready(out)
         times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    return products * 2 * size**3 / statistics.median(times) / 1e9
+
+
+def matmul_line(rate: float, size: int | None = None, precision=None) -> str:
+    """How `matmul_rate` was measured, for the output."""
+    size = matmul_size(size)
+    if precision is None:
+        default = jax.config.jax_default_matmul_precision or "default"
+        precision = f"JAX's {default} precision"
+    return (
+        f"matmul rate: {_rate(rate)} ({size} x {size} float32 arrays, products at "
+        f"{precision} as the MLP's, median of 5)"
+    )
+
+
+def _rate(gflops: float) -> str:
+    """A FLOP rate in GFLOP/s, or TFLOP/s from 1,000 GFLOP/s up."""
+    if gflops >= 1000:
+        return f"{gflops / 1000:.1f} TFLOP/s"
+    return f"{gflops:.1f} GFLOP/s"
 
 
 def mlp_flops(model: MLP, dim: int, k: int, n_train: int, rounds: int, rows: int):
@@ -277,12 +411,11 @@ def time_mlp_loop(exp, dataset, model, n_seeds: int) -> dict:
     return {"ms_per_run": 1000 * per_run, "outcome": outcome}
 
 
-def report_flops(jx: dict, dataset, rate: float) -> float:
-    """Print an MLP case's FLOPs per run and the simulator's achieved rate; returns
-    the FLOPs per run."""
-    cfg = jx["cfg"]
+def run_flops(cfg, dataset) -> tuple[int, int]:
+    """`mlp_flops` of one run of `cfg` on `dataset`: each round scores the pool, the
+    validation buffer and the test sample."""
     rows = dataset.n_pool + cfg.max_n_val + cfg.n_test
-    sgd, scoring = mlp_flops(
+    return mlp_flops(
         cfg.model,
         dataset.dim,
         dataset.num_classes,
@@ -290,11 +423,17 @@ def report_flops(jx: dict, dataset, rate: float) -> float:
         cfg.max_rounds,
         rows,
     )
+
+
+def report_flops(jx: dict, dataset, rate: float) -> float:
+    """Print an MLP case's FLOPs per run and the simulator's achieved rate; returns
+    the FLOPs per run."""
+    sgd, scoring = run_flops(jx["cfg"], dataset)
     gflops = (sgd + scoring) * jx["runs"] / jx["median_s"] / 1e9
     print(
         f"  FLOPs per run {(sgd + scoring) / 1e9:.1f} G (SGD {sgd / 1e9:.1f} G, "
-        f"scoring {scoring / 1e9:.1f} G); simulator {gflops:.1f} GFLOP/s = "
-        f"{100 * gflops / rate:.0f}% of the measured matmul rate ({rate:.0f} GFLOP/s)"
+        f"scoring {scoring / 1e9:.1f} G); simulator {_rate(gflops)} = "
+        f"{100 * gflops / rate:.0f}% of the measured matmul rate ({_rate(rate)})"
     )
     return sgd + scoring
 
@@ -339,8 +478,8 @@ def bench_case(case: str, env: dict, rate: float | None = None) -> None:
     if isinstance(model, MLP):
         # measured again after the sweep: on a shared machine the rate moves with the
         # load, and the higher of the two is the conservative reference
-        after = matmul_rate()
-        print(f"  matmul rate after the sweep: {after:.0f} GFLOP/s")
+        after = matmul_rate(FLAGS.matmul_size, precision=model_precision(model))
+        print(f"  matmul rate after the sweep: {_rate(after)}")
         flops = report_flops(jx, dataset, max(after, rate or 0.0))
         if FLAGS.numpy_seeds:
             loop = time_mlp_loop(exp, dataset, model, FLAGS.numpy_seeds)
@@ -399,6 +538,204 @@ def bench_confidence(env: dict) -> None:
         )
 
 
+def synthetic_tiny_imagenet(
+    n_pool: int = TINY_POOL,
+    n_val_pool: int = TINY_VAL_POOL,
+    dim: int = TINY_DIM,
+    k: int = TINY_CLASSES,
+    noise: float = TINY_NOISE,
+    seed: int = TINY_DATA_SEED,
+) -> Dataset:
+    """Tiny-ImageNet-shaped data in memory: k class means drawn N(0, I) in `dim`
+    dimensions, each point its class's mean plus N(0, noise^2 I), float32, from
+    `np.random.default_rng(seed)`; labels balanced (every class as often, up to one,
+    shuffled), so even a few hundred points hold all k classes. A pool of `n_pool`
+    points and a validation pool of `n_val_pool`, built as `load_npz` builds a user's
+    own .npz with `x`, `y`, `x_val`, `y_val` (`fixed_dataset`, name `npz`): the
+    Tiny-ImageNet presets then run on it exactly as on the user's CLIP features."""
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((k, dim), dtype=np.float32)
+
+    def draw(n: int):
+        y = rng.permutation(np.resize(np.arange(k, dtype=np.int32), n))
+        x = means[y]
+        x += noise * rng.standard_normal((n, dim), dtype=np.float32)
+        return x, y
+
+    x, y = draw(n_pool)
+    x_val, y_val = draw(n_val_pool)
+    return fixed_dataset(
+        "npz",
+        f"synthetic Tiny-ImageNet ({k} Gaussian classes, d = {dim}, seed {seed})",
+        DataArrays(x, y, x_val, y_val),
+        label="Your data",
+    )
+
+
+def tiny_imagenet_model(epochs: int | None = None, widths=None, precision=None) -> MLP:
+    """The preset's `mlp_tiny_imagenet`, with `epochs`, `widths` and the matmul
+    `precision` (an MLP that has that setting) replaced if given."""
+    model = MODELS.get(TINY_MODEL)
+    if precision and model_precision(model) is None:
+        raise app.UsageError(f"--precision: {model.name} has no such setting", 2)
+    changes = {
+        "epochs": epochs,
+        "widths": widths and tuple(int(w) for w in widths),
+        "precision": precision,
+    }
+    return dataclasses.replace(model, **{k: v for k, v in changes.items() if v})
+
+
+def tiny_imagenet_flops(n_train: int, n_val: int = TINY_N_VAL) -> int:
+    """FLOPs of one run of the preset (`mlp_tiny_imagenet`, 75 epochs, the real pool
+    and validation sizes, no test split) at budget N_q = `n_train`."""
+    rows = TINY_POOL + n_val
+    return sum(
+        mlp_flops(
+            MODELS.get(TINY_MODEL),
+            TINY_DIM,
+            TINY_CLASSES,
+            n_train,
+            max_rounds_for(n_train),
+            rows,
+        )
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"
+
+
+def tiny_imagenet_projection(achieved: float) -> list[str]:
+    """The paper's two Tiny-ImageNet sweeps' wall times at `achieved` FLOP/s (a
+    projection: each run's FLOPs over the rate measured at one N_q), as lines."""
+    by_q, by_v = (get_experiment(name) for name in TINY_EXPERIMENTS)
+    lines = []
+    # the N_q sweep: cells of several N_q in one compiled program (experiments.run), whose
+    # vmapped while loops run every cell's minibatches as long as the largest N_q's
+    g, seeds = by_q.grid, by_q.seeds
+    largest = tiny_imagenet_flops(int(max(g.n_train)), int(max(g.n_val)))
+    one_program = len(g.n_val) * seeds * largest / achieved
+    per_q = sum(
+        seeds * tiny_imagenet_flops(int(q), int(v)) / achieved
+        for q, v in zip(g.n_train, g.n_val)
+    )
+    qs = sorted({int(q) for q in g.n_train})
+    lines.append(
+        f"  PROJECTION (an estimate, not a measurement; each run's FLOPs at the "
+        f"{_rate(achieved / 1e9)} achieved above): the paper's N_q sweep {by_q.name} "
+        f"(N_q = {', '.join(map(str, qs))}; N_v = {int(max(g.n_val))}, "
+        f"{len(by_q.c1)} C1, {seeds} seeds: {len(g.n_val) * seeds} runs) about "
+        f"{_duration(one_program)} as experiments.run compiles it (one program: every "
+        f"run's loops last as long as N_q = {max(qs)}'s, {largest / 1e12:.0f} TFLOP), "
+        f"about {_duration(per_q)} as one sweep per N_q"
+    )
+    g, seeds = by_v.grid, by_v.seeds
+    n_q = int(max(g.n_train))
+    total = len(g.n_val) * seeds * tiny_imagenet_flops(n_q, int(max(g.n_val)))
+    lines.append(
+        f"  PROJECTION: the N_v sweep {by_v.name} ({len(g.n_val) * seeds} runs at "
+        f"N_q = {n_q}, N_v up to {int(max(g.n_val))}) about "
+        f"{_duration(total / achieved)}"
+    )
+    return lines
+
+
+def bench_tiny_imagenet(env: dict, rate: float) -> None:
+    """The `tiny_imagenet_train` preset's TBAL run (`mlp_tiny_imagenet`) on
+    `synthetic_tiny_imagenet` data, one compiled sweep per N_q of `--n_train` (its two
+    C1 cells x `--seeds` seeds), timed as `time_jax` times every case; no baseline."""
+    n_seeds = FLAGS.seeds if FLAGS.seeds is not None else DEFAULT_SEEDS[TINY_CASE]
+    n_val = FLAGS.n_val or min(TINY_N_VAL, FLAGS.n_val_pool)
+    start = time.perf_counter()
+    dataset = synthetic_tiny_imagenet(FLAGS.n_pool, FLAGS.n_val_pool)
+    built = time.perf_counter() - start
+    model = tiny_imagenet_model(FLAGS.epochs, FLAGS.widths, FLAGS.precision)
+    preset = MODELS.get(TINY_MODEL)
+    sizes = (FLAGS.n_pool, FLAGS.n_val_pool, n_val, model.epochs, model.widths)
+    full = sizes == (TINY_POOL, TINY_VAL_POOL, TINY_N_VAL, preset.epochs, preset.widths)
+    precision = model_precision(model)
+    base = get_experiment(TINY_EXPERIMENTS[0])
+    widths = " -> ".join(map(str, (TINY_DIM, *model.widths, TINY_CLASSES)))
+    print(
+        f"case: {TINY_CASE} ({base.name}'s run, TBAL: {model.name} {widths}, "
+        f"{model.epochs} epochs a round, products at {precision or 'JAX default'} "
+        f"precision; N = {dataset.n_pool}, validation pool "
+        f"{dataset.n_val_pool}, N_v = {n_val}; {len(base.c1)} cells (C1) x "
+        f"{n_seeds} seeds per N_q; "
+        + ("the preset's sizes" if full else "REDUCED sizes, a smoke run")
+        + ")"
+    )
+    print(
+        f"data: {TINY_CLASSES} class means N(0, I) in {TINY_DIM}-d plus "
+        f"N(0, {TINY_NOISE:g}^2 I), balanced labels, NumPy seed {TINY_DATA_SEED}, "
+        f"in memory ({built:.1f} s)"
+    )
+    preset_run = tiny_imagenet_flops(2000)  # FLOPs of one preset run at N_q = 2,000
+    bound = (
+        f": at least {_duration(preset_run / (rate * 1e9))} at this CPU's matmul rate"
+        if jax.default_backend() == "cpu"
+        else ""
+    )
+    print(
+        "no baseline loop for this case: the careful user's loop (experiments."
+        "mlp_baseline, one run at a time) is far too slow at these sizes on a CPU "
+        f"(one preset run at N_q = 2000 is {preset_run / 1e12:.0f} TFLOP{bound}); "
+        "none is run, so no ratio is printed"
+    )
+    for n_q in (int(q) for q in FLAGS.n_train):
+        exp = base.with_grid(n_train=(n_q,), n_val=(n_val,), models=(model,))
+        exp.check(dataset)  # the preset's checks: 200 classes, sizes within the pools
+        seeds = paper_seeds(n_seeds)
+        jx = time_jax(
+            exp,
+            dataset,
+            seeds,
+            FLAGS.repeats,
+            FLAGS.chunk_runs,
+            FLAGS.memory_budget_gib,
+            case=TINY_CASE,
+        )
+        padding = -len(seeds) % jx["seeds_per_chunk"]
+        pad_note = (
+            f" ({padding} padding seed(s) computed, not counted)" if padding else ""
+        )
+        print(
+            f"N_q = {n_q}: JAX sweep: {jx['runs']} runs in {jx['chunks']} chunk(s) of "
+            f"{jx['seeds_per_chunk']} seeds{pad_note} (peak {jx['peak_mib']:.0f} MiB per "
+            f"chunk); compile {jx['compile_s']:.1f} s (first call incl. compile "
+            f"{jx['first_call_s']:.1f} s); median of {FLAGS.repeats}: "
+            f"{jx['median_s']:.2f} s = {jx['ms_per_run']:.1f} ms/run, "
+            f"{jx['runs_per_s']:.3g} runs/s; {jx['outcome']}"
+        )
+        # again after the sweep: the load moves it
+        rate = max(rate, matmul_rate(FLAGS.matmul_size, precision=precision))
+        flops = report_flops(jx, dataset, rate)
+        achieved = flops * jx["runs"] / jx["median_s"]
+        if not full:
+            print(
+                "  (measured at reduced sizes: the projection below says little about "
+                "the preset's)"
+            )
+        for line in tiny_imagenet_projection(achieved):
+            print(line)
+        print(
+            f"result: case={TINY_CASE} n_train={n_q} n_val={n_val} "
+            f"n_pool={dataset.n_pool} n_val_pool={dataset.n_val_pool} "
+            f"epochs={model.epochs} widths={','.join(map(str, model.widths))} "
+            f"precision={precision or 'default'} "
+            f"seeds={n_seeds} runs={jx['runs']} ms_per_run={jx['ms_per_run']:.6g} "
+            f"runs_per_s={jx['runs_per_s']:.6g} flops_per_run={flops} "
+            f"tflop_per_s={achieved / 1e12:.6g} "
+            f"matmul_fraction={achieved / (rate * 1e9):.6g} "
+            f"device={env['device']['kind'].replace(' ', '_')}"
+        )
+
+
 def main(argv):
     del argv
     env = environment()
@@ -409,16 +746,24 @@ def main(argv):
     cases = (
         [*CASES, SCORES_CASE, CONFIDENCE_CASE] if FLAGS.case == "all" else [FLAGS.case]
     )
-    rate = None
-    if any(
-        isinstance(MODELS.get(CASE_MODELS[c]), MLP) for c in cases if c in CASE_MODELS
-    ):
-        rate = matmul_rate()
-        print(
-            f"matmul rate: {rate:.0f} GFLOP/s ({MATMUL_SIZE} x {MATMUL_SIZE} float32, "
-            "median of 5)"
+    stray = [f"--{name}" for name in TINY_FLAGS if FLAGS[name].present]
+    if stray and cases != [TINY_CASE]:
+        raise app.UsageError(
+            f"{', '.join(stray)}: only for --case={TINY_CASE}", exitcode=2
         )
+    rate = None
+    mlps = [MODELS.get(CASE_MODELS[c]) for c in cases if c in CASE_MODELS]
+    if TINY_CASE in cases:
+        mlps = [tiny_imagenet_model(precision=FLAGS.precision)]
+    mlps = [m for m in mlps if isinstance(m, MLP)]
+    if mlps:
+        precision = model_precision(mlps[0])
+        rate = matmul_rate(FLAGS.matmul_size, precision=precision)
+        print(matmul_line(rate, FLAGS.matmul_size, precision))
     for case in cases:
+        if case == TINY_CASE:
+            bench_tiny_imagenet(env, rate)
+            continue
         if case == SCORES_CASE:
             bench_scores(
                 FLAGS.seeds or DEFAULT_SEEDS[case], FLAGS.numpy_seeds, FLAGS.repeats

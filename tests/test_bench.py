@@ -2,6 +2,7 @@
 small fixed dataset with k = 3: it runs, spends its budget, and its thresholds are those
 of algorithm.md section 3 (checked against a brute-force loop); and its command line."""
 
+import os
 import subprocess
 import sys
 
@@ -134,3 +135,87 @@ def test_mlp_flops_by_hand():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == [str((40 * 240, 3 * 10 * 24)), "True"]
+
+
+TINY_ARGS = {  # a smoke run of the Tiny-ImageNet case: 200 classes, a few hundred points
+    "n_pool": 400,
+    "n_val_pool": 200,
+    "n_train": 200,
+    "epochs": 2,
+    "widths": "32,16",
+    "seeds": 2,
+}
+TINY_CHECK = """
+import numpy as np
+from experiments import bench
+model = bench.tiny_imagenet_model(epochs={epochs}, widths=[{widths}])
+assert model.widths == ({widths},) and model.epochs == {epochs}, model
+assert model.lr == bench.MODELS.get("mlp_tiny_imagenet").lr  # the preset otherwise
+print(sum(bench.mlp_flops(model, 512, 200, {n_train}, bench.max_rounds_for({n_train}),
+                          {n_pool} + {n_val_pool})))
+a, b = (bench.synthetic_tiny_imagenet({n_pool}, {n_val_pool}) for _ in range(2))
+assert (a.dim, a.num_classes, a.n_pool, a.n_val_pool) == (512, 200, {n_pool}, {n_val_pool})
+assert all(np.array_equal(u, v) for u, v in zip(a.arrays[:4], b.arrays[:4]))  # seeded
+assert (np.bincount(a.arrays.y) == {n_pool} // 200).all()  # balanced, every class
+print(bench.tiny_imagenet_flops(2000) / 1e12)
+"""
+
+
+def test_tiny_imagenet_case_end_to_end():
+    """`--case=tiny_imagenet_synthetic` at a tiny scale: it runs the preset's sweep,
+    prints finite, consistent figures, a FLOP count equal to `mlp_flops` for those
+    sizes, the projection and the no-baseline note; its size flags belong to it. XLA's
+    CPU backend compiles without its costly optimisations here: the compile, not these
+    tiny sizes, would take most of the time (about 18 s against 35-40 s on our 2-core
+    CPU under load), and this test times nothing."""
+    args = [f"--{k}={v}" for k, v in TINY_ARGS.items()]
+    xla = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    env = os.environ | {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {xla}"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.bench",
+            "--case=tiny_imagenet_synthetic",
+            "--repeats=1",
+            "--matmul_size=128",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert "no baseline loop" in out and "REDUCED sizes" in out
+    assert out.count("PROJECTION") == 2
+    (line,) = [x for x in out.splitlines() if x.startswith("result: ")]
+    fields = dict(item.split("=", 1) for item in line.split()[1:])
+    assert fields["case"] == "tiny_imagenet_synthetic"
+    assert int(fields["runs"]) == 2 * TINY_ARGS["seeds"]  # C1 = 0 and 0.25 per seed
+    figures = {
+        k: float(fields[k])
+        for k in ("ms_per_run", "runs_per_s", "tflop_per_s", "matmul_fraction")
+    }
+    assert all(np.isfinite(v) and v > 0 for v in figures.values()), figures
+    assert figures["ms_per_run"] * figures["runs_per_s"] == pytest.approx(1000, 1e-3)
+    check = subprocess.run(
+        [sys.executable, "-c", TINY_CHECK.format(**TINY_ARGS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert check.returncode == 0, check.stderr[-3000:]
+    expected, preset_tflop = check.stdout.split()
+    assert int(fields["flops_per_run"]) == int(expected)
+    assert float(preset_tflop) == pytest.approx(54, abs=0.5)  # the issue's 54 TFLOP
+    per_run = int(expected) / (figures["ms_per_run"] / 1000)
+    assert figures["tflop_per_s"] == pytest.approx(per_run / 1e12, rel=1e-3)
+    stray = subprocess.run(
+        [sys.executable, "-m", "experiments.bench", "--n_train=200"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert stray.returncode == 2 and "only for --case=tiny_imagenet" in stray.stderr
