@@ -20,6 +20,7 @@ from scipy.special import logsumexp
 from tbal_jax import estimators as E
 from tbal_jax.estimators import betting as B
 from tbal_jax.estimators.guaranteed import _binomial_accept
+from tests.test_delta_spending import _unit_ball_run
 
 J = B.BETS
 C = B.BET_FRACTIONS
@@ -262,20 +263,9 @@ def _cp_same_start(n, wrong, eps, c1, level):
 
 
 def _runs(estimator, n_val, seeds):
-    from tbal_jax.config import RunParams, StaticConfig
-    from tbal_jax.run import make_run
-
-    cfg = StaticConfig.for_grid("unit_ball", [n_val], [200], estimator=estimator)
-    cfg.check()
-    params = RunParams(
-        n_val=jnp.int32(n_val),
-        n_train=jnp.int32(200),
-        eps=jnp.float32(0.05),
-        c1=jnp.float32(0.0),
-        delta=jnp.float32(0.05),
-    )
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    return jax.jit(jax.vmap(lambda key: make_run(cfg).run(key, params)))(keys).record
+    """The round records of unit-ball runs (N_q = 200, eps = 5%), stacked over seeds."""
+    records = [_unit_ball_run(estimator, n_val, s)[1].record for s in seeds]
+    return jax.tree.map(lambda *r: np.stack(r), *records)
 
 
 def test_runs_end_to_end():
