@@ -28,9 +28,9 @@ case it also prints the run's FLOP count (`mlp_flops`: the matrix products of th
 steps and of scoring the pool, the validation buffer and the test sample every round),
 the achieved GFLOP/s and their fraction of this machine's matmul rate, measured in the
 same process before and after the case (`matmul_rate`: a 4096 x 4096 float32 product on
-a CPU, 8192 x 8192 on a GPU, `--matmul_size` another, at JAX's default precision as the
-simulator's own products, TensorFloat-32 on a recent NVIDIA GPU; median of 5; the
-higher of the two, as the load of a shared machine moves it).
+a CPU, 8192 x 8192 on a GPU, `--matmul_size` another, at the MLP's own precision,
+`MLP.precision`: true float32 by default, TensorFloat-32 with `tf32` on a recent NVIDIA
+GPU; median of 5; the higher of the two, as the load of a shared machine moves it).
 
 `scores` times a model's own scores table with no training (`experiments.bench_scores`):
 the `scores_imagenet` grid, vmapped draws against a sequential NumPy loop per draw.
@@ -91,6 +91,7 @@ from tbal_jax.experiments import get_experiment, paper_seeds
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.mlp import MLP
 from tbal_jax.models import MODELS
+from tbal_jax.models.mlp import PRECISIONS, matmul
 from tbal_jax.results import environment
 
 CASES = {
@@ -172,8 +173,11 @@ flags.DEFINE_integer("epochs", None, f"{TINY_CASE}: epochs a round (default 75)"
 flags.DEFINE_list(
     "widths", None, f"{TINY_CASE}: hidden widths (default 2000,1500; smoke runs only)"
 )
-flags.DEFINE_string(
-    "precision", None, f"{TINY_CASE}: the MLP's matmul precision (default the preset's)"
+flags.DEFINE_enum(
+    "precision",
+    None,
+    list(PRECISIONS),
+    f"{TINY_CASE}: the MLP's matmul precision (default the preset's)",
 )
 flags.DEFINE_float(
     "memory_budget_gib", sweep.DEFAULT_MEMORY_BUDGET_GIB, "XLA peak memory per chunk"
@@ -202,43 +206,18 @@ def matmul_size(size: int | None = None) -> int:
     return MATMUL_SIZE if jax.default_backend() == "cpu" else ACCELERATOR_MATMUL_SIZE
 
 
-def _matmul(precision: str | None):
-    """The product `matmul_rate` times at an MLP's `precision` (`MLP.precision`:
-    "float32" at Precision.HIGHEST, "tf32" at DEFAULT, "bfloat16" operands with float32
-    accumulation; None, an MLP without that setting: JAX's default)."""
-    if precision == "bfloat16":
-        return lambda a, b: jnp.matmul(
-            a.astype(jnp.bfloat16),
-            b.astype(jnp.bfloat16),
-            preferred_element_type=a.dtype,
-        )
-    levels = {
-        None: None,
-        "tf32": jax.lax.Precision.DEFAULT,
-        "float32": jax.lax.Precision.HIGHEST,
-    }
-    if precision not in levels:
-        raise ValueError(f"unknown matmul precision {precision!r}")
-    return lambda a, b: jnp.matmul(a, b, precision=levels[precision])
-
-
-def model_precision(model) -> str | None:
-    """An MLP's matrix-product precision, None for a model without that setting."""
-    return getattr(model, "precision", None)
-
-
 def matmul_rate(
     size: int | None = None,
     repeats: int = 5,
     products: int | None = None,
-    precision: str | None = None,
+    precision: str = "float32",
 ) -> float:
     """This machine's float32 matmul rate in GFLOP/s: a jitted size x size product
     (2 size^3 FLOPs; `matmul_size` picks the size), compiled and run once first (on a
     GPU that also autotunes it), then the median of `repeats` timings of `products`
     back-to-back products (1 on a CPU, 4 elsewhere: dispatch is asynchronous, so the
     products queue and only the last is waited for). At the `precision` of the MLP
-    timed (`_matmul`), so that the fraction compares like with like: on a CPU every
+    timed (`models.mlp.matmul`), so that the fraction compares like with like: on a CPU every
     float32 setting is true float32, on an NVIDIA GPU with tensor cores "tf32" and
     JAX's default are TensorFloat-32 and "float32" is not."""
     size = matmul_size(size)
@@ -246,7 +225,7 @@ def matmul_rate(
         products = 1 if jax.default_backend() == "cpu" else 4
     a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
-    product = jax.jit(_matmul(precision)).lower(a, b).compile()
+    product = jax.jit(lambda a, b: matmul(a, b, precision)).lower(a, b).compile()
     jax.block_until_ready(product(a, b))
     times = []
     for _ in range(repeats):
@@ -258,12 +237,9 @@ def matmul_rate(
     return products * 2 * size**3 / statistics.median(times) / 1e9
 
 
-def matmul_line(rate: float, size: int | None = None, precision=None) -> str:
+def matmul_line(rate: float, size: int | None, precision: str) -> str:
     """How `matmul_rate` was measured, for the output."""
     size = matmul_size(size)
-    if precision is None:
-        default = jax.config.jax_default_matmul_precision or "default"
-        precision = f"JAX's {default} precision"
     return (
         f"matmul rate: {_rate(rate)} ({size} x {size} float32 arrays, products at "
         f"{precision} as the MLP's, median of 5)"
@@ -478,7 +454,7 @@ def bench_case(case: str, env: dict, rate: float | None = None) -> None:
     if isinstance(model, MLP):
         # measured again after the sweep: on a shared machine the rate moves with the
         # load, and the higher of the two is the conservative reference
-        after = matmul_rate(FLAGS.matmul_size, precision=model_precision(model))
+        after = matmul_rate(FLAGS.matmul_size, precision=model.precision)
         print(f"  matmul rate after the sweep: {_rate(after)}")
         flops = report_flops(jx, dataset, max(after, rate or 0.0))
         if FLAGS.numpy_seeds:
@@ -576,14 +552,14 @@ def tiny_imagenet_model(epochs: int | None = None, widths=None, precision=None) 
     """The preset's `mlp_tiny_imagenet`, with `epochs`, `widths` and the matmul
     `precision` (an MLP that has that setting) replaced if given."""
     model = MODELS.get(TINY_MODEL)
-    if precision and model_precision(model) is None:
-        raise app.UsageError(f"--precision: {model.name} has no such setting", 2)
     changes = {
         "epochs": epochs,
-        "widths": widths and tuple(int(w) for w in widths),
+        "widths": tuple(int(w) for w in widths) if widths is not None else None,
         "precision": precision,
     }
-    return dataclasses.replace(model, **{k: v for k, v in changes.items() if v})
+    return dataclasses.replace(
+        model, **{k: v for k, v in changes.items() if v is not None}
+    )
 
 
 def tiny_imagenet_flops(n_train: int, n_val: int = TINY_N_VAL) -> int:
@@ -645,6 +621,26 @@ def tiny_imagenet_projection(achieved: float) -> list[str]:
     return lines
 
 
+def check_sizes() -> None:
+    """The size flags are positive integers (one line, exit status 2, before anything
+    is built or compiled)."""
+    sizes = {
+        "n_train": FLAGS.n_train,
+        "widths": FLAGS.widths or [],
+        **{f: [FLAGS[f].value] for f in ("n_val", "n_pool", "n_val_pool", "epochs")},
+    }
+    if FLAGS.widths == []:
+        raise app.UsageError("--widths: give at least one hidden width", exitcode=2)
+    for name, values in sizes.items():
+        for v in values:
+            if v is not None and not (str(v).isdigit() and int(v) > 0):
+                raise app.UsageError(
+                    f"--{name}={v}: must be a positive integer", exitcode=2
+                )
+    if FLAGS.matmul_size < 0:
+        raise app.UsageError("--matmul_size: 0 (the default size) or more", exitcode=2)
+
+
 def bench_tiny_imagenet(env: dict, rate: float) -> None:
     """The `tiny_imagenet_train` preset's TBAL run (`mlp_tiny_imagenet`) on
     `synthetic_tiny_imagenet` data, one compiled sweep per N_q of `--n_train` (its two
@@ -658,12 +654,12 @@ def bench_tiny_imagenet(env: dict, rate: float) -> None:
     preset = MODELS.get(TINY_MODEL)
     sizes = (FLAGS.n_pool, FLAGS.n_val_pool, n_val, model.epochs, model.widths)
     full = sizes == (TINY_POOL, TINY_VAL_POOL, TINY_N_VAL, preset.epochs, preset.widths)
-    precision = model_precision(model)
+    precision = model.precision
     base = get_experiment(TINY_EXPERIMENTS[0])
     widths = " -> ".join(map(str, (TINY_DIM, *model.widths, TINY_CLASSES)))
     print(
         f"case: {TINY_CASE} ({base.name}'s run, TBAL: {model.name} {widths}, "
-        f"{model.epochs} epochs a round, products at {precision or 'JAX default'} "
+        f"{model.epochs} epochs a round, products at {precision} "
         f"precision; N = {dataset.n_pool}, validation pool "
         f"{dataset.n_val_pool}, N_v = {n_val}; {len(base.c1)} cells (C1) x "
         f"{n_seeds} seeds per N_q; "
@@ -727,7 +723,7 @@ def bench_tiny_imagenet(env: dict, rate: float) -> None:
             f"result: case={TINY_CASE} n_train={n_q} n_val={n_val} "
             f"n_pool={dataset.n_pool} n_val_pool={dataset.n_val_pool} "
             f"epochs={model.epochs} widths={','.join(map(str, model.widths))} "
-            f"precision={precision or 'default'} "
+            f"precision={precision} "
             f"seeds={n_seeds} runs={jx['runs']} ms_per_run={jx['ms_per_run']:.6g} "
             f"runs_per_s={jx['runs_per_s']:.6g} flops_per_run={flops} "
             f"tflop_per_s={achieved / 1e12:.6g} "
@@ -751,13 +747,14 @@ def main(argv):
         raise app.UsageError(
             f"{', '.join(stray)}: only for --case={TINY_CASE}", exitcode=2
         )
+    check_sizes()
     rate = None
     mlps = [MODELS.get(CASE_MODELS[c]) for c in cases if c in CASE_MODELS]
     if TINY_CASE in cases:
         mlps = [tiny_imagenet_model(precision=FLAGS.precision)]
     mlps = [m for m in mlps if isinstance(m, MLP)]
     if mlps:
-        precision = model_precision(mlps[0])
+        precision = mlps[0].precision
         rate = matmul_rate(FLAGS.matmul_size, precision=precision)
         print(matmul_line(rate, FLAGS.matmul_size, precision))
     for case in cases:

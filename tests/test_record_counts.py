@@ -127,7 +127,7 @@ def test_counts_add_up_to_the_record_and_the_state(case):
     )
 
 
-@pytest.mark.parametrize("name", ["blobs4"])  # k = 2: the last-round recount above
+@pytest.mark.parametrize("name", ["blobs4"])  # k = 4; k = 2: the last-round recount
 def test_one_round_recount_with_numpy(name):
     """With one round, the state holds that round's model and the set it left: the
     per-class counts are a recount of the initial and the removed points."""

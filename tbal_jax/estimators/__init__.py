@@ -9,7 +9,8 @@ Each guaranteed estimator is also registered with its other settings (algorithm.
 12): `NAME_geometric`, `NAME_front` (how delta is spent over rounds) and `NAME_fixed`,
 `NAME_geometric_fixed`, `NAME_front_fixed` (candidates fixed in advance), and
 `NAME_fixed_fresh`, `NAME_geometric_fixed_fresh`, `NAME_front_fixed_fresh` (a fresh part of
-the validation set per round), for NAME in clopper_pearson, ltt, sgr; after the
+the validation set per round), and `NAME_back` (delta's share on the last round), for NAME
+in clopper_pearson, ltt, sgr; after the
 sequel's `sigma_min10` comes `ltt_betting` (a time-uniform betting test, `betting`), with
 its original settings only (each registered name is a command-line case the tests run);
 `Estimator.variant` makes others (rho, front, m).

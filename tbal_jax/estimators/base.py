@@ -86,7 +86,7 @@ class Estimator:
     accept: Callable | None = None  # (n, wrong, eps, c1, level) -> u <= eps, directly
     label: str = ""  # the name figures and tables show
     marker: str = "o"  # its plot marker (guaranteed estimators are drawn dashed)
-    spend: str = "uniform"  # delta over rounds: uniform, geometric or front
+    spend: str = "uniform"  # delta over rounds: uniform, geometric, front or back
     rho: float = spending.DEFAULT_RHO  # the geometric rule's ratio
     # the front (back) rule's share of delta on round 0 (on the last round)
     front: float = spending.DEFAULT_FRONT

@@ -114,11 +114,12 @@ LTT_BETTING = BettingEstimator(
     "ltt_betting",
     "as ltt, with a betting test in place of Clopper-Pearson (the average wealth of "
     "20 constant bets fixed in advance reaching (k R) / delta): for one round and "
-    "class, if the model, the candidates and the sequence's start do not depend on "
-    "the validation points, P(population error of the chosen region > eps) <= "
-    "delta / (k R) at every validation size simultaneously (a validation set grown "
-    "until a threshold is certified keeps the promise); over the run, <= delta by the "
-    "union over classes and rounds, which stays: each round tests a new hypothesis",
+    "class, if the model and the candidates do not depend on the validation points, "
+    "P(population error of the chosen region > eps) <= delta / (k R); each test "
+    "holds at every validation size simultaneously, so with the candidates and the "
+    "sequence's start fixed in advance a validation set grown until a threshold is "
+    "certified keeps the promise; over the run, <= delta by the union over classes "
+    "and rounds, which stays: each round tests a new hypothesis",
     betting_bound,
     select_fixed_sequence,
     level=_union_classes_rounds,

@@ -10,8 +10,11 @@ the k classes, and over the candidates or search steps, by the estimator's `leve
   over the R rounds (rho = 0.5: half of delta on round 0, a quarter on round 1, ...);
 - `front`: w_0 = share, w_r = (1 - share) / (R - 1) for r >= 1 (all of delta on round
   0 when R = 1);
-- `back`: the same weights reversed, the share on the last configured round R - 1 (where
-  the model has its whole budget of human labels) and the rest uniform over the others.
+- `back`: the same weights reversed, the share on the last configured round R - 1 and
+  the rest uniform over the others. R is the grid's largest budget's round count: there
+  the model has its whole budget of human labels; a run with a smaller N_q stops
+  earlier and spends only its (1 - share) / (R - 1) per round, about half of what
+  `uniform` gives it.
   The share is the estimator's `front` setting for both rules.
 
 The weights are computed in float64 and rounded down to float32, so in float32 they
