@@ -42,7 +42,7 @@ BLOBS = blobs()
 CASES = {  # name: (dataset, estimator, N_v, N_q, eps)
     "unit_ball": (UNIT_BALL, "sigma", 400, 100, 0.05),
     "blobs4": (BLOBS, "sigma", 400, 200, 0.1),
-    "unit_ball_fresh": (UNIT_BALL, "ltt_geometric_fixed_fresh", 2000, 200, 0.05),
+    "unit_ball_fresh": (UNIT_BALL, "ltt_geometric_fixed_fresh", 3000, 200, 0.05),
 }
 
 
