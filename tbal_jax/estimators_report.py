@@ -267,13 +267,14 @@ def _style(name: str) -> dict:
 
 def base_rule(name: str) -> str | None:
     """The registered rule (clopper_pearson, ltt, sgr) a guaranteed estimator is a setting
-    of; None for the slacks and unknown names."""
+    of (the same selection, levels and test); itself for another guaranteed rule (e.g.
+    ltt_betting); None for the slacks and unknown names."""
     if name not in ESTIMATORS or not ESTIMATORS.get(name).guaranteed:
         return None
     e = ESTIMATORS.get(name)
     for base in BASE_ESTIMATORS:
         b = ESTIMATORS.get(base)
-        if b.select is e.select and b.level is e.level:
+        if b.select is e.select and b.level is e.level and b.accept is e.accept:
             return base
     return name
 
@@ -298,6 +299,11 @@ def _frontier(summary, title, stem, atomic):
     rules = sorted({base_rule(c["estimator"]) for c in guaranteed}, key=_order)
     ticks = sorted({c["n_val"] for c in guaranteed})
     with plt.rc_context(plots.STYLE):
+        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        colours = {}  # one colour per setting, the same in every panel
+        for name in sorted({c["estimator"] for c in guaranteed}, key=_order):
+            label = _setting(name, base_rule(name))
+            colours.setdefault(label, cycle[len(colours) % len(cycle)])
         fig, axes = plt.subplots(
             len(tolerances),
             len(rules),
@@ -324,11 +330,13 @@ def _frontier(summary, title, stem, atomic):
                         ),
                         key=lambda c: c["n_val"],
                     )
+                    label = _setting(name, rule)
                     ax.plot(
                         [c["n_val"] for c in rows],
                         _coverage(rows),
                         ms=5,
-                        **(_style(name) | {"label": _setting(name, rule)}),
+                        color=colours[label],
+                        **(_style(name) | {"label": label}),
                     )
                 ax.set_xscale("log")
                 ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -338,9 +346,16 @@ def _frontier(summary, title, stem, atomic):
                 ax.set_title(rf"{ESTIMATORS.get(rule).title}, $\epsilon$ = {eps:g}")
                 ax.set_xlabel(plots.AXIS_LABELS["n_val"])
                 ax.set_ylabel("Coverage (%)")
-        handles, names = axes[0][0].get_legend_handles_labels()
+        entries = {}  # every panel's settings, once each, in the registry's order
+        for ax in axes.flat:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
         fig.legend(
-            handles, names, loc="center left", bbox_to_anchor=(0.765, 0.5), frameon=False
+            entries.values(),
+            entries.keys(),
+            loc="center left",
+            bbox_to_anchor=(0.765, 0.5),
+            frameon=False,
         )
         fig.suptitle(title)
         fig.tight_layout(rect=(0, 0, 0.765, 1))
