@@ -51,25 +51,31 @@ def test_warm_fits_make_two_steps_and_reach_the_minimiser_over_rounds(monkeypatc
     """A warm start (w0 != 0) stops after NEWTON_WARM_STEPS (2) Newton steps: the fit
     changes when the cap is 1 or 3, and is far from the minimiser; a cold start runs to
     convergence; refitting warm on the same data, as later rounds do, reaches the cold
-    minimiser (algorithm.md section 5)."""
+    minimiser (algorithm.md section 5). The fits are jitted, as in a run (each cap is
+    traced afresh)."""
     from tbal_jax.models import linear
 
     pools = data.unit_ball(jax.random.key(1), 2000, 100, 30)
     x, y = np.asarray(pools.pool_x[:300]), np.asarray(pools.pool_y[:300])
     model = models.UNIT_BALL_SVM
     buf = _buffer(x, y, 320)
+
+    def fit():
+        return jax.jit(lambda w: model.fit(None, w, *buf))
+
     unit = lambda w: np.asarray(w / jnp.linalg.norm(w))  # noqa: E731
-    cold = unit(model.fit(None, model.init(None, 30, 2), *buf))
+    refit = fit()
+    cold = unit(refit(model.init(None, 30, 2)))
     start = jnp.asarray(np.random.default_rng(0).normal(size=30) * 20, jnp.float32)
     assert linear.NEWTON_WARM_STEPS == 2
-    warm = model.fit(None, start, *buf)
+    warm = refit(start)
     assert np.abs(unit(warm) - cold).max() > 1e-3  # two steps do not get there
     for cap in (1, 3):
         monkeypatch.setattr(linear, "NEWTON_WARM_STEPS", cap)
-        assert np.abs(unit(model.fit(None, start, *buf)) - unit(warm)).max() > 1e-3
+        assert np.abs(unit(fit()(start)) - unit(warm)).max() > 1e-3
     monkeypatch.undo()
     for _ in range(30):
-        warm = model.fit(None, warm, *buf)
+        warm = refit(warm)
     np.testing.assert_allclose(cold, unit(warm), atol=1e-4)
 
 
