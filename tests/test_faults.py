@@ -235,6 +235,21 @@ def test_a_resumed_run_keeps_the_earlier_timings(tmp_path, capsys):
     assert again["chunks"] == first["chunks"] >= 1
 
 
+def _wait_for_port(port: int, proc, limit_s: float = 90.0) -> None:
+    """Until something listens on localhost:`port` (process 0's coordinator, started
+    once JAX is imported and joining), rather than a fixed sleep that a loaded machine
+    can outlast."""
+    import socket
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("localhost", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listened on port {port} within {limit_s:g} s")
+
+
 def test_ctrl_c_works_while_waiting_for_peers(tmp_path):
     import signal
 
@@ -252,7 +267,8 @@ def test_ctrl_c_works_while_waiting_for_peers(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(8)  # JAX is up and waiting for process 1
+    _wait_for_port(29533, proc)  # JAX is up, its coordinator waiting for process 1
+    time.sleep(1)
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
