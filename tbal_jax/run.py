@@ -198,13 +198,8 @@ def validation_parts(n_val: Array, capacity: int, rounds: int) -> Array:
 
 
 def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
-    """At least two classes among the training labels (algorithm.md section 2, step 1). Two
-    classes count the positives (a reduction over a 2-wide axis is slow on XLA's CPU)."""
-    if k == 2:
-        n_pos = jnp.sum(train_mask & (train_y == 1))
-        return (n_pos > 0) & (n_pos < jnp.sum(train_mask))
-    counts = jnp.zeros(k, jnp.int32).at[train_y].add(train_mask.astype(jnp.int32))
-    return jnp.sum(counts > 0) >= 2
+    """At least two classes among the training labels (algorithm.md section 2, step 1)."""
+    return jnp.sum(class_counts(train_y, train_mask, k) > 0) >= 2
 
 
 def class_counts(pred: Array, mask: Array, k: int) -> Array:
