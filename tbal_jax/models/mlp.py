@@ -68,8 +68,7 @@ PRECISIONS = ("float32", "bfloat16", "tf32")  # `MLP.precision` (module docstrin
 @jax.custom_vjp
 def _matmul_bf16(a: Array, b: Array) -> Array:
     """a @ b with both operands rounded to bfloat16, accumulated and returned in float32."""
-    a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
-    return jnp.matmul(a16, b16, preferred_element_type=jnp.float32)
+    return _matmul_bf16_fwd(a, b)[0]
 
 
 def _matmul_bf16_fwd(a: Array, b: Array):
