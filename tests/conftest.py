@@ -1,19 +1,35 @@
-"""Shared test setup: deterministic CPU kernels, a persistent compilation cache shared
-with the tests' subprocesses and notebook kernels, strict rank promotion."""
+"""Shared test setup: deterministic CPU kernels, a persistent compilation cache for the
+tests' subprocesses and notebook kernels (not for this process), strict rank promotion."""
 
 from pathlib import Path
 
 import jax
 import pytest
 
+from experiments import _cli
 from tbal_jax import runtime
 
 runtime.deterministic_cpu()  # before JAX's first computation (tbal_jax.runtime)
+# The subprocesses inherit the cache through the environment. This process, which lives
+# for the whole suite, neither reads nor writes it: XLA's CPU loader crashes now and then
+# while loading a cached executable back (jax-ml/jax#28908), and in one process that loads
+# hundreds of them it did so twice in CI (a segfault and an abort, in test_models).
 runtime.compilation_cache(Path(__file__).parent.parent / ".pytest_cache" / "jax")
+jax.config.update("jax_enable_compilation_cache", False)
 jax.config.update("jax_numpy_rank_promotion", "raise")  # equinox's strictness
 
 # The slow tier (`pytest -m "not slow"` leaves it out, CI runs it) is the `slow` marker
 # on the tests and modules themselves (pyproject.toml declares it).
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_persistent_cache_here():
+    """The command line run in this process (`run.cli`) turns the cache on by default;
+    here it keeps it off, refusing what it refuses (an empty --compilation_cache)."""
+    on = _cli.compilation_cache
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_cli, "compilation_cache", lambda v: on(v if v is not None and not v.strip() else "off"))
+        yield
 
 
 @pytest.fixture

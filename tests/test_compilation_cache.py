@@ -73,3 +73,15 @@ def test_an_empty_folder_is_refused(tmp_path):
     assert run.stderr.strip().splitlines() == [
         "error: --compilation_cache is empty: give a folder, or off"
     ]
+
+
+def test_the_test_process_itself_keeps_none(tmp_path):
+    """conftest.py: the command line run in the suite's own process leaves the cache
+    off there (its subprocesses still share one)."""
+    import jax
+
+    from experiments import run as run_module
+
+    assert run_module.cli(["experiments.run", *ARGS, f"--out={tmp_path}"]) == 0
+    assert not jax.config.jax_enable_compilation_cache
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"]
