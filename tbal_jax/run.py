@@ -49,6 +49,7 @@ import numpy as np
 from tbal_jax import config as config_lib
 from tbal_jax.datasets import Pools
 from tbal_jax.estimators.spending import round_weights
+from tbal_jax.open_rows import on_open_rows
 from tbal_jax.scores import class_value, predicted_class, split
 from tbal_jax.types import Array, Key, PyTree
 
@@ -267,24 +268,34 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             test_status=jnp.full(cfg.n_test, UNLABELLED, jnp.int16),
         )
 
-    def score_rows(weights, g, x) -> tuple[Array, Array, Array]:
-        """(confidence, predicted class, logits) of the rows `x` under the model
-        `weights` and, for a fitted score, its fitted parameters `g`."""
+    def open_rows(f, x, open_):
+        """`f(x)`, for a model that says so computed on the `open_` rows only
+        (`tbal_jax.open_rows`; other rows: zeros or their value)."""
+        return on_open_rows(f, x, open_) if model.skip_settled_rows else f(x)
+
+    def score_rows(weights, g, x, open_) -> tuple[Array, Array, Array]:
+        """(confidence, predicted class, logits) of the `open_` rows of `x` under the
+        model `weights` and, for a fitted score, its fitted parameters `g`."""
         if not score.fitted:
-            logits = model.logits(weights, x)
+            logits = open_rows(functools.partial(model.logits, weights), x, open_)
             return (*score(logits), logits)
-        z, logits = model.features_and_logits(weights, x)
+        z, logits = open_rows(
+            functools.partial(model.features_and_logits, weights), x, open_
+        )
         return score.confidence(g, z, logits), predicted_class(logits), logits
 
-    def fit_score(key, weights, val_x, val_y, tested, params, round_index=0):
+    def fit_score(key, weights, val_x, val_y, active, tested, params, round_index=0):
         """A fitted score's round (algorithm.md section 14, steps 3a-3b): split the
         `tested` validation points into D_cal and D_th, fit g on D_cal. Returns (g, the
-        validation confidences and predictions, D_th). A fixed score has no g and
-        tests on every `tested` point."""
+        confidences and predictions of the `active` validation points, D_th). A fixed
+        score has no g and tests on every `tested` point (a subset of `active`)."""
         if not score.fitted:
-            val_score, val_pred = score(model.logits(weights, val_x))
+            logits = open_rows(functools.partial(model.logits, weights), val_x, active)
+            val_score, val_pred = score(logits)
             return None, val_score, val_pred, tested
-        z, logits = model.features_and_logits(weights, val_x)
+        z, logits = open_rows(
+            functools.partial(model.features_and_logits, weights), val_x, active
+        )
         pred = predicted_class(logits)
         cal, th = split(jax.random.fold_in(key, STREAM_SPLIT), tested, score.nu)
 
@@ -338,23 +349,25 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             has_model = state.has_model | trained
 
             tested = state.val_active & (part == i) if fresh else state.val_active
+            unlabelled = state.pool_status == UNLABELLED
             if protocol.auto_label_in_loop:
                 g, val_score, val_pred, tested = fit_score(
-                    round_key, params_m, val_x, val_y, tested, params, i
+                    round_key, params_m, val_x, val_y, state.val_active, tested, params, i
                 )
                 pool_score, pool_pred, pool_logits = score_rows(
-                    params_m, g, pools.pool_x
+                    params_m, g, pools.pool_x, unlabelled
                 )
                 thr = thresholds(val_score, val_pred, val_y, tested, params, i)
             else:  # AL and PL never auto-label inside the loop (algorithm.md section 6)
-                pool_logits = model.logits(params_m, pools.pool_x)
+                pool_logits = open_rows(
+                    functools.partial(model.logits, params_m), pools.pool_x, unlabelled
+                )
                 pool_pred = predicted_class(pool_logits)
                 pool_score = jnp.full(pool_pred.shape, -jnp.inf)
                 val_score = jnp.full(v_cap, -jnp.inf)
                 val_pred = jnp.zeros(v_cap, jnp.int32)
                 thr = jnp.full(k, jnp.inf)
 
-            unlabelled = state.pool_status == UNLABELLED
             new_auto = (
                 trained & unlabelled & (pool_score >= class_value(thr, pool_pred))
             )
@@ -444,8 +457,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         (algorithm.md section 2, step 4), where `on`; `g` is a fitted score's fit."""
         if x.shape[0] == 0:
             return status
-        x_score, x_pred, _ = score_rows(model_params, g, x)
-        new = on & (status == UNLABELLED) & (x_score >= class_value(thr, x_pred))
+        open_ = status == UNLABELLED
+        x_score, x_pred, _ = score_rows(model_params, g, x, open_)
+        new = on & open_ & (x_score >= class_value(thr, x_pred))
         return jnp.where(new, x_pred.astype(jnp.int16), status)
 
     def final_labels(
@@ -472,11 +486,12 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             val_x,
             val_y,
             state.val_active,
+            state.val_active,
             params,
         )
-        score_, pred, _ = score_rows(state.weights, g, pools.pool_x)
-        thr = thresholds(val_score, val_pred, val_y, tested, params)  # R = 1
         open_ = (state.pool_status == UNLABELLED) & state.has_model
+        score_, pred, _ = score_rows(state.weights, g, pools.pool_x, open_)
+        thr = thresholds(val_score, val_pred, val_y, tested, params)  # R = 1
         above = score_ >= class_value(thr, pred)
         label = pred.astype(jnp.int16)
         plain, selective = protocol.outcomes

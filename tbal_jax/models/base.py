@@ -16,12 +16,16 @@ functions, in the style of optax's `GradientTransformation`:
 - `features_and_logits(weights, x) -> (z, logits)`: also the features z a learnt
   confidence function sees (`tbal_jax.scores.fitted`): the inputs for linear models,
   the last hidden layer for the MLP.
+
+`skip_settled_rows` (a class attribute, False by default) asks the run to score only
+the rows whose outcome is still open (`tbal_jax.open_rows`): worth it where a row's
+forward pass costs far more than gathering the row, as for the MLP.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from tbal_jax.types import Array, Key, PyTree
 
@@ -34,6 +38,7 @@ class Model(abc.ABC):
     whose fields are the hyperparameters."""
 
     name: str
+    skip_settled_rows: ClassVar[bool] = False
 
     @abc.abstractmethod
     def init(self, key: Key, dim: int, k: int) -> PyTree: ...
