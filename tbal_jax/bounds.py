@@ -23,7 +23,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 import theory
 from tbal_jax.estimators import GRID_ABOVE, GRID_SIZE, SIGMA
@@ -106,6 +105,7 @@ def round_masses(n_train, n_auto, n_pool: int, delta: float) -> np.ndarray:
     lower limit at delta / R (each round) holds for every round with probability
     >= 1 - delta. 1 where a round auto-labeled nothing (its bound is not evaluated).
     """
+    from scipy import stats  # at use: it takes about a second to import
     n_train = np.asarray(n_train, np.float64)
     n_auto = np.asarray(n_auto, np.float64)
     before = np.cumsum(n_auto, axis=-1) - n_auto
@@ -148,6 +148,7 @@ def _binomial_round_bounds(rounds, eps: float, delta: float) -> np.ndarray:
     the largest class limit, which pays for the smallest class's m_c (looser than the
     tuples in most rounds of the `bounds_vs_empirics` cells at N_v >= 400).
     """
+    from scipy import stats  # at use: it takes about a second to import
     n_auto = np.asarray(rounds.n_auto, np.float64)
     n_val = np.asarray(rounds.val_used, np.float64)
     k = np.asarray(rounds.thresholds).shape[-1]

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from theory._deprecation import former_order
 from theory._validation import count, jointly, probability
@@ -71,6 +70,7 @@ def clopper_pearson_upper(
     Returns:
         u, float64 in (0, 1], of the broadcast shape.
     """
+    from scipy import stats  # at use: it takes about a second to import
     w, m = _counts(errors, n)
     level = _level(delta, n_candidates)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -150,6 +150,7 @@ def binomial_round_error_bound(
     Returns:
         B, float64 in [0, 1], of the broadcast shape.
     """
+    from scipy import stats  # at use: it takes about a second to import
     u = clopper_pearson_upper(
         *_counts(errors, n_region, "n_region"), delta, n_candidates
     )

@@ -24,7 +24,6 @@ from typing import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from theory._deprecation import former_order
 from theory._validation import count, hypotheses, mass, probability, tolerance
@@ -52,6 +51,7 @@ def _setting(eps: float, p0: float, eps_a: float) -> str:
 def _window(n: float, p: float, q: float) -> tuple[float, float]:
     """(lo, hi) with P(Bin(n, p) < lo) < q and P(Bin(n, p) > hi) < q. The upper end
     mirrors `ppf` on n - Bin(n, p): `isf` returns n for q below 1e-16."""
+    from scipy import stats  # at use: it takes about a second to import
     return stats.binom.ppf(q, n, p), n - stats.binom.ppf(q, n, 1.0 - p)
 
 
@@ -66,6 +66,7 @@ def _minimax(n: float, eps: float, p0: float, eps_a: float, tail: float) -> floa
     loses less than `tail`. Sorting the breakpoints l = P1 / (P0 + P1) evaluates the
     concave piecewise-linear maximum at every one (module docstring of the public
     function)."""
+    from scipy import stats  # at use: it takes about a second to import
     alternative, q = min(eps_a + eps, 1.0), tail / 4.0
     m_lo, m_hi = _window(n, p0, q)
     w_lo, w_hi = _window(m_lo, eps_a, q)[0], _window(m_hi, alternative, q)[1]
