@@ -49,7 +49,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from tbal_jax import trace_cache
 from tbal_jax.config import SWEPT, RunParams, StaticConfig, device_params
+from tbal_jax.datasets.base import DataArrays
 from tbal_jax.errors import ConfigError
 from tbal_jax.run import RoundRecord, RunSummary, make_run, summarise
 from tbal_jax.validate import (
@@ -70,6 +72,9 @@ LARGE_SECONDS = 300.0  # this slow by `rough_seconds`, says so before compiling
 class SweepOutput(NamedTuple):
     outcomes: dict  # method name -> RunSummary, each field (S, G)
     rounds: RoundRecord  # each field (S, G, R[, k])
+
+
+trace_cache.serialisable(RunParams, DataArrays, SweepOutput, RunSummary, RoundRecord)
 
 
 @dataclasses.dataclass
@@ -168,7 +173,10 @@ class Sweeper:
         )
         start = time.perf_counter()
         fn = _sweep_fn(cfg, self._traced)
-        compiled = fn.trace(keys, grid, arrays_spec).lower().compile()
+        specs = (keys, grid, arrays_spec)
+        traced = trace_cache.exported(fn, specs, cfg)  # None: no trace kept
+        program = fn if traced is None else jax.jit(traced.call)
+        compiled = program.trace(*specs).lower().compile()
         self._programs[cache_key] = (compiled, time.perf_counter() - start)
         while len(self._programs) > self.max_programs:
             self._programs.popitem(last=False)

@@ -57,6 +57,7 @@ def test_a_run_fills_the_given_folder(tmp_path):
     run = _run(tmp_path, f"--compilation_cache={cache}")
     assert run.returncode == 0, run.stderr
     assert any(cache.iterdir())  # the sweep's program, however quick its compile
+    assert any((cache / "tbal_jax_traced").glob("*.jaxexport"))  # and its trace
 
 
 @pytest.mark.slow
