@@ -61,14 +61,16 @@ def define_compilation_cache_flag() -> None:
 
 def compilation_cache(value: str | None) -> str | None:
     """Turn the persistent compilation cache on in `value` (None: the default folder),
-    for every program however quick its compile, or off for 'off'; returns the folder
-    (None when off). Call it before anything compiles."""
+    for every program however quick its compile, with the traced sweeps kept beside it
+    (`tbal_jax.trace_cache`), or both off for 'off'; returns the folder (None when
+    off). Call it before anything compiles."""
     import jax
 
-    from tbal_jax import runtime
+    from tbal_jax import runtime, trace_cache
 
     if value is not None and value.strip().lower() == "off":
         jax.config.update("jax_enable_compilation_cache", False)
+        trace_cache.enable(None)
         return None
     if value is not None and not value.strip():
         raise BadInput("--compilation_cache is empty: give a folder, or off")
@@ -76,6 +78,7 @@ def compilation_cache(value: str | None) -> str | None:
     jax.config.update("jax_enable_compilation_cache", True)
     runtime.compilation_cache(folder)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    trace_cache.enable(folder)  # and the traced sweeps beside it
     return folder
 
 

@@ -174,9 +174,16 @@ class Sweeper:
         start = time.perf_counter()
         fn = _sweep_fn(cfg, self._traced)
         specs = (keys, grid, arrays_spec)
-        traced = trace_cache.exported(fn, specs, cfg)  # None: no trace kept
-        program = fn if traced is None else jax.jit(traced.call)
-        compiled = program.trace(*specs).lower().compile()
+        compiled = None
+        kept = trace_cache.exported(fn, specs, cfg)  # None: no trace kept
+        if kept is not None:
+            try:
+                compiled = jax.jit(kept[0].call).trace(*specs).lower().compile()
+            except Exception as err:  # a stored trace this JAX cannot run: trace
+                logging.warning("traced sweep %s failed (%s); tracing", kept[1], err)
+                trace_cache.forget(kept[1])
+        if compiled is None:
+            compiled = fn.trace(*specs).lower().compile()
         self._programs[cache_key] = (compiled, time.perf_counter() - start)
         while len(self._programs) > self.max_programs:
             self._programs.popitem(last=False)

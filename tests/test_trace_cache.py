@@ -46,23 +46,51 @@ def test_the_key_is_the_same_in_every_process_and_follows_the_settings():
 
 
 def test_functions_are_described_by_code_and_closure():
-    def make(c):
-        return lambda x: x * c
+    from tbal_jax.estimators import slack
 
     d = trace_cache.describe
-    assert d(make(1.0)) == d(make(1.0)) and d(make(1.0)) != d(make(2.0))
-    assert d(functools.partial(max, 1)) != d(functools.partial(max, 2))
-    assert d(np.arange(3)) != d(np.arange(1, 4))
-    assert d(np.arange(3)) == d(np.arange(3))
+    sigma, hoeffding = (
+        slack._slack_bound(f) for f in (slack.sigma_slack, slack.hoeffding_slack)
+    )
+    assert d(sigma) == d(slack._slack_bound(slack.sigma_slack)) != d(hoeffding)
+    assert d(functools.partial(slack.sigma_slack, c1=1)) != d(
+        functools.partial(slack.sigma_slack, c1=2)
+    )
+    assert d(np.arange(3)) == d(np.arange(3)) != d(np.arange(1, 4))
 
 
-def test_an_object_without_a_stable_description_gets_no_key():
+def test_what_is_not_this_packages_gets_no_key():
+    """A user's own function, class or object could change without the key seeing it
+    (its source is not in the key): such a sweep is traced as before."""
+
     class Opaque:
         pass
 
-    with pytest.raises(trace_cache.Unstable):
-        trace_cache.describe(Opaque())
-    assert trace_cache.trace_key({"x": Opaque()}, (1,)) is None
+    def helper(x):
+        return x
+
+    for thing in (Opaque(), Opaque, helper, {1: 2}.get, np.add):
+        with pytest.raises(trace_cache.Unstable):
+            trace_cache.describe(thing)
+        assert trace_cache.trace_key({"x": thing}, (1,)) is None
+    cfg = C.StaticConfig.for_grid("unit_ball", [100], [100])
+    assert trace_cache.trace_key(cfg, (1,)) is not None
+
+
+def test_a_trace_that_cannot_be_kept_is_traced_as_before(monkeypatch, tmp_path):
+    """A host callback (jax.debug.print) cannot be serialised: no trace is kept, the
+    sweep runs."""
+    monkeypatch.setattr(trace_cache, "folder", lambda: tmp_path)
+
+    @jax.jit
+    def fn(x):
+        jax.debug.print("{}", x)
+        return x + 1
+
+    spec = jax.ShapeDtypeStruct((2,), np.float32)
+    cfg = C.StaticConfig.for_grid("unit_ball", [100], [100])
+    assert trace_cache.exported(fn, (spec,), cfg) is None
+    assert not list(tmp_path.iterdir())
 
 
 def _sweep(monkeypatch, where):
