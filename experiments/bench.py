@@ -409,32 +409,32 @@ def run_flops(cfg, dataset) -> tuple[int, int]:
 def scored_row_share(result, cfg, dataset) -> float:
     """The share of `run_flops`'s scoring rows the sweep `result` really scored. With
     the MLP a round scores only its open rows (`tbal_jax.open_rows`), in blocks of
-    `open_rows.BLOCK`, as many as the chunk's fullest run fills: from the records,
-    round r's open pool rows are N minus the points auto-labelled before r and the
-    points queried by r, its open validation rows the active ones (`val_used` of the
-    round, or of the last round that trained; the whole buffer before any). The test
-    sample is counted whole."""
+    `open_rows.BLOCK`, as many as the chunk's fullest run fills, each block whole. From
+    the records: round r's open pool rows are N minus the points auto-labelled before
+    r and those queried by r; its open validation rows are N_v minus the points removed
+    before r (`val_removed_class`); AL and PL score no validation or test rows in the
+    loop. The test sample is counted whole."""
     rec = result.rounds
     auto_before = np.cumsum(rec.n_auto, axis=-1) - rec.n_auto
     queried = np.maximum.accumulate(rec.train_used, axis=-1)
     pool = dataset.n_pool - auto_before - queried  # (S, G, R)
-    r = np.arange(rec.trained.shape[-1])
-    last = np.maximum.accumulate(np.where(rec.trained, r, -1), axis=-1)
-    val = np.take_along_axis(rec.val_used, np.maximum(last, 0), axis=-1)
-    val = np.where(last >= 0, val, cfg.max_n_val)
+    removed = rec.val_removed_class.sum(axis=-1)
+    n_val = np.asarray(result.grid.n_val)[None, :, None]
+    val = n_val - (np.cumsum(removed, axis=-1) - removed)
 
-    def blocks(rows, n):  # rows the program runs: whole blocks, per chunk its fullest
+    def executed(rows, n):  # the chunk's fullest run's blocks, for each of its runs
         if n <= open_rows.BLOCK:
             return np.full(rows.shape, n)
         per_run = -(-rows // open_rows.BLOCK) * open_rows.BLOCK
-        s, chunk = per_run.shape[0], result.seeds_per_chunk
         out = np.empty_like(per_run)
-        for a in range(0, s, chunk):
-            fullest = per_run[a : a + chunk].max(axis=(0, 1), keepdims=True)
-            out[a : a + chunk] = np.minimum(fullest, n)
+        for a in range(0, per_run.shape[0], result.seeds_per_chunk):
+            part = per_run[a : a + result.seeds_per_chunk]
+            out[a : a + result.seeds_per_chunk] = part.max(axis=(0, 1), keepdims=True)
         return out
 
-    done = blocks(pool, dataset.n_pool) + blocks(val, cfg.max_n_val) + cfg.n_test
+    done = executed(pool, dataset.n_pool)
+    if cfg.protocol.auto_label_in_loop:
+        done = done + executed(val, cfg.max_n_val) + cfg.n_test
     every = dataset.n_pool + cfg.max_n_val + cfg.n_test
     return float(done.mean() / every)
 

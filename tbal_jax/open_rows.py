@@ -27,10 +27,12 @@ BLOCK = 2048  # rows a block: large enough for full-rate matrix products on a CP
 
 
 def on_open_rows(
-    f: Callable[[Array], PyTree], x: Array, open_: Array, block: int = BLOCK
+    f: Callable[[Array], PyTree], x: Array, open_: Array, block: int | None = None
 ) -> PyTree:
     """`f(x)` (each output with a leading axis of x's rows) where only the rows with
-    `open_` are needed; the others hold zeros or f's value (module docstring)."""
+    `open_` are needed; the others hold zeros or f's value (module docstring). `block`
+    rows at a time (None: `BLOCK` when called)."""
+    block = block or BLOCK
     n = x.shape[0]
     if n <= block:  # a single block: nothing to skip
         return f(x)

@@ -142,34 +142,44 @@ import types
 import numpy as np
 from experiments import bench
 from tbal_jax import open_rows
+from tbal_jax.protocols import AL, TBAL
 open_rows.BLOCK = 10
-# 2 seeds a chunk, 1 cell, 3 rounds; pool 100, validation buffer 40, no test sample
+# 2 seeds a chunk, 1 cell (N_v = 40), 3 rounds; pool 100, validation buffer 40
 rounds = types.SimpleNamespace(
     n_auto=np.array([[[50, 10, 0]], [[20, 0, 0]], [[0, 0, 0]], [[95, 0, 0]]]),
     train_used=np.array([[[5, 10, 0]], [[5, 10, 15]], [[5, 10, 15]], [[5, 0, 0]]]),
-    val_used=np.array([[[40, 21, 0]], [[40, 10, 10]], [[40, 20, 10]], [[40, 0, 0]]]),
-    trained=np.array([[[1, 1, 0]], [[1, 1, 1]], [[1, 1, 1]], [[1, 0, 0]]], bool))
-result = types.SimpleNamespace(rounds=rounds, seeds_per_chunk=2)
-cfg = types.SimpleNamespace(max_n_val=40, n_test=0)
+    val_removed_class=np.array([[[[10, 9], [5, 0], [0, 0]]], [[[20, 10], [0, 0], [0, 0]]],
+                                [[[1, 0], [0, 0], [0, 0]]], [[[30, 5], [0, 0], [0, 0]]]]))
+result = types.SimpleNamespace(rounds=rounds, seeds_per_chunk=2,
+                               grid=types.SimpleNamespace(n_val=np.array([40])))
 data = types.SimpleNamespace(n_pool=100)
-print(bench.scored_row_share(result, cfg, data))
+for protocol in (TBAL, AL):
+    cfg = types.SimpleNamespace(max_n_val=40, n_test={n_test}, protocol=protocol)
+    print(bench.scored_row_share(result, cfg, data))
 """
 
 
 def test_scored_row_share_by_hand():
     """Blocks of 10 rows; chunk 1 is seeds 0-1, chunk 2 seeds 2-3. Pool rows open at
-    rounds 0-2: seed 0: 95, 40, 30 (round 1 stopped it: no query, and round 2 keeps
-    its state); seed 1: 95, 70, 65; seed 2: 95, 90, 85; seed 3: 95, 0, 0. Whole
-    blocks, the chunk's fullest: chunk 1 100, 70, 70, chunk 2 100, 90, 90, for each of
-    its 2 seeds. Validation rows: seed 0 40, 21, 21 (round 2 did not train: round 1's
-    count stays), so chunk 1 40, 30, 30 over seed 1's 40, 10, 10; seed 3 40, 40, 40
-    (round 0's), over seed 2's 40, 20, 10. Every row every round: 3 x 140 per run."""
+    rounds 0-2: seed 0 95, 40, 30 (round 1 stopped it: no query, and round 2 keeps its
+    state); seed 1 95, 70, 65; seed 2 95, 90, 85; seed 3 95, 0, 0. Whole blocks, the
+    chunk's fullest: chunk 1 100, 70, 70, chunk 2 100, 90, 90, for each of its 2
+    seeds. Validation rows open (40 minus those removed before): seed 0 40, 21, 16;
+    seed 1 40, 10, 10; seed 2 40, 39, 39; seed 3 40, 5, 5: chunk 1 40, 30, 20, chunk 2
+    40, 40, 40. Test sample: 7 rows each round. Every row every round: 3 x 147 per
+    run. AL scores only the pool in the loop."""
     out = subprocess.run(
-        [sys.executable, "-c", SHARE_CHECK], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", SHARE_CHECK.format(n_test=7)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    done = 2 * (100 + 70 + 70 + 40 + 30 + 30) + 2 * (100 + 90 + 90 + 40 + 40 + 40)
-    assert float(out.stdout) == pytest.approx(done / (4 * 3 * 140))
+    tbal, al = map(float, out.stdout.split())
+    pool = 2 * (100 + 70 + 70) + 2 * (100 + 90 + 90)
+    val = 2 * (40 + 30 + 20) + 2 * (40 + 40 + 40)
+    assert tbal == pytest.approx((pool + val + 4 * 3 * 7) / (4 * 3 * 147))
+    assert al == pytest.approx(pool / (4 * 3 * 147))
 
 
 TINY_ARGS = {  # a smoke run of the Tiny-ImageNet case: 200 classes, a few hundred points

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from tbal_jax import config as C
+from tbal_jax import open_rows
+from tbal_jax import sweep as S
 from tbal_jax.datasets import DataArrays, Dataset
 from tbal_jax.models import mlp
 from tbal_jax.open_rows import on_open_rows
-from tbal_jax.run import make_run
 
 from .test_mlp import blobs
 
@@ -53,27 +54,34 @@ class _EveryRow(mlp.MLP):
 
 @pytest.mark.parametrize(
     "settings",
-    [{}, {"protocol": "al"}, {"score": "temperature"}],
-    ids=["tbal", "al", "fitted-score"],
+    [
+        {"score": "temperature", "estimator": "clopper_pearson_fixed_fresh"},
+        {"protocol": "al"},
+    ],
+    ids=["tbal-fitted-score-fresh", "al"],
 )
-def test_mlp_runs_are_the_same_with_every_row_scored(settings):
-    """A 4,000-point pool and 1,000 validation points (two blocks and one): skipping
-    the settled rows changes no label, record or test label."""
-    k = 12
-    x, y = blobs(5000, k, 8, 8)
-    arrays = DataArrays(x[:4000], y[:4000], x[4000:], y[4000:])
+def test_mlp_sweeps_are_the_same_with_every_row_scored(settings, monkeypatch):
+    """Sweeps of 2 seeds x 2 N_v (vmapped: each run's own trip count) on a 3,000-point
+    pool, 1,000 validation and 600 test points, in blocks of 256 rows so that each of
+    the three is blocked: skipping the settled rows changes no label, record or test
+    label."""
+    monkeypatch.setattr(open_rows, "BLOCK", 256)
+    k = 3
+    x, y = blobs(4600, k, 8, 8)
+    arrays = DataArrays(
+        x[:3000], y[:3000], x[3000:4000], y[3000:4000], x[4000:], y[4000:]
+    )
     outs = []
     for cls in (mlp.MLP, _EveryRow):
         model = cls("m", widths=(32,), epochs=3, lr=0.1, weight_decay=1e-3)
-        ds = Dataset("blobs", k, 8, 4000, 1000, model, arrays=arrays)
-        cfg = C.StaticConfig.for_grid(ds, [600], [300], **settings)
-        params = C.device_params(C.RunParams(600, 300, 0.1, 0.0))
-        out = jax.jit(make_run(cfg).run)(jax.random.key(3), params, ds.device_arrays())
-        outs.append(jax.tree.map(np.asarray, (out.labels, out.record)))
-    (labels, record), (labels_all, record_all) = outs
-    assert labels.keys() == labels_all.keys()
-    for name in labels:
-        np.testing.assert_array_equal(labels[name], labels_all[name])
-    for a, b in zip(record, record_all):
+        ds = Dataset("blobs", k, 8, 3000, 1000, model, arrays=arrays, n_test=600)
+        cfg = C.StaticConfig.for_grid(ds, [300, 1000], [300], n_test=600, **settings)
+        grid = C.grid_params([300, 1000], [300], [0.3], [0.0])
+        out = S.run_sweep(cfg, [0, 5], grid, sweeper=S.Sweeper())
+        outs.append(jax.tree.map(np.asarray, (out.outcomes, out.rounds)))
+    (outcomes, rounds), (outcomes_all, rounds_all) = outs
+    assert outcomes.keys() == outcomes_all.keys()
+    for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1])):
         np.testing.assert_array_equal(a, b)
-    assert record.n_auto.sum() > 0 or "protocol" in settings
+    first = next(iter(outcomes.values()))
+    assert first.n_auto.sum() > 0 and first.test_n_auto.sum() > 0
