@@ -153,6 +153,10 @@ class Sweeper:
     def _traced(self) -> None:
         self.traces += 1
 
+    def clear(self) -> None:
+        """Drop every held program (and the memory of its executable)."""
+        self._programs.clear()
+
     def compiled(self, cfg: StaticConfig, chunk_seeds: int, grid_size: int, arrays=()):
         """The compiled program, compiled at most once while it is held; returns
         (compiled, compile seconds)."""
