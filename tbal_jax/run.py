@@ -268,20 +268,22 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             test_status=jnp.full(cfg.n_test, UNLABELLED, jnp.int16),
         )
 
-    def open_rows(f, x, open_):
-        """`f(x)`, for a model that says so computed on the `open_` rows only
+    def forward(weights, x, open_, features=False):
+        """The logits of the rows `x` (with `features`: (z, logits)) under the model
+        `weights`; for a model that says so computed on the `open_` rows only
         (`tbal_jax.open_rows`; other rows: zeros or their value)."""
+        f = functools.partial(
+            model.features_and_logits if features else model.logits, weights
+        )
         return on_open_rows(f, x, open_) if model.skip_settled_rows else f(x)
 
     def score_rows(weights, g, x, open_) -> tuple[Array, Array, Array]:
         """(confidence, predicted class, logits) of the `open_` rows of `x` under the
         model `weights` and, for a fitted score, its fitted parameters `g`."""
         if not score.fitted:
-            logits = open_rows(functools.partial(model.logits, weights), x, open_)
+            logits = forward(weights, x, open_)
             return (*score(logits), logits)
-        z, logits = open_rows(
-            functools.partial(model.features_and_logits, weights), x, open_
-        )
+        z, logits = forward(weights, x, open_, features=True)
         return score.confidence(g, z, logits), predicted_class(logits), logits
 
     def fit_score(key, weights, val_x, val_y, active, tested, params, round_index=0):
@@ -290,12 +292,9 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
         confidences and predictions of the `active` validation points, D_th). A fixed
         score has no g and tests on every `tested` point (a subset of `active`)."""
         if not score.fitted:
-            logits = open_rows(functools.partial(model.logits, weights), val_x, active)
-            val_score, val_pred = score(logits)
+            val_score, val_pred, _ = score_rows(weights, None, val_x, active)
             return None, val_score, val_pred, tested
-        z, logits = open_rows(
-            functools.partial(model.features_and_logits, weights), val_x, active
-        )
+        z, logits = forward(weights, val_x, active, features=True)
         pred = predicted_class(logits)
         cal, th = split(jax.random.fold_in(key, STREAM_SPLIT), tested, score.nu)
 
@@ -359,9 +358,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 )
                 thr = thresholds(val_score, val_pred, val_y, tested, params, i)
             else:  # AL and PL never auto-label inside the loop (algorithm.md section 6)
-                pool_logits = open_rows(
-                    functools.partial(model.logits, params_m), pools.pool_x, unlabelled
-                )
+                pool_logits = forward(params_m, pools.pool_x, unlabelled)
                 pool_pred = predicted_class(pool_logits)
                 pool_score = jnp.full(pool_pred.shape, -jnp.inf)
                 val_score = jnp.full(v_cap, -jnp.inf)
