@@ -27,10 +27,42 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, ClassVar
 
+import jax.numpy as jnp
+
 from tbal_jax.types import Array, Key, PyTree
 
 if TYPE_CHECKING:  # pragma: no cover
     from tbal_jax.datasets.base import Dataset
+
+
+PRODUCT_COLUMNS = 16  # see `shared_data_product`
+
+
+def shared_data_product(x: Array, w: Array) -> Array:
+    """x @ w (n, k) for rows `x` that many runs share under vmap (a seed's pool,
+    validation or test rows; a fixed dataset's rows), rounded the same however many runs
+    share them.
+
+    Under vmap JAX folds the runs' weights into one product x @ [w_1 ... w_R] of R k
+    columns, and XLA's CPU kernels round a column differently with the column count and
+    its place: on an AVX2 machine a unit-ball run's scores changed in the last bit with
+    the grid's size, which moved thresholds and so the run's results (the sweep's
+    reproducibility, `tbal_jax.sweep`). Padding each run's columns with zeros to a
+    multiple of PRODUCT_COLUMNS gives every column the same rounding, equal bit for bit
+    to the unbatched product (measured for R = 1..44 runs in nested seed x cell vmaps,
+    k = 1 and 10, d = 30 and 784). For k = 10, d = 784 it costs 1.2x the product's time;
+    for one column, `shared_data_dot` is cheaper."""
+    k = w.shape[1]
+    padded = -(-k // PRODUCT_COLUMNS) * PRODUCT_COLUMNS
+    return (x @ jnp.pad(w, ((0, 0), (0, padded - k))))[:, :k]
+
+
+def shared_data_dot(x: Array, w: Array) -> Array:
+    """x @ w (n,) for one weight vector `w` (d,), as `shared_data_product` but as a
+    multiply and a sum over d, which no kernel choice rounds differently: under vmap
+    over 88 runs of a (16000, 30) pool it takes 1.9x the plain product's time, against
+    19x for the padded product."""
+    return jnp.sum(x * w[None, :], axis=1)
 
 
 class Model(abc.ABC):

@@ -9,7 +9,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from tbal_jax.models.base import Model
+from tbal_jax.models.base import Model, shared_data_dot
 from tbal_jax.types import Array, Key
 
 NEWTON_MAX_STEPS = 30  # from a cold start (w0 = 0)
@@ -183,9 +183,7 @@ class LinearBinary(Model):
         w = weights
         if self.unit_norm:
             w = weights / jnp.maximum(jnp.linalg.norm(weights), 1e-30)
-        # w @ x.T rather than x @ w: when a grid of models shares one pool under vmap,
-        # this puts the model axis first, which every later elementwise pass wants.
-        z = w[: x.shape[1]] @ x.T
+        z = shared_data_dot(x, w[: x.shape[1]])
         if self.intercept:
             z = z + w[-1]
         return jnp.stack([-0.5 * z, 0.5 * z], axis=1)

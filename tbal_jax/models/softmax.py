@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tbal_jax.models.base import Model
+from tbal_jax.models.base import Model, shared_data_product
 from tbal_jax.types import Array, Key, PyTree
 
 
@@ -93,7 +93,7 @@ class SoftmaxLogistic(Model):
         return {"w": jnp.zeros((dim, k), jnp.float32), "b": jnp.zeros(k, jnp.float32)}
 
     def logits(self, weights: PyTree, x: Array) -> Array:
-        return x @ weights["w"] + weights["b"][None, :]
+        return shared_data_product(x, weights["w"]) + weights["b"][None, :]
 
     def objective(self, weights: PyTree, x: Array, y: Array, mask: Array) -> Array:
         """The objective above, divided by the number of rows in `mask`."""
