@@ -302,7 +302,9 @@ def test_fitted_scores_serve_the_baselines_and_fresh_validation():
         assert (np.asarray(out.rounds.n_auto) == 0).all()  # nothing in the loop
         assert (plain.test_n_auto == 2000).all()  # AL / PL label everything left
         assert (selective.n_auto < plain.n_auto).all()
-        assert (selective.test_n_auto < 2000).all() and (selective.n_auto > 0).all()
+        # +SC leaves out a small part of the pool, which a 2,000-point test sample can
+        # miss whole (seed 0 did on an AVX2 machine): the pool says it is selective
+        assert (selective.test_n_auto <= 2000).all() and (selective.n_auto > 0).all()
     fresh = C.StaticConfig.for_grid(
         dataset,
         [1000],
