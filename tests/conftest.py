@@ -20,7 +20,25 @@ jax.config.update("jax_enable_compilation_cache", False)
 jax.config.update("jax_numpy_rank_promotion", "raise")  # equinox's strictness
 
 # The slow tier (`pytest -m "not slow"` leaves it out, CI runs it) is the `slow` marker
-# on the tests and modules themselves (pyproject.toml declares it).
+# on the tests and modules themselves (pyproject.toml declares it). The exhaustive tier
+# (`exhaustive` marker) is skipped, with its reason, unless pytest gets --exhaustive.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--exhaustive",
+        action="store_true",
+        help="also run the exhaustive tier (every registered name through the CLI)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--exhaustive"):
+        return
+    skip = pytest.mark.skip(reason="exhaustive tier: run with pytest --exhaustive")
+    for item in items:
+        if "exhaustive" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -264,13 +264,28 @@ def _cli_names(registry) -> list[str]:
     return original + list(CLI_VARIANTS)
 
 
+# Each case compiles and runs a sweep (about a minute on a 2-core CI machine). Every
+# dataset, model and method has its own loading or training path, so each is run; of
+# the scores, queries and estimators, which share one path through the command line and
+# have their own conformance tests above, a few run and the rest are the exhaustive tier
+# (`pytest --exhaustive`).
+CLI_KEPT = {
+    "score": ("max_prob", "temperature", "colander"),
+    "query": ("margin_random",),
+    "estimator": ("sigma", "ltt_back"),
+}
+
+
+def _cli_marks(flag: str, name: str) -> list:
+    if flag == "model" and _wide(MODELS[name]):
+        return [pytest.mark.slow]
+    if flag in CLI_KEPT and name not in CLI_KEPT[flag]:
+        return [pytest.mark.exhaustive]
+    return []
+
+
 CLI_CASES = [("dataset", name, "dataset") for name in DATASETS.names()] + [
-    pytest.param(
-        flag,
-        name,
-        column,
-        marks=[pytest.mark.slow] if flag == "model" and _wide(MODELS[name]) else [],
-    )
+    pytest.param(flag, name, column, marks=_cli_marks(flag, name))
     for flag, registry, column in (
         ("model", MODELS, "model"),
         ("score", SCORES, "score"),
