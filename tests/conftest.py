@@ -2,6 +2,7 @@
 tests' subprocesses and notebook kernels (not for this process), strict rank promotion."""
 
 import gc
+import signal
 from pathlib import Path
 
 import jax
@@ -18,6 +19,11 @@ runtime.deterministic_cpu()  # before JAX's first computation (tbal_jax.runtime)
 runtime.compilation_cache(Path(__file__).parent.parent / ".pytest_cache" / "jax")
 jax.config.update("jax_enable_compilation_cache", False)
 jax.config.update("jax_numpy_rank_promotion", "raise")  # equinox's strictness
+# pytest-xdist's workers start with Ctrl-C ignored, and a subprocess inherits an ignored
+# signal: the tests that send SIGINT to the command line (or to this process) need it
+# to raise KeyboardInterrupt, as it does in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The slow tier (`pytest -m "not slow"` leaves it out, CI runs it) is the `slow` marker
 # on the tests and modules themselves (pyproject.toml declares it). The exhaustive tier

@@ -264,11 +264,12 @@ def _cli_names(registry) -> list[str]:
     return original + list(CLI_VARIANTS)
 
 
-# Each case compiles and runs a sweep (about a minute on a 2-core CI machine). Every
-# dataset, model and method has its own loading or training path, so each is run; of
-# the scores, queries and estimators, which share one path through the command line and
-# have their own conformance tests above, a few run and the rest are the exhaustive tier
-# (`pytest --exhaustive`).
+# Each case compiles and runs a sweep (up to a minute on a slow 2-core CI machine, the
+# paper-width MLPs several). Every dataset, model kind and method has its own loading or
+# training path, so each is run (the paper-width MLPs take mlp_fashion's path and are
+# the exhaustive tier, `pytest --exhaustive`); of the scores, queries and estimators,
+# which share one path through the command line and have their own conformance tests
+# above, a few run and the rest are the exhaustive tier.
 CLI_KEPT = {
     "score": ("max_prob", "temperature", "colander"),
     "query": ("margin_random",),
@@ -277,9 +278,8 @@ CLI_KEPT = {
 
 
 def _cli_marks(flag: str, name: str) -> list:
-    if flag == "model" and _wide(MODELS[name]):
-        return [pytest.mark.slow]
-    if flag in CLI_KEPT and name not in CLI_KEPT[flag]:
+    wide = flag == "model" and _wide(MODELS[name])
+    if wide or (flag in CLI_KEPT and name not in CLI_KEPT[flag]):
         return [pytest.mark.exhaustive]
     return []
 
