@@ -81,12 +81,16 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+from experiments import _cli
+from experiments._cli import BadInput
 from experiments.bench_scores import bench_scores
 from tbal_jax import open_rows, sweep
 from tbal_jax.config import batch_size, max_rounds_for, seed_size
 from tbal_jax.datasets import DataArrays, Dataset, fixed_dataset
+from tbal_jax.errors import ConfigError
+from tbal_jax.estimators import ESTIMATORS
 from tbal_jax.experiments import get_experiment, paper_seeds
 from tbal_jax.loaders import fashion_mnist_available, load_dataset
 from tbal_jax.mlp import MLP
@@ -663,23 +667,35 @@ def tiny_imagenet_projection(achieved: float) -> list[str]:
 
 
 def check_sizes() -> None:
-    """The size flags are positive integers (one line, exit status 2, before anything
-    is built or compiled)."""
+    """The count and size flags are in range and the estimators known (`BadInput`:
+    one line, exit status 2, before anything is built or compiled)."""
     sizes = {
         "n_train": FLAGS.n_train,
         "widths": FLAGS.widths or [],
-        **{f: [FLAGS[f].value] for f in ("n_val", "n_pool", "n_val_pool", "epochs")},
+        **{
+            f: [FLAGS[f].value]
+            for f in ("seeds", "repeats", "chunk_runs", "n_val", "n_pool", "n_val_pool")
+            + ("epochs",)
+        },
     }
     if FLAGS.widths == []:
-        raise app.UsageError("--widths: give at least one hidden width", exitcode=2)
+        raise BadInput("--widths: give at least one hidden width")
     for name, values in sizes.items():
         for v in values:
             if v is not None and not (str(v).isdigit() and int(v) > 0):
-                raise app.UsageError(
-                    f"--{name}={v}: must be a positive integer", exitcode=2
-                )
-    if FLAGS.matmul_size < 0:
-        raise app.UsageError("--matmul_size: 0 (the default size) or more", exitcode=2)
+                raise BadInput(f"--{name}={v}: must be a positive integer")
+    for name in ("numpy_seeds", "numpy_threads", "matmul_size"):
+        if FLAGS[name].value < 0:
+            raise BadInput(f"--{name}={FLAGS[name].value}: must be 0 or more")
+    if not FLAGS.memory_budget_gib > 0:
+        raise BadInput(
+            f"--memory_budget_gib={FLAGS.memory_budget_gib}: must be a positive size"
+        )
+    for name in FLAGS.estimators:
+        try:
+            ESTIMATORS.get(name)
+        except ConfigError as err:
+            raise BadInput(f"--estimators: {err}") from None
 
 
 def bench_tiny_imagenet(env: dict, rate: float) -> None:
@@ -774,21 +790,19 @@ def bench_tiny_imagenet(env: dict, rate: float) -> None:
 
 
 def main(argv):
-    del argv
-    env = environment()
-    print(
-        f"device: {env['device']['kind']} ({env['device']['platform']}, "
-        f"{env['device']['count']} device(s)), jax {env['versions']['jax']}, float32"
-    )
+    _cli.no_arguments(argv, "--case=fashion_mnist")
+    check_sizes()
     cases = (
         [*CASES, SCORES_CASE, CONFIDENCE_CASE] if FLAGS.case == "all" else [FLAGS.case]
     )
     stray = [f"--{name}" for name in TINY_FLAGS if FLAGS[name].present]
     if stray and cases != [TINY_CASE]:
-        raise app.UsageError(
-            f"{', '.join(stray)}: only for --case={TINY_CASE}", exitcode=2
-        )
-    check_sizes()
+        raise BadInput(f"{', '.join(stray)}: only for --case={TINY_CASE}")
+    env = environment()
+    print(
+        f"device: {env['device']['kind']} ({env['device']['platform']}, "
+        f"{env['device']['count']} device(s)), jax {env['versions']['jax']}, float32"
+    )
     rate = None
     mlps = [MODELS.get(CASE_MODELS[c]) for c in cases if c in CASE_MODELS]
     if TINY_CASE in cases:
@@ -819,4 +833,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _cli.run(main, define_flags=lambda: None)  # its flags are defined above, at import

@@ -264,3 +264,30 @@ def test_tiny_imagenet_case_end_to_end():
         timeout=300,
     )
     assert stray.returncode == 2 and "only for --case=tiny_imagenet" in stray.stderr
+
+
+@pytest.mark.parametrize(
+    "arg, says",
+    [
+        ("--seeds=0", "--seeds=0: must be a positive integer"),
+        ("--repeats=-1", "--repeats=-1: must be a positive integer"),
+        ("--numpy_seeds=-2", "--numpy_seeds=-2: must be 0 or more"),
+        ("--memory_budget_gib=0", "--memory_budget_gib=0.0: must be a positive size"),
+        ("--estimators=nope", "--estimators: unknown estimator 'nope'"),
+        ("--case=nope", "flag --case=nope: value should be one of"),
+        ("--widths=", "--widths: give at least one hidden width"),
+    ],
+)
+def test_bad_bench_input_is_one_line_before_anything_runs(arg, says):
+    """Each is `error: ...` on one line of stderr, exit status 2, and nothing on stdout
+    (the device line is printed only once the flags hold)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "experiments.bench", arg],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    lines = [x for x in run.stderr.splitlines() if not x.startswith(("I1", "W1"))]
+    assert lines == [lines[0]] and lines[0].startswith(f"error: {says}"), lines
+    assert run.stdout == ""
