@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import tempfile
 
-from absl import app, flags
+from absl import flags
 
+from experiments import _cli
 from tbal_jax import published
 from tbal_jax.experiments import get_experiment, paper_seeds, run_experiment
 
@@ -20,7 +21,9 @@ flags.DEFINE_integer("seeds", 20, "number of seeds (the paper's 0, 7, 14, ...)")
 
 
 def main(argv):
-    del argv
+    _cli.no_arguments(argv, "--seeds=20")
+    if flags.FLAGS.seeds < 1:
+        raise _cli.BadInput(f"--seeds={flags.FLAGS.seeds}: must be a positive integer")
     exp = get_experiment("unit_ball_val").with_grid(
         n_val=sorted(published.UNIT_BALL_N_VAL["tbal"]), c1=[0.0]
     )
@@ -36,4 +39,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _cli.run(main, define_flags=lambda: None)  # its flag is defined above, at import

@@ -267,22 +267,25 @@ def test_tiny_imagenet_case_end_to_end():
 
 
 @pytest.mark.parametrize(
-    "arg, says",
+    "module, arg, says",
     [
-        ("--seeds=0", "--seeds=0: must be a positive integer"),
-        ("--repeats=-1", "--repeats=-1: must be a positive integer"),
-        ("--numpy_seeds=-2", "--numpy_seeds=-2: must be 0 or more"),
-        ("--memory_budget_gib=0", "--memory_budget_gib=0.0: must be a positive size"),
-        ("--estimators=nope", "--estimators: unknown estimator 'nope'"),
-        ("--case=nope", "flag --case=nope: value should be one of"),
-        ("--widths=", "--widths: give at least one hidden width"),
+        ("bench", "--seeds=0", "--seeds=0: must be a positive integer"),
+        ("bench", "--repeats=-1", "--repeats=-1: must be a positive integer"),
+        ("bench", "--numpy_seeds=-2", "--numpy_seeds=-2: must be 0 or more"),
+        ("bench", "--memory_budget_gib=0", "--memory_budget_gib=0.0: must be a"),
+        ("bench", "--estimators=nope", "--estimators: unknown estimator 'nope'"),
+        ("bench", "--case=nope", "flag --case=nope: value should be one of"),
+        ("bench", "--widths=", "--widths: give at least one hidden width"),
+        ("faithfulness", "--seeds=0", "--seeds=0: must be a positive integer"),
+        ("faithfulness", "stray", "unexpected argument 'stray'"),
     ],
 )
-def test_bad_bench_input_is_one_line_before_anything_runs(arg, says):
-    """Each is `error: ...` on one line of stderr, exit status 2, and nothing on stdout
-    (the device line is printed only once the flags hold)."""
+def test_bad_input_is_one_line_before_anything_runs(module, arg, says):
+    """`experiments.bench` and `experiments.faithfulness`: each is `error: ...` on one
+    line of stderr, exit status 2, and nothing on stdout (the bench prints its device
+    line only once the flags hold)."""
     run = subprocess.run(
-        [sys.executable, "-m", "experiments.bench", arg],
+        [sys.executable, "-m", f"experiments.{module}", arg],
         capture_output=True,
         text=True,
         timeout=120,
