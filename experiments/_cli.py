@@ -1,11 +1,14 @@
-"""The absl command line of `experiments.embed`, `mlp_baseline` and `numpy_baseline`.
+"""The absl command line of `experiments.embed`, `label`, `mlp_baseline`,
+`numpy_baseline`, `bench` and `faithfulness`.
 
 `run(main, define_flags, lists)` defines the script's flags and calls `app.run(main)`.
 The flags are defined only when the module runs as a script: importing it defines none,
 so a process that imports several of these modules, or one of them beside
 `experiments.run` or `bench` (the tests; bench imports numpy_baseline), never defines a
 flag twice (absl's flags are global; `--seeds`, `--out`, `--n_val` ... have one meaning
-per script). As `experiments.run` does:
+per script). `bench` and `faithfulness`, which no module of the package imports (the
+tests import bench alone, in a subprocess), define theirs at import and pass
+`define_flags=lambda: None`. As `experiments.run` does:
 
 - bad input (an unknown flag, a value of the wrong type, or `main` raising `BadInput`)
   is one line `error: ...` on stderr and exit status 2;
