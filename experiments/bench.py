@@ -687,9 +687,10 @@ def check_sizes() -> None:
     for name in ("numpy_seeds", "numpy_threads", "matmul_size"):
         if FLAGS[name].value < 0:
             raise BadInput(f"--{name}={FLAGS[name].value}: must be 0 or more")
-    if not FLAGS.memory_budget_gib > 0:
+    if not 0 < FLAGS.memory_budget_gib < math.inf:  # as validate.check_chunking
         raise BadInput(
-            f"--memory_budget_gib={FLAGS.memory_budget_gib}: must be a positive size"
+            f"--memory_budget_gib={FLAGS.memory_budget_gib}: must be a positive, "
+            "finite size"
         )
     for name in FLAGS.estimators:
         try:

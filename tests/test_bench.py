@@ -273,6 +273,7 @@ def test_tiny_imagenet_case_end_to_end():
         ("bench", "--repeats=-1", "--repeats=-1: must be a positive integer"),
         ("bench", "--numpy_seeds=-2", "--numpy_seeds=-2: must be 0 or more"),
         ("bench", "--memory_budget_gib=0", "--memory_budget_gib=0.0: must be a"),
+        ("bench", "--memory_budget_gib=inf", "--memory_budget_gib=inf: must be a"),
         ("bench", "--estimators=nope", "--estimators: unknown estimator 'nope'"),
         ("bench", "--case=nope", "flag --case=nope: value should be one of"),
         ("bench", "--widths=", "--widths: give at least one hidden width"),
