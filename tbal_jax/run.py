@@ -51,6 +51,7 @@ from tbal_jax.datasets import Pools
 from tbal_jax.estimators.spending import round_weights
 from tbal_jax.open_rows import on_open_rows
 from tbal_jax.scores import class_value, predicted_class, split
+from tbal_jax.serial import serial
 from tbal_jax.types import Array, Key, PyTree
 
 
@@ -271,11 +272,18 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
     def forward(weights, x, open_, features=False):
         """The logits of the rows `x` (with `features`: (z, logits)) under the model
         `weights`; for a model that says so computed on the `open_` rows only
-        (`tbal_jax.open_rows`; other rows: zeros or their value)."""
-        f = functools.partial(
-            model.features_and_logits if features else model.logits, weights
+        (`tbal_jax.open_rows`; other rows: zeros or their value), and one run after
+        another under vmap (`tbal_jax.serial`)."""
+        f = model.features_and_logits if features else model.logits
+        if not model.skip_settled_rows:
+            return f(weights, x)
+
+        def open_rows(w, x, o):
+            return on_open_rows(functools.partial(f, w), x, o)
+
+        return (serial(open_rows) if model.serial_runs else open_rows)(
+            weights, x, open_
         )
-        return on_open_rows(f, x, open_) if model.skip_settled_rows else f(x)
 
     def score_rows(weights, g, x, open_) -> tuple[Array, Array, Array]:
         """(confidence, predicted class, logits) of the `open_` rows of `x` under the

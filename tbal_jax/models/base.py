@@ -19,7 +19,9 @@ functions, in the style of optax's `GradientTransformation`:
 
 `skip_settled_rows` (a class attribute, False by default) asks the run to score only
 the rows whose outcome is still open (`tbal_jax.open_rows`): worth it where a row's
-forward pass costs far more than gathering the row, as for the MLP.
+forward pass costs far more than gathering the row, as for the MLP. `serial_runs` (False
+here) asks that runs batched by `vmap` score those rows one run after another
+(`tbal_jax.serial`), as the MLP does on a CPU.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Model(abc.ABC):
 
     name: str
     skip_settled_rows: ClassVar[bool] = False
+    serial_runs: ClassVar[bool] = False
 
     @abc.abstractmethod
     def init(self, key: Key, dim: int, k: int) -> PyTree: ...

@@ -58,11 +58,13 @@ import jax.numpy as jnp
 import optax
 
 from tbal_jax.models.base import Model
+from tbal_jax.serial import serial
 from tbal_jax.types import Array, Key, PyTree
 
 MOMENTUM = 0.9
 COSINE_PERIOD = 100  # epochs: CosineAnnealingLR's T_max in the reference code
 PRECISIONS = ("float32", "bfloat16", "tf32")  # `MLP.precision` (module docstring)
+BATCHINGS = ("auto", "vmap", "serial")  # `MLP.batching` (module docstring)
 
 
 @jax.custom_vjp
@@ -185,12 +187,17 @@ class MLP(Model):
     shuffle: bool = True
     label: str = ""
     precision: str = "float32"
+    batching: str = "auto"
     skip_settled_rows: ClassVar[bool] = True  # about 10^5 FLOPs a row (base.py)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.batching not in BATCHINGS:
+            raise ValueError(
+                f"batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}"
             )
         if not all(isinstance(w, int) and w >= 1 for w in self.widths):
             raise ValueError(f"widths must be positive integers, got {self.widths}")
@@ -319,9 +326,19 @@ class MLP(Model):
         end = jax.lax.while_loop(keep_going, epoch_body, start)
         return end.weights, end.log
 
+    @property
+    def serial_runs(self) -> bool:
+        """Whether runs batched by `vmap` train and score one after another
+        (`tbal_jax.serial`): `batching` "serial", or "auto" on a CPU backend."""
+        if self.batching == "auto":
+            return jax.default_backend() == "cpu"
+        return self.batching == "serial"
+
     def fit(self, key: Key, weights: PyTree, x: Array, y: Array, mask: Array) -> PyTree:
-        """`train`'s parameters: a fresh model every call (algorithm.md section 2, step 2)."""
-        return self.train(key, weights, x, y, mask)[0]
+        """`train`'s parameters: a fresh model every call (algorithm.md section 2, step 2);
+        under vmap the runs train one after another where `serial_runs`."""
+        fit = lambda *a: self.train(*a)[0]  # noqa: E731
+        return (serial(fit) if self.serial_runs else fit)(key, weights, x, y, mask)
 
 
 MLP_TINY_IMAGENET = MLP(
