@@ -31,6 +31,7 @@ same process before and after the case (`matmul_rate`: a 4096 x 4096 float32 pro
 a CPU, 8192 x 8192 on a GPU, `--matmul_size` another, at the MLP's own precision,
 `MLP.precision`: true float32 by default, TensorFloat-32 with `tf32` on a recent NVIDIA
 GPU; median of 5; the higher of the two, as the load of a shared machine moves it).
+`--precision` sets the MLP's precision for this case and the Tiny-ImageNet one.
 
 `scores` times a model's own scores table with no training (`experiments.bench_scores`):
 the `scores_imagenet` grid, vmapped draws against a sequential NumPy loop per draw.
@@ -129,7 +130,6 @@ TINY_FLAGS = (
     "n_val_pool",
     "epochs",
     "widths",
-    "precision",
 )
 SCORES_CASE = "scores"  # `experiments.bench_scores`: a model's own scores, no training
 CONFIDENCE_CASE = "confidence"  # the fitted confidence functions against max_prob
@@ -181,7 +181,8 @@ flags.DEFINE_enum(
     "precision",
     None,
     list(PRECISIONS),
-    f"{TINY_CASE}: the MLP's matmul precision (default the preset's)",
+    f"{TINY_CASE} and fashion_mnist_mlp: the MLP's matmul precision (default the "
+    "preset's)",
 )
 flags.DEFINE_float(
     "memory_budget_gib", sweep.DEFAULT_MEMORY_BUDGET_GIB, "XLA peak memory per chunk"
@@ -277,11 +278,19 @@ def mlp_flops(model: MLP, dim: int, k: int, n_train: int, rounds: int, rows: int
     return steps * per_step, rounds * rows * 2 * p
 
 
+def case_model(case: str):
+    """The model a case of `CASE_MODELS` times, at `--precision` if given."""
+    model = MODELS.get(CASE_MODELS[case])
+    if FLAGS.precision is None:
+        return model
+    return dataclasses.replace(model, precision=FLAGS.precision)
+
+
 def _unit(exp, case: str, estimator: str, score: str | None = None):
     return exp.unit(
         method="tbal",
         estimator=estimator,
-        model=CASE_MODELS.get(case, exp.models[0]),
+        model=case_model(case) if case in CASE_MODELS else exp.models[0],
         score=score or exp.scores[0],
     )
 
@@ -799,13 +808,16 @@ def main(argv):
     stray = [f"--{name}" for name in TINY_FLAGS if FLAGS[name].present]
     if stray and cases != [TINY_CASE]:
         raise BadInput(f"{', '.join(stray)}: only for --case={TINY_CASE}")
+    mlp_cases = [TINY_CASE, *CASE_MODELS]
+    if FLAGS["precision"].present and not set(cases) <= set(mlp_cases):
+        raise BadInput(f"--precision: only for --case={' or '.join(mlp_cases)}")
     env = environment()
     print(
         f"device: {env['device']['kind']} ({env['device']['platform']}, "
         f"{env['device']['count']} device(s)), jax {env['versions']['jax']}, float32"
     )
     rate = None
-    mlps = [MODELS.get(CASE_MODELS[c]) for c in cases if c in CASE_MODELS]
+    mlps = [case_model(c) for c in cases if c in CASE_MODELS]
     if TINY_CASE in cases:
         mlps = [tiny_imagenet_model(precision=FLAGS.precision)]
     mlps = [m for m in mlps if isinstance(m, MLP)]

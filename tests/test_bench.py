@@ -277,6 +277,7 @@ def test_tiny_imagenet_case_end_to_end():
         ("bench", "--estimators=nope", "--estimators: unknown estimator 'nope'"),
         ("bench", "--case=nope", "flag --case=nope: value should be one of"),
         ("bench", "--widths=", "--widths: give at least one hidden width"),
+        ("bench", "--precision=bfloat16", "--precision: only for --case=tiny_imagenet"),
         ("faithfulness", "--seeds=0", "--seeds=0: must be a positive integer"),
         ("faithfulness", "stray", "unexpected argument 'stray'"),
     ],
