@@ -2,6 +2,11 @@
 against each member alone, and whole MLP sweeps that run their seeds serially."""
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -103,6 +108,40 @@ def test_serial_and_vmapped_mlp_sweeps_agree():
         a, b = (np.asarray(getattr(o, field), float) for o in outs)
         assert a.sum() > 0 or field == "n_auto_wrong"
         np.testing.assert_allclose(a.sum(), b.sum(), rtol=0.05, err_msg=field)
+
+
+REPO = Path(__file__).resolve().parents[1]
+TWO_DEVICES = """
+import dataclasses, json
+import jax, numpy as np
+from tests.test_serial import _sweep, MODEL
+out = _sweep(dataclasses.replace(MODEL, batching="serial"), [0, 5, 9, 11])
+print(json.dumps([jax.device_count(), [np.asarray(a).tolist() for a in jax.tree.leaves(out)]]))
+"""
+
+
+def test_a_serial_mlp_sweep_spread_over_two_devices_gives_one_devices_rows():
+    """The seeds of a chunk split over two CPU devices (test_multihost.py), each
+    device's runs one after another: every output bit for bit one device's."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", TWO_DEVICES],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    devices, two = json.loads(out.stdout.strip().splitlines()[-1])
+    one = jax.tree.leaves(
+        _sweep(dataclasses.replace(MODEL, batching="serial"), [0, 5, 9, 11])
+    )
+    assert devices == 2 and len(two) == len(one)
+    for a, b in zip(two, one):
+        np.testing.assert_array_equal(np.asarray(a, b.dtype), b)
 
 
 def test_batching_is_checked_and_auto_is_serial_on_a_cpu():
