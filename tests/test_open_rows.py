@@ -41,6 +41,16 @@ def test_open_rows_equal_the_plain_call_and_settled_ones_are_skipped():
     assert not np.asarray(out["z"][2]).any()
 
 
+@pytest.mark.parametrize("share", [0.0, 0.03, 0.5, 0.97, 1.0])
+def test_open_first_is_the_stable_partition(share):
+    """The open rows first, each group in its order: a stable argsort of the flags."""
+    rng = np.random.default_rng(1)
+    flags = rng.random((3, 5000)) < share
+    want = np.argsort(~flags, axis=1, kind="stable")
+    np.testing.assert_array_equal(jax.jit(jax.vmap(open_rows.open_first))(flags), want)
+    np.testing.assert_array_equal(open_rows.open_first(jnp.asarray(flags[0])), want[0])
+
+
 def test_one_block_or_less_is_the_plain_call():
     x = jnp.ones((50, 3))
     out = on_open_rows(_f, x, jnp.zeros(50, bool), block=100)
