@@ -20,7 +20,8 @@ tests import bench alone, in a subprocess), define theirs at import and pass
 
 `define_compilation_cache_flag()` and `compilation_cache(value)` give a script
 `--compilation_cache=PATH|off`, JAX's persistent compilation cache on by default in a
-user cache folder (`default_compilation_cache()`); `experiments.run` uses them.
+user cache folder (`default_compilation_cache()`), and `--compilation_cache_max_gib`, the
+folder pruned to that size at start-up; `experiments.run` uses them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+# the compilation cache folder's default limit: a few hundred compiled sweeps
+CACHE_MAX_GIB = 2.0
 _NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")  # a value, not a flag (as argparse)
 
 
@@ -60,17 +63,29 @@ def define_compilation_cache_flag() -> None:
         "$JAX_COMPILATION_CACHE_DIR, else $XDG_CACHE_HOME/tbal_jax/jax, else "
         "~/.cache/tbal_jax/jax)",
     )
+    flags.DEFINE_float(
+        "compilation_cache_max_gib",
+        CACHE_MAX_GIB,
+        "the most the compilation cache folder may hold, in GiB: at start-up its least "
+        "recently used programs and traces are deleted to fit; inf for no limit",
+    )
 
 
-def compilation_cache(value: str | None) -> str | None:
+def compilation_cache(value: str | None, max_gib: float = CACHE_MAX_GIB) -> str | None:
     """Turn the persistent compilation cache on in `value` (None: the default folder),
     for every program however quick its compile, with the traced sweeps kept beside it
-    (`tbal_jax.trace_cache`), or both off for 'off'; returns the folder (None when
+    (`tbal_jax.trace_cache`), the folder first pruned to `max_gib` GiB
+    (`runtime.prune_cache`), or both off for 'off'; returns the folder (None when
     off). Call it before anything compiles."""
     import jax
 
     from tbal_jax import runtime, trace_cache
 
+    if not max_gib > 0:  # NaN too
+        raise BadInput(
+            f"--compilation_cache_max_gib={max_gib}: give a size above 0 GiB, or inf "
+            "for no limit"
+        )
     if value is not None and value.strip().lower() == "off":
         jax.config.update("jax_enable_compilation_cache", False)
         trace_cache.enable(None)
@@ -82,6 +97,8 @@ def compilation_cache(value: str | None) -> str | None:
     runtime.compilation_cache(folder)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     trace_cache.enable(folder)  # and the traced sweeps beside it
+    if max_gib < float("inf"):
+        runtime.prune_cache(folder, max_gib * 2**30)
     return folder
 
 

@@ -18,7 +18,8 @@ Each finished chunk is saved in DIR as it finishes (`tbal_jax.store`): after Ctr
 another configuration's results is refused unless --overwrite. --distributed runs one
 sweep over several processes (README, "Many GPUs and clusters").
 Compiled programs are kept in JAX's persistent compilation cache, a user cache folder by
-default (`--compilation_cache=PATH`, or `off`), so a second run skips most compiling.
+default (`--compilation_cache=PATH`, or `off`), so a second run skips most compiling; the
+folder is kept within `--compilation_cache_max_gib` (2 GiB), least recently used first.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ flags.DEFINE_float(
     60.0,
     "seconds to wait for every process of a --distributed run to join",
 )
-_cli.define_compilation_cache_flag()  # --compilation_cache=PATH|off
+_cli.define_compilation_cache_flag()  # --compilation_cache=PATH|off, its size
 
 
 def _numbers(name: str, values, kind):
@@ -242,7 +243,9 @@ def main(argv) -> int:
             print(f"{registry.flag}: {', '.join(registry.names())}")
         return 0
     try:  # before anything compiles
-        _cli.compilation_cache(FLAGS.compilation_cache)
+        _cli.compilation_cache(
+            FLAGS.compilation_cache, FLAGS.compilation_cache_max_gib
+        )
     except _cli.BadInput as err:
         raise ConfigError(str(err)) from None
     if FLAGS.distributed or FLAGS.coordinator:

@@ -9,6 +9,10 @@
 - `compilation_cache(folder)`: JAX's persistent compilation cache, so a later process
   loads compiled sweeps instead of compiling them again (JAX docs, "Persistent
   compilation cache").
+- `prune_cache(folder, max_bytes)`: keep that folder (and the traced sweeps beside it,
+  `tbal_jax.trace_cache`) within a size, the least recently used files deleted first;
+  JAX's own cache never deletes anything unless `filelock` is installed and
+  `jax_compilation_cache_max_size` set, and then fails on a folder filled before.
 - `distributed(...)`: `jax.distributed.initialize`, for a sweep over several hosts.
 - `machine_fingerprint()`: what a run's bits depend on besides the code and the seed
   (the processor and its instruction sets, jaxlib, XLA's flags): XLA's CPU code
@@ -20,6 +24,7 @@ The command line, the tests (conftest.py) and the notebooks call the first two.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 from pathlib import Path
@@ -28,7 +33,18 @@ from tbal_jax.errors import ConfigError
 
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 # /proc/cpuinfo flags that XLA's CPU code generation chooses kernels by
-ISA_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "bmi", "neon", "asimd", "sve")
+ISA_PREFIXES = (
+    "sse",
+    "ssse",
+    "avx",
+    "fma",
+    "f16c",
+    "amx",
+    "bmi",
+    "neon",
+    "asimd",
+    "sve",
+)
 
 
 def _jaxlib_knows(flag: str) -> bool:
@@ -81,6 +97,54 @@ def compilation_cache(folder: str | os.PathLike) -> None:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+# files of a cache folder that `prune_cache` may delete: JAX's compiled programs (and
+# the access-time files of its own LRU cache, deleted with their program) and the traced
+# sweeps of `tbal_jax.trace_cache`; anything else in the folder is left alone
+_CACHE_SUFFIX, _ATIME_SUFFIX, _TRACE_SUFFIX = "-cache", "-atime", ".jaxexport"
+
+
+def prune_cache(folder: str | os.PathLike, max_bytes: float) -> tuple[int, int]:
+    """Delete the least recently used entries of a compilation cache folder (its
+    programs and its `tbal_jax_traced/` traces) until they take at most `max_bytes`;
+    returns (files deleted, bytes freed). A file's last use is the later of its access
+    and modification times (a loaded trace is touched; JAX's programs carry the access
+    time the file system keeps, which `relatime` updates about once a day). A file that
+    cannot be read or deleted is skipped: a cache never stops a run."""
+    entries = []
+    for path in Path(folder).rglob("*"):
+        if not path.name.endswith((_CACHE_SUFFIX, _TRACE_SUFFIX)):
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        entries.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    deleted = freed = 0
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        if path.name.endswith(_CACHE_SUFFIX):
+            companion = path.with_name(path.name[: -len(_CACHE_SUFFIX)] + _ATIME_SUFFIX)
+            companion.unlink(missing_ok=True)
+        total -= size
+        deleted, freed = deleted + 1, freed + size
+    if deleted:
+        logging.info(
+            "compilation cache %s: deleted the %d least recently used files (%.0f MiB) "
+            "to keep it within %.1f GiB",
+            folder,
+            deleted,
+            freed / 2**20,
+            max_bytes / 2**30,
+        )
+    return deleted, freed
 
 
 def check_distributed(

@@ -187,11 +187,16 @@ def _load(path: Path) -> export.Exported | None:
     try:
         if head != _MAGIC or hashlib.sha256(payload).digest() != digest:
             raise ValueError("its digest does not match")
-        return export.deserialize(bytearray(payload))
+        traced = export.deserialize(bytearray(payload))
     except Exception as err:
         logging.warning("traced sweep %s unreadable (%s); tracing it again", path, err)
         forget(path)
         return None
+    try:  # its last use, for `runtime.prune_cache`
+        os.utime(path)
+    except OSError:
+        pass
+    return traced
 
 
 def forget(path: Path) -> None:

@@ -56,7 +56,7 @@ def _no_persistent_cache_here():
         patch.setattr(
             _cli,
             "compilation_cache",
-            lambda v: on(v if v is not None and not v.strip() else "off"),
+            lambda v, *size: on(v if v is not None and not v.strip() else "off", *size),
         )
         yield
 

@@ -27,7 +27,9 @@ def test_the_default_folder(monkeypatch, tmp_path):
     assert _cli.default_compilation_cache() == str(tmp_path / "jax")
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert _cli.default_compilation_cache() == str(tmp_path / "xdg" / "tbal_jax" / "jax")
+    assert _cli.default_compilation_cache() == str(
+        tmp_path / "xdg" / "tbal_jax" / "jax"
+    )
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert _cli.default_compilation_cache() == str(
@@ -63,7 +65,9 @@ def test_a_run_fills_the_given_folder(tmp_path):
 @pytest.mark.slow
 def test_off_writes_nothing(tmp_path):
     cache = tmp_path / "cache"
-    run = _run(tmp_path, "--compilation_cache=off", JAX_COMPILATION_CACHE_DIR=str(cache))
+    run = _run(
+        tmp_path, "--compilation_cache=off", JAX_COMPILATION_CACHE_DIR=str(cache)
+    )
     assert run.returncode == 0, run.stderr
     assert not cache.exists() or not any(cache.iterdir())
 
@@ -86,3 +90,64 @@ def test_the_test_process_itself_keeps_none(tmp_path):
     assert run_module.cli(["experiments.run", *ARGS, f"--out={tmp_path}"]) == 0
     assert not jax.config.jax_enable_compilation_cache
     assert os.environ["JAX_COMPILATION_CACHE_DIR"]
+
+
+def _entry(path: Path, size: int, used: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    os.utime(path, (used, used))
+    return path
+
+
+def test_pruning_deletes_the_least_recently_used_entries_only(tmp_path):
+    """`runtime.prune_cache`: programs and traces, oldest last use first, until the
+    folder fits; a program's LRU companion goes with it; other files stay."""
+    from tbal_jax import runtime
+
+    old = _entry(tmp_path / "jit_a-1-cache", 400, 1_000)
+    companion = _entry(tmp_path / "jit_a-1-atime", 8, 5_000)
+    trace = _entry(tmp_path / "tbal_jax_traced" / "k.jaxexport", 300, 2_000)
+    recent = _entry(tmp_path / "jit_b-2-cache", 500, 3_000)
+    other = _entry(tmp_path / "notes.txt", 10_000, 0)
+    assert runtime.prune_cache(tmp_path, 900) == (1, 400)
+    assert not old.exists() and not companion.exists()
+    assert trace.exists() and recent.exists() and other.exists()
+    assert runtime.prune_cache(tmp_path, 100) == (2, 800)
+    assert not trace.exists() and not recent.exists() and other.exists()
+    assert runtime.prune_cache(tmp_path, 100) == (0, 0)
+
+
+def test_a_loaded_trace_counts_as_used(tmp_path, monkeypatch):
+    """A trace read back is touched, so pruning keeps the traces in use."""
+    import jax
+    import jax.numpy as jnp
+
+    from tbal_jax import trace_cache
+
+    traced = jax.export.export(jax.jit(jnp.sin))(jax.ShapeDtypeStruct((3,), "float32"))
+    path = tmp_path / "t.jaxexport"
+    trace_cache._store(traced, path)
+    os.utime(path, (1_000, 1_000))
+    assert trace_cache._load(path) is not None
+    assert path.stat().st_mtime > 1_000_000
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "nan"])
+def test_a_size_of_nothing_is_refused(tmp_path, size):
+    run = _run(tmp_path, f"--compilation_cache_max_gib={size}")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"error: --compilation_cache_max_gib={float(size)}: give a size above 0 GiB, "
+        "or inf for no limit"
+    ]
+
+
+def test_a_run_prunes_the_folder_to_its_size(tmp_path):
+    cache = tmp_path / "cache"
+    stale = _entry(cache / "jit_stale-0-cache", 3 << 20, 1_000)
+    run = _run(
+        tmp_path, f"--compilation_cache={cache}", "--compilation_cache_max_gib=0.001"
+    )
+    assert run.returncode == 0, run.stderr
+    assert not stale.exists()
+    assert any((cache / "tbal_jax_traced").glob("*.jaxexport"))  # this run's own
