@@ -128,11 +128,14 @@ def prune_cache(folder: str | os.PathLike, max_bytes: float) -> tuple[int, int]:
             break
         try:
             path.unlink()
-        except OSError:
+        except OSError:  # already gone (another process pruning), or not ours to delete
             continue
         if path.name.endswith(_CACHE_SUFFIX):
             companion = path.with_name(path.name[: -len(_CACHE_SUFFIX)] + _ATIME_SUFFIX)
-            companion.unlink(missing_ok=True)
+            try:
+                companion.unlink(missing_ok=True)
+            except OSError:
+                pass
         total -= size
         deleted, freed = deleted + 1, freed + size
     if deleted:
