@@ -49,17 +49,23 @@ _EPS_MARGIN = 1e-5  # w <= floor(eps m (1 + margin)): float32 and TIE_RTOL = 1e-
 @dataclasses.dataclass(frozen=True)
 class BoundSettings:
     """Constants of the bounds: one failure probability `delta` for all of them; the VC
-    dimension of the class of regions and the reference's n_a (algorithm.md section 11)."""
+    dimension of the class of regions and the reference's n_a (algorithm.md section 11);
+    `fixed_candidates`, the estimator's m where its candidates are fixed in advance
+    (algorithm.md section 12), else None (the section 3 set, `candidate_count`)."""
 
     delta: float = 0.05
     vc_dim: int = 30
     n_auto: int = 10_000
+    fixed_candidates: int | None = None
 
 
-def candidate_count(n_val) -> np.ndarray:
+def candidate_count(n_val, fixed: int | None = None) -> np.ndarray:
     """|T|, the candidate thresholds of algorithm.md section 3 at n_v validation points: the
-    10,001-point grid above 500 points, else (at most) the raw scores."""
+    10,001-point grid above 500 points, else (at most) the raw scores; with `fixed`, the
+    m candidates fixed in advance (algorithm.md section 12), whatever n_v."""
     n_val = np.asarray(n_val, np.float64)
+    if fixed is not None:
+        return np.full(n_val.shape, float(fixed))
     return np.where(n_val > GRID_ABOVE, float(GRID_SIZE), np.maximum(n_val, 1.0))
 
 
@@ -84,7 +90,7 @@ def reference_curves(n_val, eps: float, settings=BoundSettings()) -> dict:
         n_region=n_val,
         n_auto=settings.n_auto,
         delta=half,
-        n_candidates=candidate_count(n_val),
+        n_candidates=candidate_count(n_val, settings.fixed_candidates),
     )
     resolvable = eps + theory.exact_resolvable_excess(
         n_val, delta=settings.delta, eps_a=eps
@@ -131,14 +137,17 @@ def region_validation_counts(rounds) -> tuple[np.ndarray, np.ndarray]:
     return per_class, per_class.sum(axis=-1)
 
 
-def _binomial_round_bounds(rounds, eps: float, delta: float) -> np.ndarray:
+def _binomial_round_bounds(
+    rounds, eps: float, delta: float, fixed: int | None = None
+) -> np.ndarray:
     """Upper bounds on each round's wrong auto-labeled count, (..., R).
 
     The region's m validation points (`region_validation_counts`, exact) hold at most
     w = sum_c floor(eps m_c) errors: each class's threshold was accepted with a plug-in
     error <= eps on its m_c points (algorithm.md section 3; the sum of the floors is at
     most floor(eps m)). Then the Clopper-Pearson limit on the region's error, with the
-    union over the |T|^k threshold tuples of R rounds at delta / 2, and the binomial
+    union over the |T|^k threshold tuples of R rounds at delta / 2 (|T| =
+    `candidate_count`, `fixed` where the candidates were fixed in advance), and the binomial
     quantile of the round's n_auto points at delta / (2R) (algorithm.md section 11, the
     record bounds of a run).
 
@@ -158,7 +167,7 @@ def _binomial_round_bounds(rounds, eps: float, delta: float) -> np.ndarray:
     used = n_auto > 0
     worst = np.zeros(n_auto.shape)
     worst[used] = theory.clopper_pearson_upper(
-        errors[used], m[used], delta / 2, candidate_count(n_val[used]) ** k * r
+        errors[used], m[used], delta / 2, candidate_count(n_val[used], fixed) ** k * r
     )
     wrong = stats.binom.isf(delta / (2 * r), n_auto, worst)
     return np.where(used, wrong, 0.0)
@@ -193,7 +202,9 @@ def run_upper_bounds(
         n_classes=k,
     )
     total = n_auto.sum(axis=-1)
-    wrong = _binomial_round_bounds(rounds, eps, delta).sum(axis=-1)
+    wrong = _binomial_round_bounds(
+        rounds, eps, delta, settings.fixed_candidates
+    ).sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         binomial = np.where(total > 0, wrong / total, np.nan)
     return general, binomial

@@ -232,6 +232,37 @@ def test_exact_counts_lie_in_the_old_bracket_and_bound_no_looser(n_val):
     ).all()
 
 
+def test_fixed_candidates_set_the_union_whatever_n_val():
+    """An estimator with m candidates fixed in advance (algorithm.md section 12) unions
+    over m^k threshold tuples at any N_v: at N_v = 100 < m the data's count (at most
+    N_v raw scores) would be too few, and the bound too tight to hold."""
+    np.testing.assert_array_equal(
+        bounds.candidate_count([50, 400, 4000]), [50, 400, bounds.GRID_SIZE]
+    )
+    np.testing.assert_array_equal(bounds.candidate_count([50, 4000], 300), [300, 300])
+    _, out, _ = _runs("unit_ball", n_val=100)
+    rec, eps, delta = out.record, 0.05, 0.05
+    data = bounds._binomial_round_bounds(rec, eps, delta)
+    fixed = bounds._binomial_round_bounds(rec, eps, delta, fixed=1000)
+    used = rec.n_auto > 0
+    assert used.any() and (fixed >= data).all() and (fixed[used] > data[used]).any()
+    _, binomial = bounds.run_upper_bounds(
+        rec,
+        eps,
+        UNIT_BALL.n_pool,
+        bounds.BoundSettings(delta=delta, fixed_candidates=1000),
+    )
+    labelled = rec.n_auto.sum(-1) > 0
+    np.testing.assert_allclose(
+        binomial[labelled], fixed.sum(-1)[labelled] / rec.n_auto.sum(-1)[labelled]
+    )
+    curves = bounds.reference_curves([100, 4000], eps)
+    few = bounds.reference_curves(
+        [100, 4000], eps, bounds.BoundSettings(fixed_candidates=2)
+    )
+    assert (few["binomial_upper_bound"] < curves["binomial_upper_bound"]).all()
+
+
 def test_the_bounds_report_refuses_fresh_validation():
     exp = get_experiment("bounds_vs_empirics")
     exp.report.check(exp)

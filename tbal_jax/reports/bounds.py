@@ -43,13 +43,18 @@ class BoundsReport(Report):
                 )
 
     def write(self, exp, dataset, done, folder: Path, atomic) -> dict:
-        (sweep,) = [s for u, s in done.sweeps.items() if u.method == self.needs_method]
+        ((unit, sweep),) = [
+            (u, s) for u, s in done.sweeps.items() if u.method == self.needs_method
+        ]
         eps = exp.eps[0]
         n_val = sweep.grid.n_val
         errors = sweep.summary.n_auto_wrong / np.where(
             sweep.summary.n_auto > 0, sweep.summary.n_auto, np.nan
         )
-        settings = bounds.BoundSettings()
+        estimator = ESTIMATORS.get(unit.estimator)
+        settings = bounds.BoundSettings(
+            fixed_candidates=estimator.m if estimator.candidates == "fixed" else None
+        )
         run_bounds = bounds.run_upper_bounds(
             sweep.rounds, eps, dataset.n_pool, settings
         )
