@@ -26,6 +26,7 @@ import theory
 from tbal_jax import plots, results
 from tbal_jax.estimators import BASE_ESTIMATORS, ESTIMATORS
 from tbal_jax.labels import component_title
+from tbal_jax.protocols import thresholded_outcomes
 
 
 def _order(name: str) -> int:
@@ -393,8 +394,10 @@ def _needed_line(ax, eps, delta):
 
 def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
     """estimators.csv, table_estimators.md/.tex, table_frontier.md and the three figures
-    (the frontier's table and figure only with a guaranteed estimator)."""
-    summary = cells(rows)
+    (the frontier's table and figure only with a guaranteed estimator), from the rows of
+    the outcomes that use thresholds (`thresholded_outcomes`: with --methods=al, AL+SC's
+    and not AL's, whose labels no estimator touches)."""
+    summary = cells([r for r in rows if r["method"] in thresholded_outcomes()])
     csv_path = out_dir / "estimators.csv"
     with atomic_path(csv_path) as tmp:
         results.write_csv(tmp, summary, COLUMNS)

@@ -100,6 +100,18 @@ def outcome_markers() -> dict[str, str]:
     }
 
 
+def thresholded_outcomes() -> tuple[str, ...]:
+    """The outcomes whose labels come from estimated thresholds, the ones an estimator
+    changes: TBAL's (every round) and each +SC one (once, at the end); not AL's or PL's
+    plain outcomes, which label every remaining point."""
+    return tuple(
+        name
+        for p in PROTOCOLS.values()
+        for name, thresholded in zip(p.outcomes, (p.auto_label_in_loop, True))
+        if thresholded
+    )
+
+
 def protocol_of(outcome: str) -> Protocol | None:
     """The protocol that gives an outcome ("al_sc": AL), or None for an unknown one."""
     for p in PROTOCOLS.values():

@@ -277,3 +277,23 @@ def test_estimators_experiment_end_to_end(tmp_path):
     assert len(summary) == 4  # never pools two estimators
     for path in out["figure"]:
         assert path.stat().st_size > 5_000
+
+
+def test_the_estimators_report_reads_the_thresholded_outcome_only(tmp_path):
+    """With AL, the report's cells are AL+SC's runs (thresholds estimated once at the
+    end), not pooled with plain AL's, which label every remaining point."""
+    from tbal_jax.experiments import get_experiment, run_experiment
+
+    exp = get_experiment("estimators_circles").with_grid(
+        n_val=[1000], estimators=["plugin"], methods=["al"]
+    )
+    exp = dataclasses.replace(exp, n_test=2000)
+    out = run_experiment(exp, [0, 7], tmp_path)
+    import pandas as pd
+
+    runs = pd.read_csv(out["results"])
+    assert set(runs.method) == {"al", "al_sc"}
+    (cell,) = pd.read_csv(out["estimators"]).itertuples()
+    sc = runs[runs.method == "al_sc"]
+    assert cell.n_runs == 2 and cell.coverage_mean == pytest.approx(sc.coverage.mean())
+    assert sc.coverage.mean() < runs[runs.method == "al"].coverage.mean()
