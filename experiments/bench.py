@@ -98,6 +98,7 @@ from tbal_jax.mlp import MLP
 from tbal_jax.models import MODELS
 from tbal_jax.models.mlp import PRECISIONS, matmul
 from tbal_jax.results import environment
+from tbal_jax.validate import check_memory_budget
 
 CASES = {
     "unit_ball": "unit_ball_val",
@@ -702,11 +703,10 @@ def check_sizes() -> None:
     for name in ("numpy_seeds", "numpy_threads", "matmul_size"):
         if FLAGS[name].value < 0:
             raise BadInput(f"--{name}={FLAGS[name].value}: must be 0 or more")
-    if not 0 < FLAGS.memory_budget_gib < math.inf:  # as validate.check_chunking
-        raise BadInput(
-            f"--memory_budget_gib={FLAGS.memory_budget_gib}: must be a positive, "
-            "finite size"
-        )
+    try:
+        check_memory_budget(FLAGS.memory_budget_gib, "--memory_budget_gib")
+    except ConfigError as err:
+        raise BadInput(str(err)) from None
     for name in FLAGS.estimators:
         try:
             ESTIMATORS.get(name)

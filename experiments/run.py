@@ -52,7 +52,7 @@ from tbal_jax.runtime import distributed
 from tbal_jax.scores import SCORES
 from tbal_jax.store import check_folder
 from tbal_jax.sweep import DEFAULT_CHUNK_RUNS, DEFAULT_MEMORY_BUDGET_GIB
-from tbal_jax.validate import SEED_LIMIT, ConfigError
+from tbal_jax.validate import SEED_LIMIT, ConfigError, check_memory_budget
 
 FLAGS = flags.FLAGS
 MAX_SEEDS = (SEED_LIMIT - 1) // PAPER_SEED_STRIDE + 1  # seeds 0, 7, ... below 2^32
@@ -257,8 +257,7 @@ def main(argv) -> int:
             "--num_processes and --process_id join a multi-process run only with "
             "--distributed (or --coordinator); give it, or leave them out"
         )
-    if FLAGS.memory_budget <= 0:
-        raise ConfigError(f"--memory_budget={FLAGS.memory_budget}: give GiB above 0")
+    check_memory_budget(FLAGS.memory_budget, "--memory_budget")
     if FLAGS.out is not None and not FLAGS.out.strip():
         raise ConfigError("--out is empty: give --out=FOLDER, or leave it out")
     if FLAGS.scores is not None and not FLAGS["experiment"].present:

@@ -186,14 +186,18 @@ def check_chunking(chunk_runs, memory_budget_gib) -> None:
         raise ConfigError(f"chunk_runs={chunk_runs!r} is not an integer")
     if chunk_runs < 1:
         raise ConfigError(f"chunk_runs={chunk_runs}: must be at least 1")
+    check_memory_budget(memory_budget_gib)
+
+
+def check_memory_budget(gib, name: str = "memory_budget") -> None:
+    """A memory budget per chunk: GiB above 0, finite; `name` is how the message names
+    it (a command line gives its flag)."""
     if (
-        isinstance(memory_budget_gib, bool)
-        or not isinstance(memory_budget_gib, numbers.Real)
-        or not 0 < memory_budget_gib < math.inf
+        isinstance(gib, bool)
+        or not isinstance(gib, numbers.Real)
+        or not 0 < gib < math.inf
     ):
-        raise ConfigError(
-            f"memory_budget={memory_budget_gib!r}: give GiB above 0 (a finite number)"
-        )
+        raise ConfigError(f"{name}={gib!r}: give GiB above 0 (a finite number)")
 
 
 def check_capacity(cfg: StaticConfig, n_val, n_train) -> None:

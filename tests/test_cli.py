@@ -58,6 +58,9 @@ def cli_here(capsys, *args) -> tuple[int, list[str]]:
         (["--experiment=bounds_vs_empirics", "--eps=0.01,0.05"], "one value of eps"),
         (["--experiment=bounds_vs_empirics", "--methods=pl"], "keep tbal"),
         (["--no_such_flag"], "no_such_flag"),
+        (["--memory_budget=0"], "--memory_budget=0.0: give GiB above 0"),
+        (["--memory_budget=nan"], "--memory_budget=nan: give GiB above 0"),
+        (["--memory_budget=inf"], "--memory_budget=inf: give GiB above 0"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(args, names, tmp_path, capsys):
