@@ -24,27 +24,17 @@ The command line, the tests (conftest.py) and the notebooks call the first two.
 
 from __future__ import annotations
 
-import logging
 import mmap
 import os
 from pathlib import Path
+
+from absl import logging
 
 from tbal_jax.errors import ConfigError
 
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 # /proc/cpuinfo flags that XLA's CPU code generation chooses kernels by
-ISA_PREFIXES = (
-    "sse",
-    "ssse",
-    "avx",
-    "fma",
-    "f16c",
-    "amx",
-    "bmi",
-    "neon",
-    "asimd",
-    "sve",
-)
+ISA_PREFIXES = ("sse", "ssse", "avx", "fma", "f16c", "amx", "bmi", "neon", "asimd", "sve")
 
 
 def _jaxlib_knows(flag: str) -> bool:

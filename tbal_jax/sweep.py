@@ -245,6 +245,13 @@ def _shardings():
     None) on one device."""
     if jax.device_count() == 1:
         return None, None
+    if jax.default_backend() == "cpu":
+        logging.warning(
+            "a sweep over %d CPU devices: longer unit-ball sweeps spread this way have "
+            "hung in block_until_ready with jaxlib 0.10.2 (README, Benchmark); one CPU "
+            "device is the tested default",
+            jax.device_count(),
+        )
     mesh = jax.make_mesh(
         (jax.device_count(),), ("seeds",), axis_types=(jax.sharding.AxisType.Auto,)
     )

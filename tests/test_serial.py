@@ -140,6 +140,7 @@ def test_a_serial_mlp_sweep_spread_over_two_devices_gives_one_devices_rows():
         _sweep(dataclasses.replace(MODEL, batching="serial"), [0, 5, 9, 11])
     )
     assert devices == 2 and len(two) == len(one)
+    assert "a sweep over 2 CPU devices" in out.stderr  # the warning of sweep._shardings
     for a, b in zip(two, one):
         np.testing.assert_array_equal(np.asarray(a, b.dtype), b)
 
