@@ -18,7 +18,7 @@ tests import bench alone, in a subprocess), define theirs at import and pass
   as `--n_val=1000,2000` (the documented command lines, written for argparse's
   `nargs="+"`): the values run up to the next flag.
 
-`define_compilation_cache_flag()` and `compilation_cache(value)` give a script
+`define_compilation_cache_flag()` and `compilation_cache(value, max_gib)` give a script
 `--compilation_cache=PATH|off`, JAX's persistent compilation cache on by default in a
 user cache folder (`default_compilation_cache()`), and `--compilation_cache_max_gib`, the
 folder pruned to that size at start-up; `experiments.run` uses them.
@@ -54,7 +54,8 @@ def default_compilation_cache() -> str:
 
 
 def define_compilation_cache_flag() -> None:
-    """`--compilation_cache=PATH|off` (experiments.run defines it at import)."""
+    """`--compilation_cache=PATH|off` and `--compilation_cache_max_gib=GiB`
+    (experiments.run defines them at import)."""
     flags.DEFINE_string(
         "compilation_cache",
         None,
@@ -65,23 +66,27 @@ def define_compilation_cache_flag() -> None:
     )
     flags.DEFINE_float(
         "compilation_cache_max_gib",
-        CACHE_MAX_GIB,
+        None,
         "the most the compilation cache folder may hold, in GiB: at start-up its least "
-        "recently used programs and traces are deleted to fit; inf for no limit",
+        "recently used programs and traces are deleted to fit; inf for no limit "
+        f"(default {CACHE_MAX_GIB:g}, except for a folder from "
+        "$JAX_COMPILATION_CACHE_DIR, which is shared with other programs and left as "
+        "it is)",
     )
 
 
-def compilation_cache(value: str | None, max_gib: float = CACHE_MAX_GIB) -> str | None:
+def compilation_cache(value: str | None, max_gib: float | None = None) -> str | None:
     """Turn the persistent compilation cache on in `value` (None: the default folder),
     for every program however quick its compile, with the traced sweeps kept beside it
     (`tbal_jax.trace_cache`), the folder first pruned to `max_gib` GiB
-    (`runtime.prune_cache`), or both off for 'off'; returns the folder (None when
-    off). Call it before anything compiles."""
+    (`runtime.prune_cache`; None: `CACHE_MAX_GIB`, except that a default folder from
+    $JAX_COMPILATION_CACHE_DIR, shared with other programs, is not pruned), or both off
+    for 'off'; returns the folder (None when off). Call it before anything compiles."""
     import jax
 
     from tbal_jax import runtime, trace_cache
 
-    if not max_gib > 0:  # NaN too
+    if max_gib is not None and not max_gib > 0:  # NaN too
         raise BadInput(
             f"--compilation_cache_max_gib={max_gib}: give a size above 0 GiB, or inf "
             "for no limit"
@@ -93,6 +98,9 @@ def compilation_cache(value: str | None, max_gib: float = CACHE_MAX_GIB) -> str 
     if value is not None and not value.strip():
         raise BadInput("--compilation_cache is empty: give a folder, or off")
     folder = value or default_compilation_cache()
+    if max_gib is None:
+        shared = value is None and bool(os.environ.get("JAX_COMPILATION_CACHE_DIR"))
+        max_gib = float("inf") if shared else CACHE_MAX_GIB
     jax.config.update("jax_enable_compilation_cache", True)
     runtime.compilation_cache(folder)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -19,7 +19,8 @@ another configuration's results is refused unless --overwrite. --distributed run
 sweep over several processes (README, "Many GPUs and clusters").
 Compiled programs are kept in JAX's persistent compilation cache, a user cache folder by
 default (`--compilation_cache=PATH`, or `off`), so a second run skips most compiling; the
-folder is kept within `--compilation_cache_max_gib` (2 GiB), least recently used first.
+folder is kept within `--compilation_cache_max_gib` (2 GiB; a $JAX_COMPILATION_CACHE_DIR
+folder only when it is given), least recently used first.
 """
 
 from __future__ import annotations

@@ -397,7 +397,12 @@ def write(exp, rows: list[dict], seeds, out_dir: Path, atomic_path) -> dict:
     (the frontier's table and figure only with a guaranteed estimator), from the rows of
     the outcomes that use thresholds (`thresholded_outcomes`: with --methods=al, AL+SC's
     and not AL's, whose labels no estimator touches)."""
-    summary = cells([r for r in rows if r["method"] in thresholded_outcomes()])
+    thresholded = thresholded_outcomes()
+    summary = cells([r for r in rows if r["method"] in thresholded])
+    if not summary:
+        raise ValueError(
+            f"{exp.name}: no runs of an outcome with thresholds ({', '.join(thresholded)})"
+        )
     csv_path = out_dir / "estimators.csv"
     with atomic_path(csv_path) as tmp:
         results.write_csv(tmp, summary, COLUMNS)

@@ -107,8 +107,10 @@ def thresholded_outcomes() -> tuple[str, ...]:
     return tuple(
         name
         for p in PROTOCOLS.values()
-        for name, thresholded in zip(p.outcomes, (p.auto_label_in_loop, True))
-        if thresholded
+        for name in (
+            *([p.name] if p.auto_label_in_loop and not p.final_labelling else []),
+            *([p.name + "_sc"] if p.final_labelling else []),
+        )
     )
 
 

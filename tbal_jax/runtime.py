@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
+import stat
 from pathlib import Path
 
 from absl import logging
@@ -89,10 +91,31 @@ def compilation_cache(folder: str | os.PathLike) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-# files of a cache folder that `prune_cache` may delete: JAX's compiled programs (and
-# the access-time files of its own LRU cache, deleted with their program) and the traced
-# sweeps of `tbal_jax.trace_cache`; anything else in the folder is left alone
-_CACHE_SUFFIX, _ATIME_SUFFIX, _TRACE_SUFFIX = "-cache", "-atime", ".jaxexport"
+# the files of a cache folder that `prune_cache` may delete, by their exact names: JAX's
+# compiled programs at its top (`<name>-<sha256>-cache`; the access-time file of JAX's
+# own LRU cache goes with its program) and the traced sweeps of `tbal_jax.trace_cache`
+# (`tbal_jax_traced/<sha256>.jaxexport`); anything else in the folder is left alone
+_PROGRAM = re.compile(r".+-[0-9a-f]{64}-cache")
+_TRACE = re.compile(r"[0-9a-f]{64}\.jaxexport")
+_CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
+
+
+def _cache_entries(folder: Path) -> list[tuple[float, int, Path]]:
+    """(last use, size, path) of each program and trace in `folder` (module comment)."""
+    entries = []
+    for where, pattern in ((folder, _PROGRAM), (folder / "tbal_jax_traced", _TRACE)):
+        try:
+            paths = [p for p in where.iterdir() if pattern.fullmatch(p.name)]
+        except OSError:  # no such folder yet, or unreadable
+            continue
+        for path in paths:
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):  # plain files only, never a link
+                entries.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+    return entries
 
 
 def prune_cache(folder: str | os.PathLike, max_bytes: float) -> tuple[int, int]:
@@ -102,15 +125,7 @@ def prune_cache(folder: str | os.PathLike, max_bytes: float) -> tuple[int, int]:
     and modification times (a loaded trace is touched; JAX's programs carry the access
     time the file system keeps, which `relatime` updates about once a day). A file that
     cannot be read or deleted is skipped: a cache never stops a run."""
-    entries = []
-    for path in Path(folder).rglob("*"):
-        if not path.name.endswith((_CACHE_SUFFIX, _TRACE_SUFFIX)):
-            continue
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        entries.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+    entries = _cache_entries(Path(folder))
     total = sum(size for _, size, _ in entries)
     deleted = freed = 0
     for _, size, path in sorted(entries, key=lambda e: e[0]):

@@ -245,11 +245,13 @@ def _shardings():
     None) on one device."""
     if jax.device_count() == 1:
         return None, None
-    if jax.default_backend() == "cpu":
-        logging.warning(
+    if jax.default_backend() == "cpu" and jax.process_count() == 1:
+        logging.log_first_n(
+            logging.WARNING,
             "a sweep over %d CPU devices: longer unit-ball sweeps spread this way have "
             "hung in block_until_ready with jaxlib 0.10.2 (README, Benchmark); one CPU "
             "device is the tested default",
+            1,
             jax.device_count(),
         )
     mesh = jax.make_mesh(

@@ -104,17 +104,26 @@ def test_pruning_deletes_the_least_recently_used_entries_only(tmp_path):
     folder fits; a program's LRU companion goes with it; other files stay."""
     from tbal_jax import runtime
 
-    old = _entry(tmp_path / "jit_a-1-cache", 400, 1_000)
-    companion = _entry(tmp_path / "jit_a-1-atime", 8, 5_000)
-    trace = _entry(tmp_path / "tbal_jax_traced" / "k.jaxexport", 300, 2_000)
-    recent = _entry(tmp_path / "jit_b-2-cache", 500, 3_000)
-    other = _entry(tmp_path / "notes.txt", 10_000, 0)
+    old = _entry(tmp_path / f"jit_a-{'1' * 64}-cache", 400, 1_000)
+    companion = _entry(tmp_path / f"jit_a-{'1' * 64}-atime", 8, 5_000)
+    trace = _entry(tmp_path / "tbal_jax_traced" / f"{'a' * 64}.jaxexport", 300, 2_000)
+    recent = _entry(tmp_path / f"jit_b-{'2' * 64}-cache", 500, 3_000)
+    others = [  # not JAX's or ours by name or place: never deleted, however old
+        _entry(tmp_path / "notes.txt", 10_000, 0),
+        _entry(tmp_path / "build-cache", 10_000, 0),
+        _entry(tmp_path / "project" / f"jit_c-{'3' * 64}-cache", 10_000, 0),
+        _entry(tmp_path / f"{'b' * 64}.jaxexport", 10_000, 0),
+        _entry(tmp_path / "tbal_jax_traced" / "mine.jaxexport", 10_000, 0),
+    ]
+    (tmp_path / f"jit_d-{'4' * 64}-cache").symlink_to(others[0])
     assert runtime.prune_cache(tmp_path, 900) == (1, 400)
     assert not old.exists() and not companion.exists()
-    assert trace.exists() and recent.exists() and other.exists()
+    assert trace.exists() and recent.exists()
     assert runtime.prune_cache(tmp_path, 100) == (2, 800)
-    assert not trace.exists() and not recent.exists() and other.exists()
+    assert not trace.exists() and not recent.exists()
     assert runtime.prune_cache(tmp_path, 100) == (0, 0)
+    assert all(p.exists() for p in others)
+    assert runtime.prune_cache(tmp_path / "not_yet", 100) == (0, 0)  # no folder yet
 
 
 def test_a_loaded_trace_counts_as_used(tmp_path, monkeypatch):
@@ -144,10 +153,25 @@ def test_a_size_of_nothing_is_refused(tmp_path, size):
 
 def test_a_run_prunes_the_folder_to_its_size(tmp_path):
     cache = tmp_path / "cache"
-    stale = _entry(cache / "jit_stale-0-cache", 3 << 20, 1_000)
+    stale = _entry(cache / f"jit_stale-{'0' * 64}-cache", 3 << 20, 1_000)
     run = _run(
         tmp_path, f"--compilation_cache={cache}", "--compilation_cache_max_gib=0.001"
     )
     assert run.returncode == 0, run.stderr
     assert not stale.exists()
     assert any((cache / "tbal_jax_traced").glob("*.jaxexport"))  # this run's own
+
+
+def test_the_default_limit_spares_a_shared_folder(tmp_path):
+    """2 GiB by default for the folder given or tbal_jax's own; a folder from
+    $JAX_COMPILATION_CACHE_DIR, shared with other programs, only with the flag."""
+    cache = tmp_path / "cache"
+    stale = _entry(cache / f"jit_stale-{'0' * 64}-cache", 0, 1_000)
+    os.truncate(stale, 3 << 30)  # sparse: 3 GiB by its size, nothing on disk
+    os.utime(stale, (1_000, 1_000))
+    shared = _run(tmp_path, JAX_COMPILATION_CACHE_DIR=str(cache))
+    assert shared.returncode == 0, shared.stderr
+    assert stale.exists()
+    given = _run(tmp_path, f"--compilation_cache={cache}", "--overwrite")
+    assert given.returncode == 0, given.stderr
+    assert not stale.exists()

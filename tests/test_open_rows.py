@@ -49,6 +49,9 @@ def test_open_first_is_the_stable_partition(share):
     want = np.argsort(~flags, axis=1, kind="stable")
     np.testing.assert_array_equal(jax.jit(jax.vmap(open_rows.open_first))(flags), want)
     np.testing.assert_array_equal(open_rows.open_first(jnp.asarray(flags[0])), want[0])
+    counts = jnp.asarray(flags[0], jnp.int8) * 2  # any nonzero flag is open
+    np.testing.assert_array_equal(open_rows.open_first(counts), want[0])
+    assert open_rows.open_first(jnp.zeros(0, bool)).shape == (0,)
 
 
 def test_one_block_or_less_is_the_plain_call():
