@@ -239,3 +239,29 @@ def test_bounds_vs_empirics_experiment(tmp_path):
     for rate in ("violation_rate", "run_bound_violation_rate"):
         assert table[rate].between(0, 1).all()
     assert (tmp_path / "bounds_vs_empirics.png").stat().st_size > 10_000
+
+
+def test_the_bounds_report_counts_an_estimators_fixed_candidates(tmp_path):
+    """With candidates fixed in advance (m = 100) the report's binomial bounds union
+    over m candidates at every N_v: the reference curve is the one of
+    `BoundSettings(fixed_candidates=100)`, not the data's count (at most 50 raw scores
+    at N_v = 50, 10,001 grid points at N_v = 1,200)."""
+    from tbal_jax.estimators import ESTIMATORS
+
+    name = "clopper_pearson_fixed"
+    m = ESTIMATORS.get(name).m
+    exp = get_experiment("bounds_vs_empirics").with_grid(
+        n_val=[50, 1200], estimators=[name]
+    )
+    table = pd.read_csv(run_experiment(exp, [0, 7], tmp_path)["bounds"])
+    n_val, eps = np.array([50, 1200]), exp.eps[0]
+    fixed = bounds.reference_curves(
+        n_val, eps, bounds.BoundSettings(fixed_candidates=m)
+    )
+    data = bounds.reference_curves(n_val, eps)
+    np.testing.assert_allclose(
+        table.binomial_upper_bound, fixed["binomial_upper_bound"]
+    )
+    assert table.binomial_upper_bound[0] > data["binomial_upper_bound"][0]  # 100 > 50
+    grid = data["binomial_upper_bound"][1]  # 10,001 candidates
+    assert table.binomial_upper_bound[1] < grid  # 100 < 10,001
