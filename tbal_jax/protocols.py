@@ -107,10 +107,8 @@ def thresholded_outcomes() -> tuple[str, ...]:
     return tuple(
         name
         for p in PROTOCOLS.values()
-        for name in (
-            *([p.name] if p.auto_label_in_loop and not p.final_labelling else []),
-            *([p.name + "_sc"] if p.final_labelling else []),
-        )
+        if p.final_labelling or p.auto_label_in_loop
+        for name in (p.outcomes[1:] if p.final_labelling else p.outcomes)
     )
 
 
