@@ -23,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from tbal_jax.certify.draw import prefix_sum
+from tbal_jax.prefix import prefix_sum
 
 
 def make(prep, capacity: int):

@@ -27,24 +27,6 @@ from tbal_jax.types import Array
 GROUPINGS = ("per_class", "global")
 
 
-PREFIX_BLOCK = 128
-
-
-def prefix_sum(x: Array) -> Array:
-    """The inclusive cumulative sum of a 1-d float32 array, blocked: a triangular
-    matmul within blocks of PREFIX_BLOCK and a short cumsum of the block totals. XLA's
-    CPU cumsum is an associative scan, about 5x slower under vmap; the matmul is exact
-    for 0/1 counts below 2^24 and within float32 rounding for other sums."""
-    n = x.shape[0]
-    blocks = -(-n // PREFIX_BLOCK)
-    xb = jnp.pad(x, (0, blocks * PREFIX_BLOCK - n)).reshape(blocks, PREFIX_BLOCK)
-    tri = jnp.triu(jnp.ones((PREFIX_BLOCK, PREFIX_BLOCK), x.dtype))
-    within = jnp.matmul(xb, tri, precision=jax.lax.Precision.HIGHEST)
-    totals = within[:, -1]
-    offsets = jnp.cumsum(totals) - totals
-    return (within + offsets[:, None]).reshape(-1)[:n]
-
-
 class Prepared(NamedTuple):
     """A table's arrays for one grouping, on the device, with the orders the methods
     use (computed once on the host: the table's scores never change between draws)."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from tbal_jax.certify.draw import prefix_sum
+from tbal_jax.prefix import prefix_sum
 
 WSR_C = 0.75  # the reference's cap on the bet, c / (1 - m)
 

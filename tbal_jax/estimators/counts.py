@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from tbal_jax.prefix import prefix_count
 from tbal_jax.types import Array
 
 GRID_SIZE = 10_001
@@ -105,13 +106,17 @@ def _raw_candidates(scores, active, raw_capacity):
     index is its score's rank among them; returns (index per point, value function,
     number of distinct scores)."""
     capacity = scores.shape[0]
-    idx = jnp.nonzero(active, size=raw_capacity, fill_value=capacity)[0]
+    # the positions of the first raw_capacity active points (capacity past the last):
+    # jnp.nonzero's scatter is slower on XLA's CPU than a search of the running count
+    idx = jnp.searchsorted(
+        prefix_count(active), jnp.arange(1, raw_capacity + 1), side="left"
+    )
     keys = jnp.where(
         idx < capacity, _order_key(scores)[jnp.minimum(idx, capacity - 1)], _INT_MAX
     )
     ranked = jnp.sort(keys)
     new = jnp.append(True, ranked[1:] != ranked[:-1])
-    distinct_rank = jnp.cumsum(new) - 1
+    distinct_rank = prefix_count(new) - 1
     rank = distinct_rank[jnp.searchsorted(ranked, keys, side="left")]
     distinct = jnp.zeros(raw_capacity, jnp.int32).at[distinct_rank].set(ranked)
     cand = jnp.zeros(capacity, jnp.int32).at[idx].set(rank, mode="drop")
@@ -179,7 +184,7 @@ def count_levels(
     cls, cand, wrong = key >> (bits + 1), top - ((key >> 1) & top), key & 1
     pos = jnp.arange(capacity)
     start = jnp.searchsorted(cls, jnp.arange(num_classes + 1), side="left")
-    wrong_cum = jnp.cumsum(wrong)
+    wrong_cum = prefix_count(wrong)
     same_next = jnp.append(cls[1:] == cls[:-1], False)
     next_cand = jnp.append(cand[1:], 0)
     return Levels(

@@ -20,10 +20,20 @@ MIN_COUNT = 25  # a threshold is kept only if more than MIN_COUNT points lie abo
 NONE = jnp.iinfo(jnp.int32).max  # "no candidate" as a candidate index
 
 
+DENSE_CLASSES = 16  # up to this many classes, a dense masked min (`_per_class_min`)
+
+
 def _per_class_min(levels: Levels, num_classes: int, values: Array, where: Array):
-    return jax.ops.segment_min(
-        jnp.where(where, values, NONE), levels.cls, num_segments=num_classes + 1
-    )[:num_classes]
+    """min of `values` over the entries of each class where `where` holds, NONE where none.
+    A scatter-min for many classes; up to DENSE_CLASSES a dense masked min (the same
+    result, without XLA's serial scatter on the CPU)."""
+    masked = jnp.where(where, values, NONE)
+    if num_classes <= DENSE_CLASSES:
+        mine = levels.cls[None, :] == jnp.arange(num_classes)[:, None]
+        return jnp.min(jnp.where(mine, masked[None, :], NONE), axis=1)
+    return jax.ops.segment_min(masked, levels.cls, num_segments=num_classes + 1)[
+        :num_classes
+    ]
 
 
 def of_class(per_class: Array, cls: Array) -> Array:

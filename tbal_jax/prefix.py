@@ -1,0 +1,45 @@
+"""Cumulative sums that XLA's CPU backend runs fast under vmap: a triangular matmul
+within blocks and the block totals' own prefix sum. XLA's CPU `cumsum` is a
+reduce-window, 2-5x slower under vmap (measured on [44, 4,000] and [44, 500] int32
+counts); on an accelerator the matmuls are as cheap. Both functions take 1-d arrays
+(vmap them for batches)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from tbal_jax.types import Array
+
+FLOAT_BLOCK = 128
+COUNT_BLOCK = 32  # the fastest block for 500 to 4,000 counts on our CPU
+
+
+def _blocked(x: Array, block: int, totals_by_matmul: bool) -> Array:
+    n = x.shape[0]
+    blocks = -(-n // block)
+    xb = jnp.pad(x, (0, blocks * block - n)).reshape(blocks, block)
+    tri = jnp.triu(jnp.ones((block, block), x.dtype))
+    within = jnp.matmul(xb, tri, precision=jax.lax.Precision.HIGHEST)
+    totals = within[:, -1]
+    if totals_by_matmul:  # few blocks: the strictly upper triangle sums the ones before
+        before = jnp.triu(jnp.ones((blocks, blocks), x.dtype), 1)
+        offsets = jnp.matmul(totals, before, precision=jax.lax.Precision.HIGHEST)
+    else:
+        offsets = jnp.cumsum(totals) - totals
+    return (within + offsets[:, None]).reshape(-1)[:n]
+
+
+def prefix_sum(x: Array) -> Array:
+    """The inclusive cumulative sum of a 1-d float32 array, within float32 rounding
+    (blocks of FLOAT_BLOCK, the block totals by cumsum)."""
+    return _blocked(x, FLOAT_BLOCK, totals_by_matmul=False)
+
+
+def prefix_count(x: Array) -> Array:
+    """The inclusive cumulative sum of a 1-d array of non-negative integers (or
+    booleans) as int32, exactly: float32 holds every integer below 2^24, and the
+    partial sums of counts of at most `MAX_CAPACITY` (2^20) points stay below it."""
+    blocks = -(-x.shape[0] // COUNT_BLOCK)
+    total = _blocked(x.astype(jnp.float32), COUNT_BLOCK, blocks <= COUNT_BLOCK)
+    return total.astype(jnp.int32)
