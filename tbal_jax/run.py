@@ -204,6 +204,12 @@ def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
     return jnp.sum(class_counts(train_y, train_mask, k) > 0) >= 2
 
 
+def mask_counts(masks: list[Array]) -> Array:
+    """(m,) int32: the points of each of the m masks, in one reduction (XLA's CPU
+    backend makes a pass over the data for every reduction)."""
+    return jnp.sum(jnp.stack(masks), axis=-1, dtype=jnp.int32)
+
+
 def class_counts(pred: Array, mask: Array, k: int) -> Array:
     """(k,) int32: the points of `mask` by class `pred`. Two classes count class 1 and
     the rest (a scatter-add along a 2-wide axis is slow on XLA's CPU)."""
@@ -392,10 +398,15 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
             else:  # no thresholds, no predicted classes of validation points
                 used_class = removed_class = jnp.zeros(k, jnp.int32)
             th_above = val_above & tested
+            th_n_above, th_n_above_wrong = mask_counts(
+                [th_above, th_above & (val_pred != val_y)]
+            )
 
             # Stopping rule for round i+1, then its query (algorithm.md section 2, steps 6, 0).
             unlabelled &= ~new_auto
-            n_unlab = jnp.sum(unlabelled)
+            n_auto, n_auto_wrong, n_unlab = mask_counts(
+                [new_auto, new_auto & (pool_pred != pools.pool_y), unlabelled]
+            )
             stop = (~run_now) | (n_unlab == 0) | (state.n_queried >= params.n_train)
             bs = jnp.where(
                 stop,
@@ -435,11 +446,11 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                     trained, jnp.sum(tested) if fresh or score.fitted else n_val, 0
                 ),
                 train_used=jnp.where(run_now, state.n_queried, 0),
-                n_auto=jnp.sum(new_auto),
-                n_auto_wrong=jnp.sum(new_auto & (pool_pred != pools.pool_y)),
+                n_auto=n_auto,
+                n_auto_wrong=n_auto_wrong,
                 thresholds=jnp.where(trained, thr, jnp.inf),
-                th_n_above=jnp.sum(th_above),
-                th_n_above_wrong=jnp.sum(th_above & (val_pred != val_y)),
+                th_n_above=th_n_above,
+                th_n_above_wrong=th_n_above_wrong,
                 val_used_class=used_class,
                 val_removed_class=removed_class,
             )
