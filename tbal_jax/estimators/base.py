@@ -43,8 +43,8 @@ import jax.numpy as jnp
 
 from tbal_jax.estimators import spending
 from tbal_jax.estimators.binomial import BINOMIAL_RTOL
-from tbal_jax.estimators.counts import GRID_SIZE, MAX_CAPACITY, count_levels
-from tbal_jax.estimators.select import MIN_COUNT, NONE, of_class
+from tbal_jax.estimators.counts import GRID_SIZE, MAX_CAPACITY, count_levels, of_class
+from tbal_jax.estimators.select import MIN_COUNT, NONE
 
 TIE_RTOL = 1e-6  # paper slacks only
 DEFAULT_DELTA = 0.05

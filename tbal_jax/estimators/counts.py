@@ -30,6 +30,7 @@ GRID_SIZE = 10_001
 GRID_ABOVE = 500  # grid candidates when n_v > GRID_ABOVE, raw scores otherwise
 FLAT_SPAN = 1e-8
 MAX_CAPACITY = 1 << 20  # validation buffer (with k, bounded by the int32 sort key)
+DENSE_CLASSES = 16  # up to this many classes, per-class reads by selects, not gathers
 
 
 class Levels(NamedTuple):
@@ -143,6 +144,19 @@ def _pack(cls: Array, cand: Array, wrong: Array, bits: int) -> Array:
     return (cls << (bits + 1)) | ((((1 << bits) - 1) - cand) << 1) | wrong
 
 
+def of_class(per_class: Array, cls: Array) -> Array:
+    """per_class[cls] for co-sorted entries (inactive ones, class k, read the last
+    entry); up to DENSE_CLASSES + 1 entries a chain of selects, the same values without
+    XLA's CPU gather."""
+    last = per_class.shape[0] - 1
+    if last > DENSE_CLASSES:
+        return per_class[jnp.minimum(cls, last)]
+    out = jnp.broadcast_to(per_class[0], cls.shape)
+    for c in range(1, last + 1):
+        out = jnp.where(cls >= c, per_class[c], out)
+    return out
+
+
 def count_levels(
     scores: Array,
     preds: Array,
@@ -187,11 +201,12 @@ def count_levels(
     wrong_cum = prefix_count(wrong)
     same_next = jnp.append(cls[1:] == cls[:-1], False)
     next_cand = jnp.append(cand[1:], 0)
+    wrong_before = (wrong_cum - wrong)[jnp.minimum(start, capacity - 1)]  # per class
     return Levels(
         cls=cls,
         cand=cand,
-        n=(pos + 1 - start[cls]).astype(jnp.int32),
-        wrong=wrong_cum - (wrong_cum - wrong)[start[cls]],
+        n=(pos + 1 - of_class(start, cls)).astype(jnp.int32),
+        wrong=wrong_cum - of_class(wrong_before, cls),
         first_cand=jnp.where(same_next, next_cand + 1, 0),
         valid=(cls < num_classes) & ~(same_next & (cand == next_cand)),
         key=key,

@@ -12,15 +12,18 @@ import math
 import jax
 import jax.numpy as jnp
 
-from tbal_jax.estimators.counts import GRID_SIZE, Levels, counts_at
+from tbal_jax.estimators.counts import (
+    DENSE_CLASSES,
+    GRID_SIZE,
+    Levels,
+    counts_at,
+    of_class,
+)
 from tbal_jax.types import Array
 
 MIN_COUNT = 25  # a threshold is kept only if more than MIN_COUNT points lie above it
 
 NONE = jnp.iinfo(jnp.int32).max  # "no candidate" as a candidate index
-
-
-DENSE_CLASSES = 16  # up to this many classes, a dense masked min (`_per_class_min`)
 
 
 def _per_class_min(levels: Levels, num_classes: int, values: Array, where: Array):
@@ -34,11 +37,6 @@ def _per_class_min(levels: Levels, num_classes: int, values: Array, where: Array
     return jax.ops.segment_min(masked, levels.cls, num_segments=num_classes + 1)[
         :num_classes
     ]
-
-
-def of_class(per_class: Array, cls: Array) -> Array:
-    """per_class[cls] for co-sorted entries (inactive ones, class k, read class k-1)."""
-    return per_class[jnp.minimum(cls, per_class.shape[0] - 1)]
 
 
 def _eligible(levels: Levels, n_min: Array) -> Array:
@@ -61,7 +59,7 @@ def select_fixed_sequence(levels, num_classes, accept, n_min):
     passes = accept(levels.n, levels.wrong, levels.cls)
     pos = jnp.arange(levels.cls.shape[0])
     first_fail = _per_class_min(levels, num_classes, pos, eligible & ~passes)
-    before_fail = pos < jnp.append(first_fail, NONE)[levels.cls]
+    before_fail = pos < of_class(jnp.append(first_fail, NONE), levels.cls)
     return _per_class_min(
         levels, num_classes, levels.first_cand, eligible & passes & before_fail
     )
