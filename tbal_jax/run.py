@@ -204,18 +204,26 @@ def two_classes_present(train_y: Array, train_mask: Array, k: int) -> Array:
     return jnp.sum(class_counts(train_y, train_mask, k) > 0) >= 2
 
 
-def mask_counts(masks: list[Array]) -> Array:
-    """(m,) int32: the points of each of the m masks, in one reduction (XLA's CPU
-    backend makes a pass over the data for every reduction)."""
-    return jnp.sum(jnp.stack(masks), axis=-1, dtype=jnp.int32)
+def mask_counts(masks: list[Array]) -> tuple[Array, ...]:
+    """The points (int32) of each 1-d mask, all in one variadic reduction: one pass
+    over the data, where XLA's CPU backend makes one per `jnp.sum` (3 pool-sized
+    masks: 4.6x faster than three sums under vmap)."""
+    return tuple(
+        jax.lax.reduce(
+            [m.astype(jnp.int32) for m in masks],
+            [jnp.int32(0)] * len(masks),
+            lambda a, b: tuple(x + y for x, y in zip(a, b)),
+            (0,),
+        )
+    )
 
 
 def class_counts(pred: Array, mask: Array, k: int) -> Array:
     """(k,) int32: the points of `mask` by class `pred`. Two classes count class 1 and
     the rest (a scatter-add along a 2-wide axis is slow on XLA's CPU)."""
     if k == 2:
-        n_one = jnp.sum(mask & (pred == 1))
-        return jnp.stack([jnp.sum(mask) - n_one, n_one])
+        n_all, n_one = mask_counts([mask, mask & (pred == 1)])
+        return jnp.stack([n_all - n_one, n_one])
     return jnp.zeros(k, jnp.int32).at[pred].add(mask.astype(jnp.int32))
 
 
