@@ -21,7 +21,8 @@ tests import bench alone, in a subprocess), define theirs at import and pass
 `define_compilation_cache_flag()` and `compilation_cache(value, max_gib)` give a script
 `--compilation_cache=PATH|off`, JAX's persistent compilation cache on by default in a
 user cache folder (`default_compilation_cache()`), and `--compilation_cache_max_gib`, the
-folder pruned to that size at start-up; `experiments.run` uses them.
+folder pruned to that size (`CompilationCache.prune`) once the command's input is
+checked; `experiments.run` uses them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import re
 import sys
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import NamedTuple
 
 from absl import app, flags
 
@@ -75,13 +77,30 @@ def define_compilation_cache_flag() -> None:
     )
 
 
-def compilation_cache(value: str | None, max_gib: float | None = None) -> str | None:
+class CompilationCache(NamedTuple):
+    """The folder `compilation_cache` turned on (None when off) and its size limit."""
+
+    folder: str | None
+    max_bytes: float
+
+    def prune(self) -> None:
+        """Keep the folder within its limit (`runtime.prune_cache`); a command calls it
+        once its input is checked, so a refused command leaves the folder as it was."""
+        if self.folder is not None and self.max_bytes < float("inf"):
+            from tbal_jax import runtime
+
+            runtime.prune_cache(self.folder, self.max_bytes)
+
+
+def compilation_cache(
+    value: str | None, max_gib: float | None = None
+) -> CompilationCache:
     """Turn the persistent compilation cache on in `value` (None: the default folder),
     for every program however quick its compile, with the traced sweeps kept beside it
-    (`tbal_jax.trace_cache`), the folder first pruned to `max_gib` GiB
-    (`runtime.prune_cache`; None: `CACHE_MAX_GIB`, except that a default folder from
-    $JAX_COMPILATION_CACHE_DIR, shared with other programs, is not pruned), or both off
-    for 'off'; returns the folder (None when off). Call it before anything compiles."""
+    (`tbal_jax.trace_cache`), or both off for 'off'. Returns the folder and its limit,
+    `max_gib` GiB (None: `CACHE_MAX_GIB`, except that a default folder from
+    $JAX_COMPILATION_CACHE_DIR, shared with other programs, has none), for
+    `CompilationCache.prune`. Call it before anything compiles."""
     import jax
 
     from tbal_jax import runtime, trace_cache
@@ -94,7 +113,7 @@ def compilation_cache(value: str | None, max_gib: float | None = None) -> str | 
     if value is not None and value.strip().lower() == "off":
         jax.config.update("jax_enable_compilation_cache", False)
         trace_cache.enable(None)
-        return None
+        return CompilationCache(None, float("inf"))
     if value is not None and not value.strip():
         raise BadInput("--compilation_cache is empty: give a folder, or off")
     folder = value or default_compilation_cache()
@@ -105,9 +124,7 @@ def compilation_cache(value: str | None, max_gib: float | None = None) -> str | 
     runtime.compilation_cache(folder)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     trace_cache.enable(folder)  # and the traced sweeps beside it
-    if max_gib < float("inf"):
-        runtime.prune_cache(folder, max_gib * 2**30)
-    return folder
+    return CompilationCache(folder, max_gib * 2**30)
 
 
 def no_arguments(argv: list[str], example: str) -> None:

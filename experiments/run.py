@@ -20,7 +20,8 @@ sweep over several processes (README, "Many GPUs and clusters").
 Compiled programs are kept in JAX's persistent compilation cache, a user cache folder by
 default (`--compilation_cache=PATH`, or `off`), so a second run skips most compiling; the
 folder is kept within `--compilation_cache_max_gib` (2 GiB; a $JAX_COMPILATION_CACHE_DIR
-folder only when it is given), least recently used first.
+folder only when it is given), least recently used first, once the command's input is
+checked (a refused command leaves it as it was).
 """
 
 from __future__ import annotations
@@ -243,8 +244,8 @@ def main(argv) -> int:
         for registry in (DATASETS, MODELS, SCORES, QUERIES, ESTIMATORS, PROTOCOLS):
             print(f"{registry.flag}: {', '.join(registry.names())}")
         return 0
-    try:  # before anything compiles
-        _cli.compilation_cache(
+    try:  # before anything compiles; pruned once the input is checked
+        cache = _cli.compilation_cache(
             FLAGS.compilation_cache, FLAGS.compilation_cache_max_gib
         )
     except _cli.BadInput as err:
@@ -264,7 +265,7 @@ def main(argv) -> int:
     if FLAGS.scores is not None and not FLAGS["experiment"].present:
         FLAGS.experiment = "scores"
     if FLAGS.experiment in scores_experiments.SCORE_EXPERIMENTS:
-        return _run_scores()
+        return _run_scores(cache)
     for name in SCORES_ONLY:
         if getattr(FLAGS, name) is not None:
             raise ConfigError(
@@ -285,6 +286,7 @@ def main(argv) -> int:
     folders = [_out(exp) for exp, _ in exps]
     for folder in folders:
         check_folder(folder)  # every one, before anything compiles
+    cache.prune()
     start = time.perf_counter()
     for (exp, dataset), out in zip(exps, folders):
         paths = run_experiment(
@@ -326,9 +328,9 @@ def _one_delta() -> float | None:
     return values[0] if values else None
 
 
-def _run_scores() -> int:
+def _run_scores(cache: _cli.CompilationCache) -> int:
     """A scores experiment (`tbal_jax.certify`): the flags checked, the table read and
-    checked, then every draw, before any file is written."""
+    checked, the compilation cache pruned, then every draw, before any file is written."""
     exp = scores_experiments.SCORE_EXPERIMENTS.get(FLAGS.experiment)
     for name in NOT_FOR_SCORES:
         if getattr(FLAGS, name) is not None:
@@ -353,6 +355,7 @@ def _run_scores() -> int:
         grouping=FLAGS.grouping,
     )
     out = FLAGS.out or f"outputs/{exp.name}"
+    cache.prune()
     start = time.perf_counter()
     paths = scores_experiments.run(exp, table, FLAGS.seeds or exp.seeds, out)
     written = [str(p) for v in paths.values() for p in (v if isinstance(v, list) else [v])]

@@ -162,6 +162,25 @@ def test_a_run_prunes_the_folder_to_its_size(tmp_path):
     assert any((cache / "tbal_jax_traced").glob("*.jaxexport"))  # this run's own
 
 
+@pytest.mark.parametrize(
+    "bad", ["--seeds=0", "--experiment=no_such_experiment", "--chunk_runs=0"]
+)
+def test_a_refused_command_leaves_the_folder_as_it_was(tmp_path, bad):
+    """The folder is pruned only once the command's input is checked."""
+    cache = tmp_path / "cache"
+    stale = _entry(cache / f"jit_stale-{'0' * 64}-cache", 3 << 20, 1_000)
+    run = _run(
+        tmp_path,
+        f"--compilation_cache={cache}",
+        "--compilation_cache_max_gib=0.001",
+        bad,
+    )
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    assert stale.exists()
+
+
 def test_the_default_limit_spares_a_shared_folder(tmp_path):
     """2 GiB by default for the folder given or tbal_jax's own; a folder from
     $JAX_COMPILATION_CACHE_DIR, shared with other programs, only with the flag."""
