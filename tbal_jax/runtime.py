@@ -28,6 +28,7 @@ import mmap
 import os
 import re
 import stat
+import time
 from pathlib import Path
 
 from absl import logging
@@ -93,17 +94,29 @@ def compilation_cache(folder: str | os.PathLike) -> None:
 
 # the files of a cache folder that `prune_cache` may delete, by their exact names: JAX's
 # compiled programs at its top (`<name>-<sha256>-cache`; the access-time file of JAX's
-# own LRU cache goes with its program) and the traced sweeps of `tbal_jax.trace_cache`
-# (`tbal_jax_traced/<sha256>.jaxexport`); anything else in the folder is left alone
+# own LRU cache goes with its program), the traced sweeps of `tbal_jax.trace_cache`
+# (`tbal_jax_traced/<sha256>.jaxexport`) and, on a GPU, XLA's per-fusion autotuning
+# results (every plain file of `xla_gpu_per_fusion_autotune_cache_dir/`, which JAX puts
+# in the folder); anything else in the folder is left alone
 _PROGRAM = re.compile(r".+-[0-9a-f]{64}-cache")
 _TRACE = re.compile(r"[0-9a-f]{64}\.jaxexport")
+_ANY = re.compile(r".+")
+_AUTOTUNE = "xla_gpu_per_fusion_autotune_cache_dir"
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"
+# a trace being written (`tempfile.mkstemp(suffix=".part")` beside it); one older than
+# STALE_PART_S was left by a writer that was killed, and goes at every pruning
+_PART = re.compile(r"tmp\w+\.part")
+STALE_PART_S = 3600.0
 
 
 def _cache_entries(folder: Path) -> list[tuple[float, int, Path]]:
     """(last use, size, path) of each program and trace in `folder` (module comment)."""
     entries = []
-    for where, pattern in ((folder, _PROGRAM), (folder / "tbal_jax_traced", _TRACE)):
+    for where, pattern in (
+        (folder, _PROGRAM),
+        (folder / "tbal_jax_traced", _TRACE),
+        (folder / _AUTOTUNE, _ANY),
+    ):
         try:
             paths = [p for p in where.iterdir() if pattern.fullmatch(p.name)]
         except OSError:  # no such folder yet, or unreadable
@@ -118,13 +131,30 @@ def _cache_entries(folder: Path) -> list[tuple[float, int, Path]]:
     return entries
 
 
+def _delete_stale_parts(traces: Path) -> None:
+    try:
+        parts = [p for p in traces.iterdir() if _PART.fullmatch(p.name)]
+    except OSError:
+        return
+    now = time.time()
+    for path in parts:
+        try:
+            st = path.lstat()
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_PART_S:
+                path.unlink()
+        except OSError:
+            continue
+
+
 def prune_cache(folder: str | os.PathLike, max_bytes: float) -> tuple[int, int]:
     """Delete the least recently used entries of a compilation cache folder (its
     programs and its `tbal_jax_traced/` traces) until they take at most `max_bytes`;
     returns (files deleted, bytes freed). A file's last use is the later of its access
     and modification times (a loaded trace is touched; JAX's programs carry the access
     time the file system keeps, which `relatime` updates about once a day). A file that
-    cannot be read or deleted is skipped: a cache never stops a run."""
+    cannot be read or deleted is skipped: a cache never stops a run. Stale partial traces
+    (`STALE_PART_S`) are deleted whatever the size, and not counted."""
+    _delete_stale_parts(Path(folder) / "tbal_jax_traced")
     entries = _cache_entries(Path(folder))
     total = sum(size for _, size, _ in entries)
     deleted = freed = 0

@@ -6,6 +6,7 @@ default follows, at .pytest_cache/jax)."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,9 @@ def _entry(path: Path, size: int, used: float) -> Path:
 
 
 def test_pruning_deletes_the_least_recently_used_entries_only(tmp_path):
-    """`runtime.prune_cache`: programs and traces, oldest last use first, until the
-    folder fits; a program's LRU companion goes with it; other files stay."""
+    """`runtime.prune_cache`: programs, traces and GPU autotuning results, oldest last
+    use first, until the folder fits; a program's LRU companion goes with it; a partial
+    trace left by a killed writer goes anyway, a fresh one stays; other files stay."""
     from tbal_jax import runtime
 
     old = _entry(tmp_path / f"jit_a-{'1' * 64}-cache", 400, 1_000)
@@ -114,10 +116,14 @@ def test_pruning_deletes_the_least_recently_used_entries_only(tmp_path):
         _entry(tmp_path / "project" / f"jit_c-{'3' * 64}-cache", 10_000, 0),
         _entry(tmp_path / f"{'b' * 64}.jaxexport", 10_000, 0),
         _entry(tmp_path / "tbal_jax_traced" / "mine.jaxexport", 10_000, 0),
+        _entry(tmp_path / "tbal_jax_traced" / "tmpfresh.part", 10_000, time.time()),
     ]
+    stale_part = _entry(tmp_path / "tbal_jax_traced" / "tmpkilled.part", 10_000, 0)
+    autotune = _entry(tmp_path / "xla_gpu_per_fusion_autotune_cache_dir" / "f", 50, 500)
     (tmp_path / f"jit_d-{'4' * 64}-cache").symlink_to(others[0])
-    assert runtime.prune_cache(tmp_path, 900) == (1, 400)
-    assert not old.exists() and not companion.exists()
+    assert runtime.prune_cache(tmp_path, 950) == (2, 450)
+    assert not autotune.exists() and not old.exists() and not companion.exists()
+    assert not stale_part.exists()  # whatever the size; not counted
     assert trace.exists() and recent.exists()
     assert runtime.prune_cache(tmp_path, 100) == (2, 800)
     assert not trace.exists() and not recent.exists()
