@@ -88,13 +88,11 @@ def newton_minimise(
     runs until its slowest member stops, so one run's long solve would hold up the chunk.
     """
 
-    xt = x.T  # for the Hessian, once per fit (in the loop XLA copied it every step)
-
     def step(carry):
         w, z, _, it = carry
         m = sign * z
         g = reg * w + c * x.T @ (weight * sign * loss.grad(m))
-        h = jnp.diag(reg) + c * (xt * (weight * loss.curvature(m))[None, :]) @ x
+        h = jnp.diag(reg) + c * (x.T * (weight * loss.curvature(m))[None, :]) @ x
         d = -jax.scipy.linalg.solve(h, g, assume_a="pos")
         decrement = -(g @ d)
         objective = 0.5 * jnp.sum(reg * w * w) + c * jnp.sum(weight * loss.value(m))
