@@ -21,8 +21,8 @@ tests import bench alone, in a subprocess), define theirs at import and pass
 `define_compilation_cache_flag()` and `compilation_cache(value, max_gib)` give a script
 `--compilation_cache=PATH|off`, JAX's persistent compilation cache on by default in a
 user cache folder (`default_compilation_cache()`), and `--compilation_cache_max_gib`, the
-folder pruned to that size (`CompilationCache.prune`) once the command's input is
-checked; `experiments.run` uses them.
+folder pruned to that size (`CompilationCache.prune`) once the command has succeeded;
+`experiments.run` uses them.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ class CompilationCache(NamedTuple):
     max_bytes: float
 
     def prune(self) -> None:
-        """Keep the folder within its limit (`runtime.prune_cache`); a command calls it
-        once its input is checked, so a refused command leaves the folder as it was."""
+        """Keep the folder within its limit (`runtime.prune_cache`), the programs this
+        command used kept longest; a command calls it once it has succeeded, so a
+        refused or failed command leaves the folder as it was."""
         if self.folder is not None and self.max_bytes < float("inf"):
             from tbal_jax import runtime
 

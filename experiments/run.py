@@ -20,8 +20,8 @@ sweep over several processes (README, "Many GPUs and clusters").
 Compiled programs are kept in JAX's persistent compilation cache, a user cache folder by
 default (`--compilation_cache=PATH`, or `off`), so a second run skips most compiling; the
 folder is kept within `--compilation_cache_max_gib` (2 GiB; a $JAX_COMPILATION_CACHE_DIR
-folder only when it is given), least recently used first, once the command's input is
-checked (a refused command leaves it as it was).
+folder only when it is given), least recently used first, once the command has
+succeeded (a refused or failed command leaves it as it was).
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def main(argv) -> int:
         for registry in (DATASETS, MODELS, SCORES, QUERIES, ESTIMATORS, PROTOCOLS):
             print(f"{registry.flag}: {', '.join(registry.names())}")
         return 0
-    try:  # before anything compiles; pruned once the input is checked
+    try:  # before anything compiles; pruned when the command has succeeded
         cache = _cli.compilation_cache(
             FLAGS.compilation_cache, FLAGS.compilation_cache_max_gib
         )
@@ -286,7 +286,6 @@ def main(argv) -> int:
     folders = [_out(exp) for exp, _ in exps]
     for folder in folders:
         check_folder(folder)  # every one, before anything compiles
-    cache.prune()
     start = time.perf_counter()
     for (exp, dataset), out in zip(exps, folders):
         paths = run_experiment(
@@ -308,6 +307,7 @@ def main(argv) -> int:
         if written:
             print(f"{exp.name}: wrote " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.0f} s")
+    cache.prune()
     return 0
 
 
@@ -330,7 +330,8 @@ def _one_delta() -> float | None:
 
 def _run_scores(cache: _cli.CompilationCache) -> int:
     """A scores experiment (`tbal_jax.certify`): the flags checked, the table read and
-    checked, the compilation cache pruned, then every draw, before any file is written."""
+    checked, then every draw, before any file is written; the compilation cache pruned
+    last."""
     exp = scores_experiments.SCORE_EXPERIMENTS.get(FLAGS.experiment)
     for name in NOT_FOR_SCORES:
         if getattr(FLAGS, name) is not None:
@@ -341,6 +342,7 @@ def _run_scores(cache: _cli.CompilationCache) -> int:
     reason = exp.unavailable() if FLAGS.scores is None else ""
     if reason:
         print(f"skipped {exp.name}: {reason}")
+        cache.prune()
         return 0
     if FLAGS.seeds is not None and FLAGS.seeds < 1:
         raise ConfigError(f"--seeds={FLAGS.seeds}: give at least 1 draw per cell")
@@ -355,12 +357,12 @@ def _run_scores(cache: _cli.CompilationCache) -> int:
         grouping=FLAGS.grouping,
     )
     out = FLAGS.out or f"outputs/{exp.name}"
-    cache.prune()
     start = time.perf_counter()
     paths = scores_experiments.run(exp, table, FLAGS.seeds or exp.seeds, out)
     written = [str(p) for v in paths.values() for p in (v if isinstance(v, list) else [v])]
     print(f"{exp.name}: wrote " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.0f} s")
+    cache.prune()
     return 0
 
 

@@ -36,10 +36,17 @@ def prefix_sum(x: Array) -> Array:
     return _blocked(x, FLOAT_BLOCK, totals_by_matmul=False)
 
 
+EXACT_COUNT = 1 << 24  # float32 holds every integer up to here
+
+
 def prefix_count(x: Array) -> Array:
-    """The inclusive cumulative sum of a 1-d array of non-negative integers (or
-    booleans) as int32, exactly: float32 holds every integer below 2^24, and the
-    partial sums of counts of at most `MAX_CAPACITY` (2^20) points stay below it."""
+    """The inclusive running count of a 1-d boolean (or 0/1) array as int32, exactly:
+    its partial sums are at most its length, which must not exceed EXACT_COUNT."""
+    if x.shape[0] > EXACT_COUNT:
+        raise ValueError(
+            f"prefix_count of {x.shape[0]:,} entries: at most {EXACT_COUNT:,} "
+            "(2^24, the integers float32 holds exactly)"
+        )
     blocks = -(-x.shape[0] // COUNT_BLOCK)
     total = _blocked(x.astype(jnp.float32), COUNT_BLOCK, blocks <= COUNT_BLOCK)
     return total.astype(jnp.int32)

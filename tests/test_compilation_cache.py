@@ -172,7 +172,7 @@ def test_a_run_prunes_the_folder_to_its_size(tmp_path):
     "bad", ["--seeds=0", "--experiment=no_such_experiment", "--chunk_runs=0"]
 )
 def test_a_refused_command_leaves_the_folder_as_it_was(tmp_path, bad):
-    """The folder is pruned only once the command's input is checked."""
+    """The folder is pruned only once the command has succeeded."""
     cache = tmp_path / "cache"
     stale = _entry(cache / f"jit_stale-{'0' * 64}-cache", 3 << 20, 1_000)
     run = _run(
