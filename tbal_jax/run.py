@@ -50,6 +50,7 @@ from tbal_jax import config as config_lib
 from tbal_jax.datasets import Pools
 from tbal_jax.estimators.spending import round_weights
 from tbal_jax.open_rows import on_open_rows
+from tbal_jax.prefix import prefix_count
 from tbal_jax.scores import class_value, predicted_class, split
 from tbal_jax.serial import serial
 from tbal_jax.types import Array, Key, PyTree
@@ -432,7 +433,7 @@ def make_run(cfg: config_lib.StaticConfig) -> Simulator:
                 bs,
                 cfg.max_batch,
             )
-            slot = jnp.where(valid, state.n_queried + jnp.cumsum(valid) - 1, q_cap)
+            slot = jnp.where(valid, state.n_queried + prefix_count(valid) - 1, q_cap)
             n_points = pools.pool_x.shape[0]
             new_state = RunState(
                 pool_status=pool_status.at[jnp.where(valid, idx, n_points)].set(
