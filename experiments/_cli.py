@@ -36,6 +36,8 @@ from typing import NamedTuple
 
 from absl import app, flags
 
+from tbal_jax.errors import ConfigError
+
 # the compilation cache folder's default limit: a few hundred compiled sweeps
 CACHE_MAX_GIB = 2.0
 _NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")  # a value, not a flag (as argparse)
@@ -134,6 +136,14 @@ def no_arguments(argv: list[str], example: str) -> None:
         raise BadInput(f"unexpected argument {argv[1]!r}; flags look like {example}")
 
 
+def at_least(low: int, **values: int | None) -> None:
+    """`BadInput` for the first integer flag `--name=value` below `low` (None: not
+    given, fine)."""
+    for name, value in values.items():
+        if value is not None and value < low:
+            raise BadInput(f"--{name}={value}: give at least {low}")
+
+
 def integers(name: str, values: list[str]) -> list[int]:
     """The values of the list flag `--name` as integers, else `BadInput`."""
     try:
@@ -199,7 +209,7 @@ def run(
     def checked(argv: list[str]) -> int | None:
         try:
             return main(argv)
-        except BadInput as err:
+        except (BadInput, ConfigError) as err:  # bad input, found before or during
             print(f"error: {err}", file=sys.stderr)
             return 2
 

@@ -31,9 +31,11 @@ from tbal_jax.certify.methods import METHODS
 from tbal_jax.certify.sweep import check_settings, run_method
 from tbal_jax.certify.table import DEFAULT_COLUMNS, NO_LABEL, ScoresTable, load_scores
 from tbal_jax.errors import ConfigError
+from tbal_jax.manifest import atomic_path
 
 FLAGS = flags.FLAGS
 SIM_GRID = 24  # N_v values tried by the simulation, log-spaced
+MAX_SIM_ROWS = 1_000_000  # the simulated table's rows: more only costs memory
 
 
 def define_flags():
@@ -61,8 +63,33 @@ def _check():
         raise BadInput(str(err)) from None
     if FLAGS.target_coverage is not None and not 0 < FLAGS.target_coverage < 1:
         raise BadInput(f"--target_coverage={FLAGS.target_coverage}: give a share in (0, 1)")
-    if FLAGS.simulation_draws < 1 or FLAGS.simulation_rows < 100:
-        raise BadInput("--simulation_draws >= 1 and --simulation_rows >= 100, please")
+    if FLAGS.simulation_draws < 1 or not 100 <= FLAGS.simulation_rows <= MAX_SIM_ROWS:
+        raise BadInput(
+            f"--simulation_draws >= 1 and --simulation_rows in [100, {MAX_SIM_ROWS:,}], "
+            "please"
+        )
+    if FLAGS.seed < 0:
+        raise BadInput(f"--seed={FLAGS.seed}: give a seed >= 0")
+
+
+def _out_path() -> Path:
+    """The labelled table's path (--out, or <table>_labelled.csv beside the table),
+    checked before anything is computed: not the input table itself (it is read while
+    the output is written), not a folder, and in a folder that exists or can be made."""
+    scores = Path(FLAGS.scores)
+    out = Path(FLAGS.out or scores.with_name(scores.stem + "_labelled.csv"))
+    if out.resolve() == scores.resolve():
+        raise BadInput(f"--out={out} is the --scores table itself; give another file")
+    if out.is_dir():
+        raise BadInput(f"--out={out} is a folder; give a file name, such as {out / 'labelled.csv'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(
+            f"--out={out}: its folder cannot be made ({err.strerror or err}); "
+            "choose a path you can write"
+        ) from None
+    return out
 
 
 def certify(table: ScoresTable, method_name: str, grouping: str, eps, delta, seed=0):
@@ -85,7 +112,7 @@ def write_labelled(table: ScoresTable, path: Path, auto, out: Path, columns):
     """The input rows with `machine_label` (the predicted label where certified)."""
     label = [table.classes[c] if a else "" for c, a in zip(table.yhat, auto)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as f:
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         if path.suffix == ".csv":
             with open(path, newline="") as src:
@@ -124,6 +151,7 @@ def needed_rows(table: ScoresTable, method_name, grouping, eps, delta, target, d
 def main(argv):
     _cli.no_arguments(argv, "--scores=PATH")
     _check()
+    out = _out_path()
     deterministic_cpu()
     columns = {c: getattr(FLAGS, c) for c in DEFAULT_COLUMNS}
     try:
@@ -145,8 +173,6 @@ def main(argv):
     if method.routes_rest:
         print(f"to the human: the {n_pool - int(auto.sum())} other rows")
     print(f"promise (eps = {FLAGS.eps:g}, delta = {FLAGS.delta:g}): {method.guarantee}")
-    out = Path(FLAGS.out or Path(FLAGS.scores).with_name(
-        Path(FLAGS.scores).stem + "_labelled.csv"))
     write_labelled(table, Path(FLAGS.scores), auto, out, columns)
     print(f"wrote {out} (column machine_label, empty where not certified)")
     if FLAGS.target_coverage is not None:

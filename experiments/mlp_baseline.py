@@ -51,6 +51,7 @@ from tbal_jax.loaders import load_dataset
 from tbal_jax.mlp import MLP
 from tbal_jax.models import MODELS
 from tbal_jax.models.mlp import PRECISIONS
+from tbal_jax.validate import check_grid
 
 FLAGS = flags.FLAGS
 MIN_ROWS = 256  # smallest padded prediction batch
@@ -210,6 +211,8 @@ def define_flags() -> None:
 def main(argv) -> None:
     _cli.no_arguments(argv, "--seeds=2")
     n_vals = _cli.integers("n_val", FLAGS.n_val)
+    _cli.at_least(1, seeds=FLAGS.seeds, repeats=FLAGS.repeats, epochs=FLAGS.epochs)
+    _cli.at_least(0, jax_seeds=FLAGS.jax_seeds)
     try:
         if FLAGS.data.endswith(".npz"):
             dataset = load_dataset("npz", data=FLAGS.data)
@@ -217,6 +220,8 @@ def main(argv) -> None:
             dataset = load_dataset(FLAGS.data)
     except ConfigError as err:  # an unknown dataset, a bad file: one line
         raise _cli.BadInput(str(err)) from None
+    check_grid(dataset, n_val=n_vals, n_train=[FLAGS.n_train], eps=[FLAGS.eps],
+               c1=[FLAGS.c1])  # before the baseline runs (a ConfigError: one line)
     model = MODELS[FLAGS.model]
     if FLAGS.epochs:
         model = dataclasses.replace(model, epochs=FLAGS.epochs)

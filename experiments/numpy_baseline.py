@@ -60,6 +60,7 @@ from sklearn.svm import LinearSVC
 
 from experiments import _cli
 from tbal_jax.published import UNIT_BALL_N_VAL, agrees  # plain data, no JAX
+from tbal_jax.validate import check_grid
 
 FLAGS = flags.FLAGS
 
@@ -357,6 +358,8 @@ def main(argv) -> None:
     _cli.no_arguments(argv, "--seeds=20")
     n_train, eps, c1 = FLAGS["n-train"].value, FLAGS.eps, FLAGS.c1
     n_vals = _cli.integers("n-val", FLAGS["n-val"].value)
+    _cli.at_least(1, seeds=FLAGS.seeds)
+    check_grid("unit_ball", n_val=n_vals, n_train=[n_train], eps=[eps], c1=[c1])
     is_paper_setting = (n_train, eps, c1) == (500, 0.01, 0.0)
 
     seeds = range(FLAGS.seeds)

@@ -344,8 +344,12 @@ def _run_scores(cache: _cli.CompilationCache) -> int:
         print(f"skipped {exp.name}: {reason}")
         cache.prune()
         return 0
-    if FLAGS.seeds is not None and FLAGS.seeds < 1:
-        raise ConfigError(f"--seeds={FLAGS.seeds}: give at least 1 draw per cell")
+    if FLAGS.scores is not None and not FLAGS.scores.strip():
+        raise ConfigError("--scores is empty: give your scores table (a CSV or .npz)")
+    most = scores_experiments.MAX_DRAWS
+    if FLAGS.seeds is not None and not 1 <= FLAGS.seeds <= most:
+        raise ConfigError(f"--seeds={FLAGS.seeds}: give from 1 to {most:,} draws per cell")
+    out = check_folder(FLAGS.out or f"outputs/{exp.name}")
     exp, table = scores_experiments.configure(
         exp,
         scores=FLAGS.scores,
@@ -356,9 +360,10 @@ def _run_scores(cache: _cli.CompilationCache) -> int:
         estimators=FLAGS.estimator,
         grouping=FLAGS.grouping,
     )
-    out = FLAGS.out or f"outputs/{exp.name}"
+    seeds = FLAGS.seeds or exp.seeds
+    scores_experiments.check_out(exp, table, seeds, out, FLAGS.overwrite)
     start = time.perf_counter()
-    paths = scores_experiments.run(exp, table, FLAGS.seeds or exp.seeds, out)
+    paths = scores_experiments.run(exp, table, seeds, out)
     written = [str(p) for v in paths.values() for p in (v if isinstance(v, list) else [v])]
     print(f"{exp.name}: wrote " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.0f} s")

@@ -372,6 +372,75 @@ def test_cli_scores_path_and_errors(tmp_path, capsys):
         assert message in err and "\n" not in err, err
 
 
+def test_cli_scores_path_guards_its_folder_and_settings(tmp_path, capsys):
+    """Refused in one line, before any draw: an empty --scores, a file as --out, more
+    draws than results.csv can hold, a repeated N_v, eps or estimator, a too-small eps,
+    and a folder holding another run's files (unless --overwrite); a rerun with the
+    same settings rewrites its own files."""
+    from experiments import run as cli_run
+
+    rng = np.random.default_rng(2)
+    rows = [(i, int(y), int(y) if rng.uniform() < 0.8 else int((y + 1) % 3),
+             round(float(rng.uniform(0.34, 1)), 3)) for i, y in
+            enumerate(rng.integers(0, 3, 300))]
+    path = write_csv(tmp_path / "mine.csv", ["id", "Y", "Yhat", "confidence"], rows)
+    out = tmp_path / "out"
+    base = [f"--scores={path}", "--n_val=100", "--seeds=2", "--estimator=plugin"]
+
+    def refused(argv, message):
+        capsys.readouterr()
+        assert cli_run.cli(["run", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+
+    (tmp_path / "a_file").write_text("x")
+    refused(["--scores=", f"--out={out}"], "--scores is empty")
+    refused([*base, "--eps=0.1", f"--out={tmp_path / 'a_file'}"], "is a file")
+    refused([*base, "--eps=0.1", "--seeds=10000000", f"--out={out}"], "draws per cell")
+    refused([*base, "--eps=0.1", "--n_val=100,100", f"--out={out}"], "100 repeated")
+    refused([*base, "--eps=0.1,0.1", f"--out={out}"], "0.1 repeated")
+    refused([*base, "--eps=0.1", "--estimator=ltt,ltt", f"--out={out}"], "ltt repeated")
+    refused([*base, "--eps=1e-30", f"--out={out}"], "at least 1e-06")
+    assert cli_run.cli(["run", *base, "--eps=0.1", f"--out={out}"]) == 0
+    first = (out / "results.csv").read_text()
+    assert cli_run.cli(["run", *base, "--eps=0.1", f"--out={out}"]) == 0  # same: rewritten
+    assert (out / "results.csv").read_text() == first
+    refused([*base, "--eps=0.2", f"--out={out}"], "of another run")
+    assert (out / "results.csv").read_text() == first  # nothing replaced
+    assert cli_run.cli(["run", *base, "--eps=0.2", f"--out={out}", "--overwrite"]) == 0
+    assert (out / "results.csv").read_text() != first
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "results.csv").write_text("mine\n")
+    refused([*base, "--eps=0.1", f"--out={foreign}"], "holds results.csv of another run")
+    assert (foreign / "results.csv").read_text() == "mine\n"
+
+
+def test_label_command_refuses_bad_outputs_before_certifying(tmp_path):
+    """--out naming the input table (which would be emptied), a folder, or a path under
+    a file; a negative --seed; an oversized simulation: one line each, the table intact."""
+    import subprocess
+    import sys
+
+    rows = [(i, i % 2 if i < 100 else "", i % 2, 0.9) for i in range(200)]
+    path = write_csv(tmp_path / "t.csv", ["id", "Y", "Yhat", "confidence"], rows)
+    before = path.read_text()
+    for extra, message in [
+        ([f"--out={path}"], "is the --scores table itself"),
+        ([f"--out={tmp_path}"], "is a folder"),
+        ([f"--out={path}/x.csv"], "its folder cannot be made"),
+        (["--seed=-1"], "--seed=-1: give a seed >= 0"),
+        (["--simulation_rows=1000000000"], "--simulation_rows in [100, 1,000,000]"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "experiments.label", f"--scores={path}", *extra],
+            capture_output=True, text=True, timeout=300,
+        )
+        err = done.stderr.strip()
+        assert done.returncode == 2 and message in err and "\n" not in err, (extra, err)
+        assert path.read_text() == before
+
+
 def test_every_method_states_its_promise():
     for name, m in METHODS.items():
         assert m.promise in ("region", "fdr", "whole") and len(m.guarantee) > 40, name

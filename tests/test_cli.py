@@ -86,6 +86,28 @@ def test_unparseable_flag_is_one_line_exit_2():
     assert lines[0].startswith("error: ") and "--seeds" in lines[0]
 
 
+ON_DIGITS = {"experiments.mlp_baseline": ["--data=digits", "--n_val=100", "--n_train=100"]}
+
+
+@pytest.mark.parametrize("module, args, message", [
+    ("experiments.mlp_baseline", ["--seeds=0"], "--seeds=0: give at least 1"),
+    ("experiments.mlp_baseline", ["--eps=2"], "eps=2.0 is out of range"),
+    ("experiments.mlp_baseline", ["--n_val=100000"], "n_val=100000 is out of range"),
+    ("experiments.numpy_baseline", ["--n-train=5"], "n_train=5 is out of range"),
+    ("experiments.numpy_baseline", ["--seeds=0"], "--seeds=0: give at least 1"),
+])
+def test_the_baseline_loops_check_their_input(module, args, message):
+    """The timing baselines refuse bad sizes and tolerances in one line, before their
+    loop runs (they used to end in a NumPy traceback or print NaN)."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *ON_DIGITS.get(module, []), *args],
+        capture_output=True, text=True, timeout=300,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert message in lines[0], lines[0]
+
+
 def test_bad_input_is_caught_before_compiling(tmp_path):
     traces = sweep.SWEEPER.traces
     exp = get_experiment("unit_ball_val").with_grid(eps=[2.0])

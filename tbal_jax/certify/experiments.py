@@ -9,6 +9,7 @@ versions, timings) and the figure <experiment>.png/.pdf, every file written whol
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from pathlib import Path
@@ -123,6 +124,41 @@ def configure(exp: ScoresExperiment, *, scores=None, columns=None, n_val=None,
     table = load_scores(scores or exp.table_path(), **cols)
     check_grid(table, list(exp.n_val))
     return exp, table
+
+
+OUTPUTS = ("results.csv", "summary.csv", "summary.md", "meta.json")  # and the figure
+MAX_DRAWS = 1_000_000  # per cell: results.csv holds a row per draw, cell and method
+
+
+def _settings(exp: ScoresExperiment, table: ScoresTable, seeds: int) -> dict:
+    """What meta.json says of a run's configuration, as JSON reads it back."""
+    said = {"experiment": dataclasses.asdict(exp) | {"seeds": seeds},
+            "table": table.describe()}
+    return json.loads(json.dumps(said, default=str))
+
+
+def check_out(exp: ScoresExperiment, table: ScoresTable, seeds: int, out,
+              overwrite: bool = False) -> None:
+    """Before any draw: refuse (one line) an output folder that holds this experiment's
+    files from another run, unless `overwrite`. Files of a run with the same settings
+    (meta.json) are rewritten, with the same values: the draws are seeded."""
+    out = Path(out)
+    names = [*OUTPUTS, f"{exp.name}.png", f"{exp.name}.pdf"]
+    held = [n for n in names if (out / n).exists()]
+    if not held or overwrite:
+        return
+    try:
+        meta = json.loads((out / "meta.json").read_text())
+        same = {k: meta.get(k) for k in ("experiment", "table")} == _settings(
+            exp, table, seeds)
+    except (OSError, ValueError, AttributeError):
+        same = False
+    if not same:
+        raise ConfigError(
+            f"--out={out} holds {', '.join(held)} of another run (other settings, or "
+            "not this experiment); choose another folder, or pass --overwrite to "
+            "replace them"
+        )
 
 
 def run(exp: ScoresExperiment, table: ScoresTable, seeds: int, out,

@@ -25,6 +25,7 @@ from tbal_jax.errors import ConfigError
 
 ROW_BUDGET = 1 << 24  # table rows held by one chunk of draws (about 64 MiB per array)
 MAX_CHUNK = 4096
+EPS_MIN = 1e-6  # the smallest eps or delta, as the sweep's (tbal_jax.params): float32
 
 
 def check_settings(eps=(), delta=None, grouping=None, estimators=()) -> None:
@@ -34,8 +35,18 @@ def check_settings(eps=(), delta=None, grouping=None, estimators=()) -> None:
     for e in eps:
         if not 0 < e < 1:
             raise ConfigError(f"--eps={e:g}: a tolerance must be in (0, 1)")
+        if e < EPS_MIN:
+            raise ConfigError(f"--eps={e:g}: at least {EPS_MIN:g}, please (float32)")
+    for flag, values in (("eps", list(eps)), ("estimator", list(estimators))):
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+        if repeated:
+            raise ConfigError(
+                f"--{flag}: {', '.join(map(str, repeated))} repeated; give each once"
+            )
     if delta is not None and not 0 < delta < 1:
         raise ConfigError(f"--delta={delta:g}: delta (alpha) must be in (0, 1)")
+    if delta is not None and delta < EPS_MIN:
+        raise ConfigError(f"--delta={delta:g}: at least {EPS_MIN:g}, please (float32)")
     if grouping is not None and grouping not in GROUPINGS:
         raise ConfigError(f"--grouping={grouping}: choose one of {', '.join(GROUPINGS)}")
     for name in estimators:

@@ -157,6 +157,23 @@ def _read_csv(path: Path, label_col, pred_col, conf_col):
     return y_raw, yhat_raw, np.asarray(conf, np.float64), raw
 
 
+PROBS_ATOL = 1e-3  # how far a row of 'probs' may sum from 1 (float16 or rounded tables)
+
+
+def _check_probs(path: Path, probs: np.ndarray) -> None:
+    """Every row of a 'probs' matrix a probability vector: finite entries in [0, 1]
+    summing to 1 within PROBS_ATOL; else a `DataError` naming the first bad row."""
+    sums = probs.sum(axis=1)
+    bad = ~np.isfinite(sums) | (probs.min(axis=1) < 0) | (np.abs(sums - 1) > PROBS_ATOL)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise DataError(
+            f"{path}: row {r} of 'probs' is not a probability vector (sum {sums[r]:.4g}, "
+            f"least entry {probs[r].min():.4g}); give softmax probabilities, each row "
+            "non-negative and summing to 1"
+        )
+
+
 def _read_npz(path: Path):
     with np.load(path, allow_pickle=False) as f:
         if "y" not in f:
@@ -164,8 +181,9 @@ def _read_npz(path: Path):
         y = np.asarray(f["y"])
         if "probs" in f:
             probs = np.asarray(f["probs"], np.float64)
-            if probs.ndim != 2 or probs.shape[0] != y.shape[0]:
-                raise DataError(f"{path}: 'probs' must be (n, k) with n = len(y)")
+            if probs.ndim != 2 or probs.shape[0] != y.shape[0] or probs.shape[1] < 2:
+                raise DataError(f"{path}: 'probs' must be (n, k) with n = len(y), k >= 2")
+            _check_probs(path, probs)
             yhat, conf = np.argmax(probs, axis=1), np.max(probs, axis=1)
         elif "yhat" in f and "confidence" in f:
             yhat = np.asarray(f["yhat"])
@@ -218,7 +236,11 @@ def load_scores(
 
 
 def check_grid(table: ScoresTable, n_val: list[int], path="") -> None:
-    """Each N_v must leave a pool: 1 <= N_v < the labelled rows."""
+    """Each N_v must leave a pool: 1 <= N_v < the labelled rows; and each is given once
+    (a repeated cell would count its draws twice in the summary)."""
+    repeated = sorted({v for v in n_val if n_val.count(v) > 1})
+    if repeated:
+        raise DataError(f"--n_val: {', '.join(map(str, repeated))} repeated; give each once")
     for v in n_val:
         if not 1 <= v < table.n_labelled:
             raise DataError(
